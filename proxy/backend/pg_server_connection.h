@@ -1,0 +1,76 @@
+// One connection from the proxy to a PostgreSQL server: opening it (startup and
+// authentication as the configured server user) and what the proxy must
+// remember about it while it sits in a pool: the server's parameters, the
+// statements the proxy prepared on it, and the session settings applied to it.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "common/result.h"
+#include "proxy/protocol/auth/scram.h"
+#include "proxy/net/buffer.h"
+#include "proxy/protocol/postgres/messages.h"
+#include "router/topology.h"
+
+namespace shardgate::backend {
+
+namespace asio = boost::asio;
+
+struct ServerLogin {
+  std::string user;
+  std::string password;
+  std::string database;
+};
+
+enum class ServerState {
+  Connecting,  // startup and authentication in progress
+  Idle,        // in a pool, no transaction open
+  Active,      // leased to a client session
+  Broken,      // must be closed, never reused
+};
+
+class PgServerConnection {
+ public:
+  using Socket = asio::generic::stream_protocol::socket;
+
+  PgServerConnection(asio::any_io_executor ex, std::uint32_t backend_index);
+
+  // Connects, authenticates and waits for ReadyForQuery, within `timeout`.
+  asio::awaitable<Result<void>> open(const router::BackendInfo& backend, const ServerLogin& login,
+                                     std::chrono::milliseconds timeout);
+
+  Socket& socket() { return socket_; }
+  net::ReadBuffer& buffer() { return buffer_; }
+  std::uint32_t backend_index() const { return backend_index_; }
+  const pg::Params& parameters() const { return parameters_; }
+  std::uint32_t backend_pid() const { return pid_; }
+  std::uint32_t backend_key() const { return key_; }
+
+  ServerState state = ServerState::Connecting;
+  // Statement names the proxy prepared on this connection (see session/prepared.h).
+  std::unordered_set<std::string> prepared;
+  // Session settings applied here: setting name -> the SQL that applied it.
+  std::map<std::string, std::string> settings;
+  std::chrono::steady_clock::time_point idle_since{};
+
+ private:
+  asio::awaitable<Result<void>> connect_socket(const router::BackendInfo& backend);
+  asio::awaitable<Result<void>> startup(const ServerLogin& login);
+  asio::awaitable<Result<void>> authenticate(std::uint32_t code, std::string_view data,
+                                             const ServerLogin& login,
+                                             std::optional<auth::ScramClient>& scram);
+
+  Socket socket_;
+  net::ReadBuffer buffer_;
+  std::uint32_t backend_index_;
+  pg::Params parameters_;
+  std::uint32_t pid_ = 0;
+  std::uint32_t key_ = 0;
+};
+
+}  // namespace shardgate::backend

@@ -1,0 +1,150 @@
+#include "proxy/config/load_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "proxy/config/yaml_loader.h"
+
+namespace shardgate::config {
+namespace {
+
+Error at(const std::string& path, const std::string& problem) {
+  return make_error("config key '" + path + "': " + problem);
+}
+
+template <class T>
+void default_to(T& field, T value) {
+  if (field == T{}) field = value;
+}
+
+void apply_defaults(Config& c) {
+  for (auto& l : *c.mutable_listeners()) {
+    if (l.address().empty()) l.set_address("127.0.0.1");
+    if (l.cluster().empty() && c.clusters_size() == 1) l.set_cluster(c.clusters(0).name());
+  }
+  if (c.admin().address().empty()) c.mutable_admin()->set_address("127.0.0.1");
+  for (auto& u : *c.mutable_users()) {
+    if (u.auth() == User::AUTH_UNSET) u.set_auth(User::SCRAM_SHA_256);
+    if (u.server_user().empty()) u.set_server_user(u.name());
+    if (u.server_password().empty()) u.set_server_password(u.password());
+    if (u.pool_mode() == PoolMode::POOL_MODE_UNSET) u.set_pool_mode(PoolMode::TRANSACTION);
+    if (u.read_your_writes() == ReadYourWrites::RYW_UNSET)
+      u.set_read_your_writes(ReadYourWrites::SESSION);
+  }
+  for (auto& cl : *c.mutable_clusters()) {
+    auto& m = *cl.mutable_monitor();
+    if (m.database().empty()) m.set_database("postgres");
+    default_to(*m.mutable_user(), std::string("postgres"));
+    if (m.interval_ms() == 0) m.set_interval_ms(250);
+    if (m.failures_before_down() == 0) m.set_failures_before_down(3);
+    if (m.connect_timeout_ms() == 0) m.set_connect_timeout_ms(1000);
+  }
+  auto& p = *c.mutable_pool();
+  if (p.size() == 0) p.set_size(20);
+  if (p.acquire_timeout_ms() == 0) p.set_acquire_timeout_ms(5000);
+  if (p.connect_timeout_ms() == 0) p.set_connect_timeout_ms(3000);
+  if (p.idle_timeout_ms() == 0) p.set_idle_timeout_ms(60000);
+  auto& r = *c.mutable_routing();
+  if (r.balance() == Routing::BALANCE_UNSET) r.set_balance(Routing::LEAST_OUTSTANDING);
+  if (r.max_replica_lag_bytes() == 0) r.set_max_replica_lag_bytes(16ull << 20);
+  auto& lim = *c.mutable_limits();
+  if (lim.max_client_connections() == 0) lim.set_max_client_connections(10000);
+  if (lim.max_message_size() == 0) lim.set_max_message_size(64u << 20);
+}
+
+Result<void> validate_backend(const Backend& b, const std::string& path) {
+  if (b.name().empty()) return at(path + ".name", "every backend needs a name");
+  if (b.host().empty() && b.unix_socket_dir().empty())
+    return at(path + ".host", "set host (and port) or unix_socket_dir");
+  if (b.port() == 0 || b.port() > 65535) return at(path + ".port", "must be 1..65535");
+  if (b.role() == Backend::ROLE_UNSET) return at(path + ".role", "set primary or replica");
+  return {};
+}
+
+Result<void> validate_cluster(const Cluster& cl, const std::string& path,
+                              std::set<std::string>& backend_names) {
+  if (cl.name().empty()) return at(path + ".name", "every cluster needs a name");
+  if (cl.engine() == Cluster::ENGINE_UNSET) return at(path + ".engine", "set postgres or mysql");
+  if (cl.shards_size() == 0) return at(path + ".shards", "at least one shard is required");
+  for (int s = 0; s < cl.shards_size(); ++s) {
+    const auto& shard = cl.shards(s);
+    const std::string sp = path + ".shards[" + std::to_string(s) + "]";
+    int primaries = 0;
+    for (int b = 0; b < shard.backends_size(); ++b) {
+      const std::string bp = sp + ".backends[" + std::to_string(b) + "]";
+      auto ok = validate_backend(shard.backends(b), bp);
+      if (!ok) return ok;
+      if (!backend_names.insert(shard.backends(b).name()).second)
+        return at(bp + ".name", "'" + shard.backends(b).name() + "' is used twice");
+      primaries += shard.backends(b).role() == Backend::PRIMARY;
+    }
+    if (primaries != 1)
+      return at(sp + ".backends", "exactly one backend must have role: primary (found " +
+                                      std::to_string(primaries) + ")");
+  }
+  return {};
+}
+
+Result<void> validate(const Config& c) {
+  if (c.listeners_size() == 0) return at("listeners", "at least one listener is required");
+  std::set<std::string> cluster_names;
+  std::set<std::string> backend_names;
+  for (int i = 0; i < c.clusters_size(); ++i) {
+    auto ok = validate_cluster(c.clusters(i), "clusters[" + std::to_string(i) + "]", backend_names);
+    if (!ok) return ok;
+    if (!cluster_names.insert(c.clusters(i).name()).second)
+      return at("clusters[" + std::to_string(i) + "].name", "cluster names must be unique");
+  }
+  if (c.clusters_size() == 0) return at("clusters", "at least one cluster is required");
+  for (int i = 0; i < c.listeners_size(); ++i) {
+    const auto& l = c.listeners(i);
+    const std::string lp = "listeners[" + std::to_string(i) + "]";
+    if (l.protocol() == Listener::PROTOCOL_UNSET) return at(lp + ".protocol", "set postgres or mysql");
+    if (l.port() == 0 || l.port() > 65535) return at(lp + ".port", "must be 1..65535");
+    if (!cluster_names.count(l.cluster()))
+      return at(lp + ".cluster", "names no cluster ('" + l.cluster() + "')");
+    if (l.tls_cert_file().empty() != l.tls_key_file().empty())
+      return at(lp + ".tls_key_file", "set both tls_cert_file and tls_key_file, or neither");
+  }
+  if (c.users_size() == 0) return at("users", "at least one user is required");
+  std::set<std::string> user_names;
+  for (int i = 0; i < c.users_size(); ++i) {
+    const auto& u = c.users(i);
+    const std::string up = "users[" + std::to_string(i) + "]";
+    if (u.name().empty()) return at(up + ".name", "every user needs a name");
+    if (!user_names.insert(u.name()).second) return at(up + ".name", "user names must be unique");
+    if (u.password().empty() && u.auth() != User::TRUST)
+      return at(up + ".password", "required unless auth: trust");
+  }
+  if (c.admin().port() > 65535) return at("admin.port", "must be 0..65535");
+  return {};
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return make_error("config is not valid YAML: " + std::string(e.what()));
+  }
+  Config c;
+  auto ok = yaml_to_message(root, c, "");
+  if (!ok) return ok.error();
+  apply_defaults(c);
+  auto valid = validate(c);
+  if (!valid) return valid.error();
+  return c;
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error("cannot read config file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str());
+}
+
+}  // namespace shardgate::config

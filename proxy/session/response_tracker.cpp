@@ -1,0 +1,136 @@
+#include "proxy/session/response_tracker.h"
+
+#include "proxy/protocol/postgres/frame.h"
+#include "proxy/protocol/postgres/messages.h"
+
+namespace shardgate::session {
+namespace {
+
+bool terminates(Expect e, char type) {
+  switch (e) {
+    case Expect::Parse:
+    case Expect::SwallowParse: return type == '1';
+    case Expect::Bind: return type == '2';
+    case Expect::Describe: return type == 'T' || type == 'n';
+    case Expect::Execute: return type == 'C' || type == 'I' || type == 's';
+    case Expect::Close: return type == '3';
+    case Expect::Sync:
+    case Expect::Query:
+    case Expect::SwallowQuery: return type == 'Z';
+    case Expect::EmitParseComplete:
+    case Expect::EmitCloseComplete: return false;
+  }
+  return false;
+}
+
+bool is_synthetic(Expect e) {
+  return e == Expect::EmitParseComplete || e == Expect::EmitCloseComplete;
+}
+
+// Messages whose body the tracker reads; others may be streamed in pieces.
+bool needs_whole(char type) { return type == 'Z' || type == 'C' || type == 'E' || type == '1'; }
+
+}  // namespace
+
+void ResponseTracker::reset() {
+  queue_.clear();
+  passing_ = 0;
+  dropping_ = false;
+  txn_status_ = 'I';
+  error_seen_ = false;
+}
+
+bool ResponseTracker::awaiting_ready() const {
+  for (Expect e : queue_)
+    if (e == Expect::Sync || e == Expect::Query || e == Expect::SwallowQuery) return true;
+  return false;
+}
+
+void ResponseTracker::emit_ready(std::vector<Segment>& out) {
+  while (!queue_.empty() && is_synthetic(queue_.front())) {
+    const char type = queue_.front() == Expect::EmitParseComplete ? '1' : '3';
+    out.push_back(Segment{0, 0, pg::simple_message(type)});
+    queue_.pop_front();
+  }
+}
+
+void ResponseTracker::pop_head(std::vector<Segment>& out) {
+  if (!queue_.empty()) queue_.pop_front();
+  emit_ready(out);
+}
+
+// After an error in an extended-protocol batch the server skips everything up
+// to Sync, so nothing is owed for those messages, real or synthetic.
+void ResponseTracker::skip_to_sync() {
+  while (!queue_.empty() && queue_.front() != Expect::Sync) queue_.pop_front();
+}
+
+void ResponseTracker::on_message(char type, std::string_view body, bool& drop, FeedResult& r,
+                                 std::vector<Segment>& after) {
+  const Expect head = queue_.empty() ? Expect::Query : queue_.front();
+  const bool swallow_query = !queue_.empty() && head == Expect::SwallowQuery;
+  drop = swallow_query || (!queue_.empty() && head == Expect::SwallowParse && type == '1');
+  if (type == 'E') {
+    if (!swallow_query) error_seen_ = true;
+    const bool in_query = head == Expect::Query || head == Expect::SwallowQuery;
+    if (!queue_.empty() && !in_query) skip_to_sync();
+    return;
+  }
+  if (type == 'C' && !drop) last_tag_.assign(body.substr(0, body.find('\0')));
+  if (type == 'G') r.copy_in = true;
+  if (queue_.empty() || !terminates(head, type)) return;
+  if (type == 'Z' && body.size() == 1) {
+    if (!swallow_query) {
+      txn_status_ = body[0];
+      ++ready_count_;
+    }
+  }
+  pop_head(after);
+}
+
+FeedResult ResponseTracker::feed(std::string_view bytes) {
+  FeedResult r;
+  std::size_t pos = 0;
+  auto relay = [&](std::size_t offset, std::size_t length) {
+    if (length == 0) return;
+    if (!r.out.empty() && r.out.back().synthetic.empty() &&
+        r.out.back().offset + r.out.back().length == offset) {
+      r.out.back().length += length;  // keep contiguous bytes in one segment
+    } else {
+      r.out.push_back(Segment{offset, length, {}});
+    }
+  };
+  while (pos < bytes.size()) {
+    if (passing_ > 0) {
+      const std::size_t n = std::min(passing_, bytes.size() - pos);
+      if (!dropping_) relay(pos, n);
+      pos += n;
+      passing_ -= n;
+      continue;
+    }
+    if (bytes.size() - pos < 5) break;
+    const char type = bytes[pos];
+    const std::uint32_t len = pg::read_u32(bytes.data() + pos + 1);
+    if (len < 4) {
+      r.protocol_error = true;
+      break;
+    }
+    const std::size_t total = std::size_t{len} + 1;
+    const bool whole = bytes.size() - pos >= total;
+    if (!whole && needs_whole(type)) break;
+    bool drop = false;
+    std::vector<Segment> after;  // synthetic answers that follow this message
+    on_message(type, whole ? bytes.substr(pos + 5, len - 4) : std::string_view{}, drop, r, after);
+    const std::size_t available = std::min(total, bytes.size() - pos);
+    if (!drop) relay(pos, available);
+    for (auto& s : after) r.out.push_back(std::move(s));
+    passing_ = total - available;
+    dropping_ = drop;
+    pos += available;
+    if (r.copy_in) break;
+  }
+  r.consumed = pos;
+  return r;
+}
+
+}  // namespace shardgate::session

@@ -1,0 +1,82 @@
+// Sans-io accounting of what a PostgreSQL server owes the client for the
+// messages the proxy forwarded, so that the proxy can (a) relay a server's
+// bytes unchanged while (b) dropping answers to messages the proxy injected
+// (a replayed Parse, a session-settings SET) and (c) inserting answers the
+// server never sees (ParseComplete for a statement already prepared there,
+// CloseComplete for a statement closed only on the client's side).
+//
+// feed() walks server bytes message by message, consuming whole messages or
+// the prefix of a large pass-through message (DataRow bodies are streamed, not
+// buffered), and describes the bytes to write to the client as segments.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shardgate::session {
+
+enum class Expect : std::uint8_t {
+  Parse,              // ParseComplete '1'
+  Bind,               // BindComplete '2'
+  Describe,           // [ParameterDescription 't'] then RowDescription 'T' or NoData 'n'
+  Execute,            // DataRow* then CommandComplete 'C' / EmptyQuery 'I' / PortalSuspended 's'
+  Close,              // CloseComplete '3'
+  Sync,               // ReadyForQuery 'Z'
+  Query,              // everything up to ReadyForQuery 'Z' (simple query, FunctionCall)
+  SwallowParse,       // ParseComplete of a Parse the proxy injected: not relayed
+  SwallowQuery,       // everything up to 'Z' of a query the proxy injected: not relayed
+  EmitParseComplete,  // send ParseComplete ourselves
+  EmitCloseComplete,  // send CloseComplete ourselves
+};
+
+struct Segment {
+  std::size_t offset = 0;  // into the fed bytes, when synthetic is empty
+  std::size_t length = 0;
+  std::string synthetic;   // bytes the proxy made up
+};
+
+struct FeedResult {
+  std::size_t consumed = 0;
+  std::vector<Segment> out;     // what to write to the client, in order
+  bool copy_in = false;         // server sent CopyInResponse: client data must flow now
+  bool protocol_error = false;  // server bytes make no sense: drop the connection
+};
+
+class ResponseTracker {
+ public:
+  void expect(Expect e) { queue_.push_back(e); }
+  // Synthetic answers at the head of the queue (nothing from the server comes first).
+  void emit_ready(std::vector<Segment>& out);
+  FeedResult feed(std::string_view bytes);
+
+  bool idle() const { return queue_.empty(); }
+  // True while some expected answer is a ReadyForQuery (a Sync or a Query is pending).
+  bool awaiting_ready() const;
+  char transaction_status() const { return txn_status_; }
+  bool error_seen() const { return error_seen_; }
+  void clear_error() { error_seen_ = false; }
+  std::size_t ready_count() const { return ready_count_; }
+  // Tag of the last CommandComplete relayed ("SET", "COMMIT", "ROLLBACK" ...).
+  const std::string& last_command_tag() const { return last_tag_; }
+  void reset();
+
+ private:
+  void on_message(char type, std::string_view body, bool& drop, FeedResult& r,
+                  std::vector<Segment>& after);
+  void pop_head(std::vector<Segment>& out);
+  void skip_to_sync();
+
+  std::deque<Expect> queue_;
+  std::size_t passing_ = 0;  // bytes of a pass-through message still to come
+  bool dropping_ = false;    // ... and whether they are dropped
+  char txn_status_ = 'I';
+  bool error_seen_ = false;
+  std::size_t ready_count_ = 0;
+  std::string last_tag_;
+};
+
+}  // namespace shardgate::session
