@@ -1,0 +1,186 @@
+// shardctl: the operator's command line. Exit status 0 on success, 1 when the
+// command failed, 2 when it was typed wrong (the message says what to type).
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tools/shardctl/sandbox_config.h"
+#include "tools/shardctl/sandbox_postgres.h"
+
+namespace shardgate::shardctl {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  shardctl sandbox up   [--engine postgres] [--shards N] [--replicas R] [--base-port PORT]\n"
+    "                        [--dir DIR] [--proxy-port PORT] [--admin-port PORT]\n"
+    "  shardctl sandbox down [--dir DIR] [--destroy]\n"
+    "  shardctl help\n"
+    "\n"
+    "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --base-port 15432\n"
+    "                     --dir ./sandbox --proxy-port 6432 --admin-port 9930\n"
+    "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n";
+
+using Args = std::vector<std::string>;
+
+// A usage mistake: printed with a pointer to the usage text, exit status 2.
+struct UsageError {
+  std::string message;
+};
+
+int usage_error(const std::string& message) {
+  std::cerr << "shardctl: " << message << "\n\n" << kUsage;
+  return kExitUsage;
+}
+
+// Parses `--name value`, `--name=value` and bare flags. `with_value` lists the
+// options that take a value, `flags` those that do not; anything else is an error.
+std::optional<UsageError> parse_options(const Args& args,
+                                        const std::vector<std::string>& with_value,
+                                        const std::vector<std::string>& flags,
+                                        std::map<std::string, std::string>& out) {
+  auto known = [](const std::vector<std::string>& list, const std::string& name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i];
+    std::optional<std::string> value;
+    if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (known(flags, name) && !value) {
+      out[name] = "true";
+    } else if (known(with_value, name)) {
+      if (!value && i + 1 >= args.size()) return UsageError{name + " needs a value"};
+      out[name] = value ? *value : args[++i];
+    } else {
+      return UsageError{"unknown option '" + args[i] + "'"};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<UsageError> parse_int(const std::map<std::string, std::string>& options,
+                                    const std::string& name, int& target) {
+  const auto it = options.find(name);
+  if (it == options.end()) return std::nullopt;
+  const std::string& text = it->second;
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+    return UsageError{name + " expects a whole number, got '" + text + "'"};
+  target = value;
+  return std::nullopt;
+}
+
+std::optional<UsageError> parse_up_options(const Args& args, SandboxOptions& options) {
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(args,
+                             {"--engine", "--shards", "--replicas", "--base-port", "--dir",
+                              "--proxy-port", "--admin-port"},
+                             {}, given))
+    return e;
+  if (given.count("--engine")) {
+    const std::string& engine = given["--engine"];
+    if (engine == "mysql")
+      options.engine = Engine::kMysql;
+    else if (engine != "postgres")
+      return UsageError{"--engine must be postgres or mysql, got '" + engine + "'"};
+  }
+  if (given.count("--dir")) options.dir = given["--dir"];
+  if (options.dir.empty()) return UsageError{"--dir must not be empty"};
+  for (const auto& [name, target] :
+       std::vector<std::pair<std::string, int*>>{{"--shards", &options.shards},
+                                                 {"--replicas", &options.replicas},
+                                                 {"--base-port", &options.base_port},
+                                                 {"--proxy-port", &options.proxy_port},
+                                                 {"--admin-port", &options.admin_port}}) {
+    if (auto e = parse_int(given, name, *target)) return e;
+  }
+  // Out-of-range counts and ports are typing mistakes too, so they exit 2.
+  if (auto valid = validate(options); !valid) return UsageError{valid.error().message()};
+  return std::nullopt;
+}
+
+int sandbox_up(const Args& args) {
+  SandboxOptions options;
+  if (auto e = parse_up_options(args, options)) return usage_error(e->message);
+  if (options.engine == Engine::kMysql) {
+    std::cerr << "shardctl: sandbox up --engine mysql is not supported yet; use --engine "
+                 "postgres\n";
+    return kExitUsage;
+  }
+  auto yaml = postgres_sandbox_up(options);
+  if (!yaml) {
+    std::cerr << "shardctl: sandbox up failed: " << yaml.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << *yaml << connect_line(options) << "\n";
+  return kExitOk;
+}
+
+int sandbox_down(const Args& args) {
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(args, {"--dir"}, {"--destroy"}, given)) return usage_error(e->message);
+  DownOptions options;
+  if (given.count("--dir")) options.dir = given["--dir"];
+  if (options.dir.empty()) return usage_error("--dir must not be empty");
+  options.destroy = given.count("--destroy") > 0;
+  if (auto r = postgres_sandbox_down(options); !r) {
+    std::cerr << "shardctl: sandbox down failed: " << r.error().message() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int sandbox(const Args& args) {
+  if (args.empty()) return usage_error("sandbox needs a subcommand: up or down");
+  const Args rest(args.begin() + 1, args.end());
+  if (args[0] == "up") return sandbox_up(rest);
+  if (args[0] == "down") return sandbox_down(rest);
+  return usage_error("unknown sandbox subcommand '" + args[0] + "': use up or down");
+}
+
+int help(const Args&) {
+  std::cout << kUsage;
+  return kExitOk;
+}
+
+// One row per top-level command; new commands (status, failover...) go here.
+const std::map<std::string, std::function<int(const Args&)>>& commands() {
+  static const std::map<std::string, std::function<int(const Args&)>> table{
+      {"sandbox", sandbox}, {"help", help}, {"--help", help}, {"-h", help}};
+  return table;
+}
+
+int run(const Args& args) {
+  if (args.empty()) return usage_error("no command given");
+  const auto it = commands().find(args[0]);
+  if (it == commands().end()) return usage_error("unknown command '" + args[0] + "'");
+  return it->second(Args(args.begin() + 1, args.end()));
+}
+
+}  // namespace
+}  // namespace shardgate::shardctl
+
+int main(int argc, char** argv) {
+  // Exceptions (filesystem errors, allocation failure) end here, at the top,
+  // as one readable line instead of std::terminate.
+  try {
+    return shardgate::shardctl::run(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::cerr << "shardctl: " << e.what() << "\n";
+    return 1;
+  }
+}
