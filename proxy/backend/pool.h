@@ -49,7 +49,7 @@ class Pool {
       if (total_ < limits_.max_size) co_return co_await connect();
       if (!waited) bump(metrics_.pool_waits_total);
       waited = true;
-      Waiter w{asio::steady_timer(ex_, deadline)};
+      Waiter w{asio::steady_timer(ex_, deadline), nullptr, false};
       auto it = waiters_.insert(waiters_.end(), &w);
       co_await w.timer.async_wait(net_use_result());
       waiters_.erase(it);
@@ -107,7 +107,7 @@ class Pool {
  private:
   struct Waiter {
     asio::steady_timer timer;
-    std::unique_ptr<Conn> handed;
+    std::unique_ptr<Conn> handed{};
     bool woken = false;  // a slot freed up: try again
   };
 

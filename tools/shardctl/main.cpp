@@ -12,6 +12,7 @@
 
 #include "tools/shardctl/sandbox_config.h"
 #include "tools/shardctl/sandbox_postgres.h"
+#include "tools/shardctl/status.h"
 
 namespace shardgate::shardctl {
 namespace {
@@ -25,6 +26,7 @@ constexpr const char* kUsage =
     "  shardctl sandbox up   [--engine postgres] [--shards N] [--replicas R] [--base-port PORT]\n"
     "                        [--dir DIR] [--proxy-port PORT] [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
+    "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl help\n"
     "\n"
     "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --base-port 15432\n"
@@ -152,6 +154,27 @@ int sandbox(const Args& args) {
   return usage_error("unknown sandbox subcommand '" + args[0] + "': use up or down");
 }
 
+int status(const Args& args) {
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(args, {"--admin", "--config"}, {"--json"}, given)) return usage_error(e->message);
+  std::string admin = given.count("--admin") ? given["--admin"] : "127.0.0.1:9930";
+  if (given.count("--config")) {
+    auto a = admin_from_config(given["--config"]);
+    if (!a) {
+      std::cerr << "shardctl: " << a.error().message() << "\n";
+      return kExitFailed;
+    }
+    admin = *a;
+  }
+  auto table = fetch_status(admin, given.count("--json") > 0);
+  if (!table) {
+    std::cerr << "shardctl: " << table.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << *table;
+  return kExitOk;
+}
+
 int help(const Args&) {
   std::cout << kUsage;
   return kExitOk;
@@ -160,7 +183,7 @@ int help(const Args&) {
 // One row per top-level command; new commands (status, failover...) go here.
 const std::map<std::string, std::function<int(const Args&)>>& commands() {
   static const std::map<std::string, std::function<int(const Args&)>> table{
-      {"sandbox", sandbox}, {"help", help}, {"--help", help}, {"-h", help}};
+      {"sandbox", sandbox}, {"status", status}, {"help", help}, {"--help", help}, {"-h", help}};
   return table;
 }
 

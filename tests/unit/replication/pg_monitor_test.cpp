@@ -137,8 +137,9 @@ TEST(Monitor, NoTargetsAndUnreachable) {
   EXPECT_TRUE(s->backends.empty());
 }
 TEST(Monitor, ListenerMayStopAndRestartWorks) {
-  PgMonitor m({{"x", "127.0.0.1", 1, "", 0, true}},
-              MonitorOptions{.interval = std::chrono::milliseconds(10)});
+  MonitorOptions options;
+  options.interval = std::chrono::milliseconds(10);
+  PgMonitor m({{"x", "127.0.0.1", 1, "", 0, true}}, options);
   std::atomic<int> calls{0};
   m.set_listener([&](const std::shared_ptr<const HealthSnapshot>& s) {
     ++calls;

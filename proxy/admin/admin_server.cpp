@@ -1,0 +1,184 @@
+#include "proxy/admin/admin_server.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+// Boost.JSON header-only: its definitions are compiled in this one file.
+#include <boost/json/src.hpp>
+
+namespace shardgate::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct PoolStats {
+  std::size_t total = 0, idle = 0, waiting = 0;
+};
+
+const char* role_name(router::MemberRole r) {
+  return r == router::MemberRole::Primary ? "primary" : "replica";
+}
+
+const char* observed_name(replication::ObservedRole r) {
+  switch (r) {
+    case replication::ObservedRole::Primary: return "primary";
+    case replication::ObservedRole::Replica: return "replica";
+    default: return "unknown";
+  }
+}
+
+// Collects pool figures per backend by running on each worker's own thread.
+asio::awaitable<std::vector<PoolStats>> collect_pools(ProxyContext& ctx) {
+  std::vector<PoolStats> stats(ctx.topology->backends.size());
+  auto home = co_await asio::this_coro::executor;
+  for (auto& w : ctx.workers) {
+    co_await asio::post(asio::bind_executor(w->io().get_executor(), asio::use_awaitable));
+    for (const auto* pool : w->pools()) {
+      auto& s = stats[pool->backend().index];
+      s.total += pool->total();
+      s.idle += pool->idle();
+      s.waiting += pool->waiting();
+    }
+  }
+  co_await asio::post(asio::bind_executor(home, asio::use_awaitable));
+  co_return stats;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(ProxyContext& ctx, const replication::PgMonitor& monitor)
+    : ctx_(ctx), monitor_(monitor) {}
+
+AdminServer::~AdminServer() {
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<void> AdminServer::start(const std::string& address, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address, ec);
+  if (ec) return make_error("admin.address '" + address + "' is not an IP address");
+  tcp::acceptor acceptor(io_);
+  const tcp::endpoint ep(ip, port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("cannot listen for admin on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  asio::co_spawn(io_, accept_loop(std::move(acceptor)), asio::detached);
+  thread_ = std::thread([this] { io_.run(); });
+  return {};
+}
+
+asio::awaitable<void> AdminServer::accept_loop(tcp::acceptor acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) continue;
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request<http::string_body> req;
+    auto [ec, n] = co_await http::async_read(socket, buffer, req, asio::as_tuple(asio::use_awaitable));
+    (void)n;
+    if (ec) co_return;
+    http::response<http::string_body> res;
+    res.version(req.version());
+    res.keep_alive(req.keep_alive());
+    const std::string target(req.target());
+    if (req.method() != http::verb::get) {
+      res.result(http::status::method_not_allowed);
+      res.body() = "only GET is supported\n";
+    } else if (target == "/api/v1/backends") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = co_await backends_json();
+    } else if (target == "/metrics") {
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = co_await metrics_text();
+    } else if (target == "/healthz") {
+      res.body() = "ok\n";
+    } else {
+      res.result(http::status::not_found);
+      res.body() = "not found: try /api/v1/backends or /metrics\n";
+    }
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+asio::awaitable<std::string> AdminServer::backends_json() {
+  const auto pools = co_await collect_pools(ctx_);
+  const auto health = monitor_.snapshot();
+  json::array out;
+  for (const auto& b : ctx_.topology->backends) {
+    json::object o;
+    o["name"] = b.name;
+    o["shard"] = ctx_.topology->shards[b.shard].name;
+    o["role"] = role_name(b.role);
+    o["address"] = b.host + ":" + std::to_string(b.port);
+    if (b.index < health->backends.size()) {
+      const auto& h = health->backends[b.index];
+      o["up"] = h.up;
+      o["observed_role"] = observed_name(h.role);
+      o["lsn"] = replication::format_lsn(h.lsn);
+      if (h.lag_bytes) o["lag_bytes"] = *h.lag_bytes; else o["lag_bytes"] = nullptr;
+      o["consecutive_failures"] = h.consecutive_failures;
+      o["last_error"] = h.last_error;
+    }
+    json::object pool;
+    pool["open"] = pools[b.index].total;
+    pool["idle"] = pools[b.index].idle;
+    pool["in_use"] = pools[b.index].total - pools[b.index].idle;
+    pool["waiting"] = pools[b.index].waiting;
+    o["pool"] = pool;
+    o["outstanding"] = ctx_.outstanding[b.index].load(std::memory_order_relaxed);
+    out.push_back(std::move(o));
+  }
+  json::object root;
+  root["cluster"] = ctx_.topology->cluster;
+  root["topology_version"] = ctx_.topology->version;
+  root["monitor_generation"] = health->generation;
+  root["clients"] = ctx_.clients.load(std::memory_order_relaxed);
+  root["backends"] = std::move(out);
+  co_return json::serialize(root) + "\n";
+}
+
+asio::awaitable<std::string> AdminServer::metrics_text() {
+  const auto pools = co_await collect_pools(ctx_);
+  const auto health = monitor_.snapshot();
+  std::string extra;
+  auto gauge = [&](const char* name, const char* help) {
+    extra += std::string("# HELP shardgate_") + name + " " + help + "\n# TYPE shardgate_" + name + " gauge\n";
+  };
+  auto line = [&](const char* name, const router::BackendInfo& b, double v) {
+    extra += std::string("shardgate_") + name + "{backend=\"" + b.name + "\",role=\"" + role_name(b.role) +
+             "\"} " + std::to_string(v) + "\n";
+  };
+  gauge("backend_up", "1 when the monitor sees the backend healthy");
+  for (const auto& b : ctx_.topology->backends)
+    line("backend_up", b, b.index < health->backends.size() && health->backends[b.index].up ? 1 : 0);
+  gauge("backend_lag_bytes", "Replica replay lag behind its primary, in bytes of WAL");
+  for (const auto& b : ctx_.topology->backends)
+    if (b.index < health->backends.size() && health->backends[b.index].lag_bytes)
+      line("backend_lag_bytes", b, static_cast<double>(*health->backends[b.index].lag_bytes));
+  gauge("pool_connections", "Server connections open per backend");
+  for (const auto& b : ctx_.topology->backends) line("pool_connections", b, static_cast<double>(pools[b.index].total));
+  gauge("pool_idle", "Idle server connections per backend");
+  for (const auto& b : ctx_.topology->backends) line("pool_idle", b, static_cast<double>(pools[b.index].idle));
+  gauge("pool_waiting", "Clients waiting for a server connection per backend");
+  for (const auto& b : ctx_.topology->backends) line("pool_waiting", b, static_cast<double>(pools[b.index].waiting));
+  std::vector<const Metrics*> per_thread;
+  for (const auto& w : ctx_.workers) per_thread.push_back(&w->metrics());
+  co_return render_prometheus(per_thread, extra);
+}
+
+}  // namespace shardgate::admin

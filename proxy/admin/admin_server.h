@@ -1,0 +1,34 @@
+// The admin HTTP listener (127.0.0.1 by default): JSON API and Prometheus
+// metrics. It runs on its own thread and io_context; it reads each worker's
+// pools by hopping onto that worker's thread, so pools stay lock-free.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <memory>
+#include <thread>
+
+#include "proxy/proxy_context.h"
+#include "replication/pg_monitor.h"
+
+namespace shardgate::admin {
+
+class AdminServer {
+ public:
+  AdminServer(ProxyContext& ctx, const replication::PgMonitor& monitor);
+  ~AdminServer();
+  // Binds (errors are returned, e.g. the port is taken) and starts serving.
+  Result<void> start(const std::string& address, std::uint16_t port);
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor acceptor);
+  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<std::string> backends_json();
+  boost::asio::awaitable<std::string> metrics_text();
+
+  ProxyContext& ctx_;
+  const replication::PgMonitor& monitor_;
+  boost::asio::io_context io_{1};
+  std::thread thread_;
+};
+
+}  // namespace shardgate::admin

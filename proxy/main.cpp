@@ -1,0 +1,176 @@
+// shardgate: the proxy. `shardgate --config FILE`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "proxy/admin/admin_server.h"
+#include "proxy/config/load_config.h"
+#include "proxy/net/listener.h"
+#include "proxy/proxy_context.h"
+#include "proxy/topology.h"
+#include "replication/pg_monitor.h"
+
+namespace {
+
+using namespace shardgate;
+
+constexpr int kExitUsage = 2;
+
+void log(const std::string& line) { std::fprintf(stderr, "shardgate: %s\n", line.c_str()); }
+
+struct Args {
+  std::string config_path;
+};
+
+std::optional<Args> parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      a.config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      a.config_path = arg.substr(9);
+    } else if (arg == "--help" || arg == "-h") {
+      return std::nullopt;
+    } else {
+      log("unknown argument '" + arg + "'");
+      return std::nullopt;
+    }
+  }
+  if (a.config_path.empty()) return std::nullopt;
+  return a;
+}
+
+// Converts each monitor round into the view the balancer reads, and hands it
+// to every worker on its own thread.
+void publish_health(ProxyContext& ctx, const std::shared_ptr<const replication::HealthSnapshot>& snap) {
+  auto view = std::make_shared<HealthView>();
+  view->generation = snap->generation;
+  view->round_started = snap->round_started;
+  view->backends.resize(snap->backends.size());
+  view->primary_lsn.resize(ctx.topology->shards.size());
+  for (std::size_t i = 0; i < snap->backends.size(); ++i) {
+    const auto& h = snap->backends[i];
+    view->backends[i] = backend::ReplicaState{h.up, h.lag_bytes, h.lsn};
+    const auto& b = ctx.topology->backends[i];
+    if (b.role == router::MemberRole::Primary) view->primary_lsn[b.shard] = h.lsn;
+  }
+  for (auto& w : ctx.workers) {
+    Worker* worker = w.get();
+    asio::post(worker->io(), [worker, view] { worker->set_health(view); });
+  }
+}
+
+std::vector<replication::ProbeTarget> probe_targets(const router::Topology& t) {
+  std::vector<replication::ProbeTarget> out;
+  for (const auto& b : t.backends)
+    out.push_back({b.name, b.host, b.port, b.unix_socket_dir, b.shard, b.role == router::MemberRole::Primary});
+  return out;
+}
+
+asio::awaitable<void> expire_idle(Worker& w) {
+  asio::steady_timer timer(w.io());
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(5));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    w.close_expired_idle();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto args = parse_args(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "usage: shardgate --config FILE\n");
+    return kExitUsage;
+  }
+  auto loaded = config::load_config_file(args->config_path);
+  if (!loaded) {
+    log(loaded.error().message());
+    return kExitUsage;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM are taken by sigwait() below (blocked before any thread
+  // starts, so every thread inherits the mask) and end the process at once:
+  // clients see their connections close, servers roll back what was in flight.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  ProxyContext ctx;
+  ctx.config = std::make_shared<const config::Config>(std::move(*loaded));
+  const config::Config& cfg = *ctx.config;
+  const config::Cluster& cluster = cfg.clusters(0);
+  if (cluster.engine() != config::Cluster::POSTGRES) {
+    log("config key 'clusters[0].engine': only postgres is served so far");
+    return kExitUsage;
+  }
+  ctx.topology = std::make_shared<const router::Topology>(topology_from_config(cluster));
+  for (const auto& f : cfg.routing().writing_functions()) ctx.analyze_options.writing_functions.push_back(f);
+  for (const auto& u : cfg.users()) {
+    if (u.auth() != config::User::SCRAM_SHA_256) continue;
+    auto v = auth::verifier_for(u.password());
+    if (!v) {
+      log("config key 'users." + u.name() + ".password': " + v.error().message());
+      return kExitUsage;
+    }
+    ctx.scram_verifiers.emplace(u.name(), *v);
+  }
+  ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
+
+  const unsigned threads = cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) ctx.workers.push_back(std::make_unique<Worker>(ctx, i));
+
+  replication::MonitorOptions mopts;
+  mopts.user = cluster.monitor().user();
+  mopts.password = cluster.monitor().password();
+  mopts.database = cluster.monitor().database();
+  mopts.interval = std::chrono::milliseconds(cluster.monitor().interval_ms());
+  mopts.connect_timeout = std::chrono::milliseconds(cluster.monitor().connect_timeout_ms());
+  mopts.failures_before_down = cluster.monitor().failures_before_down();
+  replication::PgMonitor monitor(probe_targets(*ctx.topology), mopts);
+  monitor.set_listener([&ctx](const auto& snap) { publish_health(ctx, snap); });
+
+  for (const auto& l : cfg.listeners()) {
+    if (l.protocol() != config::Listener::POSTGRES) {
+      log("listener on port " + std::to_string(l.port()) + ": only the postgres protocol is served so far");
+      return kExitUsage;
+    }
+    auto ok = net::start_pg_listener(ctx, l.address(), static_cast<std::uint16_t>(l.port()));
+    if (!ok) {
+      log(ok.error().message());
+      return 1;
+    }
+    log("listening for PostgreSQL clients on " + l.address() + ":" + std::to_string(l.port()));
+  }
+  admin::AdminServer admin(ctx, monitor);
+  if (cfg.admin().port() != 0) {
+    auto ok = admin.start(cfg.admin().address(), static_cast<std::uint16_t>(cfg.admin().port()));
+    if (!ok) {
+      log(ok.error().message());
+      return 1;
+    }
+    log("admin API on http://" + cfg.admin().address() + ":" + std::to_string(cfg.admin().port()));
+  }
+  monitor.start();
+
+  std::vector<std::thread> pool_threads;
+  for (auto& w : ctx.workers) {
+    asio::co_spawn(w->io(), expire_idle(*w), asio::detached);
+    Worker* worker = w.get();
+    pool_threads.emplace_back([worker] { worker->run(); });
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  log(std::string("stopping on ") + strsignal(sig));
+  monitor.stop();
+  std::fflush(stderr);
+  ::_exit(0);
+}

@@ -1,0 +1,15 @@
+// Accepts PostgreSQL clients. Every worker binds the same address with
+// SO_REUSEPORT, so the kernel spreads connections over the threads and each
+// session, its socket and its coroutine frames stay on one thread for life.
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "proxy/proxy_context.h"
+
+namespace shardgate::net {
+
+Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port);
+
+}  // namespace shardgate::net

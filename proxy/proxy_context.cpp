@@ -1,0 +1,94 @@
+#include "proxy/proxy_context.h"
+
+#include <algorithm>
+
+namespace shardgate {
+
+const config::User* ProxyContext::find_user(std::string_view name) const {
+  for (const auto& u : config->users())
+    if (u.name() == name) return &u;
+  return nullptr;
+}
+
+const auth::ScramVerifier* ProxyContext::scram_verifier(const std::string& user) const {
+  auto it = scram_verifiers.find(user);
+  return it == scram_verifiers.end() ? nullptr : &it->second;
+}
+
+asio::awaitable<Result<pg::Params>> ProxyContext::login_parameters(Worker& worker,
+                                                                   const config::User& user,
+                                                                   const std::string& database) {
+  {
+    std::lock_guard lock(server_params_mutex);
+    if (server_params) co_return *server_params;
+  }
+  // The first login asks the primary: parameters such as server_version and
+  // server_encoding are the cluster's, and the same on every member.
+  auto& pool = worker.pool(topology->shards[0].primary, user, database);
+  auto lease = co_await pool.acquire();
+  if (!lease) co_return lease.error();
+  pg::Params params = (*lease)->parameters();
+  pool.release(std::move(*lease), true);
+  std::lock_guard lock(server_params_mutex);
+  if (!server_params) server_params = params;
+  co_return *server_params;
+}
+
+Worker::Worker(ProxyContext& ctx, std::size_t id) : ctx_(ctx), id_(id) {
+  health_.backends.resize(ctx.topology->backends.size());
+  health_.primary_lsn.resize(ctx.topology->shards.size());
+  outstanding_scratch_.resize(ctx.topology->backends.size());
+}
+
+backend::PgPool& Worker::pool(std::uint32_t backend, const config::User& user,
+                              const std::string& database) {
+  auto key = std::make_tuple(backend, user.name(), database);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return *it->second;
+  const auto& p = ctx_.config->pool();
+  backend::PoolLimits limits;
+  const std::size_t threads = std::max<std::size_t>(1, ctx_.workers.size());
+  limits.max_size = std::max<std::size_t>(1, (p.size() + threads - 1) / threads);
+  limits.acquire_timeout = std::chrono::milliseconds(p.acquire_timeout_ms());
+  limits.connect_timeout = std::chrono::milliseconds(p.connect_timeout_ms());
+  limits.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
+  backend::ServerLogin login{user.server_user(), user.server_password(), database};
+  auto pool = std::make_unique<backend::PgPool>(io_.get_executor(), ctx_.topology->backends[backend],
+                                                login, limits, metrics_);
+  return *pools_.emplace(key, std::move(pool)).first->second;
+}
+
+std::vector<const backend::PgPool*> Worker::pools() const {
+  std::vector<const backend::PgPool*> out;
+  for (const auto& [key, pool] : pools_) out.push_back(pool.get());
+  return out;
+}
+
+backend::BalanceChoice Worker::choose(std::uint32_t shard, router::TargetRole role,
+                                      std::optional<std::uint64_t> min_replay_lsn,
+                                      std::span<const std::uint32_t> excluded) {
+  for (std::size_t i = 0; i < outstanding_scratch_.size(); ++i)
+    outstanding_scratch_[i] = ctx_.outstanding[i].load(std::memory_order_relaxed);
+  backend::BalanceInput in;
+  in.topology = ctx_.topology.get();
+  in.shard = shard;
+  in.role = role;
+  in.policy = ctx_.config->routing().balance() == config::Routing::ROUND_ROBIN
+                  ? backend::BalancePolicy::RoundRobin
+                  : backend::BalancePolicy::LeastOutstanding;
+  in.max_lag_bytes = ctx_.config->routing().max_replica_lag_bytes();
+  in.state = health_.backends;
+  in.outstanding = outstanding_scratch_;
+  in.min_replay_lsn = min_replay_lsn;
+  in.excluded = excluded;
+  return backend::choose_backend(in, cursor_);
+}
+
+void Worker::close_expired_idle() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [key, pool] : pools_) pool->close_expired(now);
+}
+
+void Worker::run() { io_.run(); }
+
+}  // namespace shardgate

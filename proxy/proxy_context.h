@@ -1,0 +1,100 @@
+// The state the whole proxy shares (config, topology, cancel registry, client
+// count) and the per-thread Worker: one io_context, its pools, its metrics and
+// its copy of the latest health snapshot. A session lives on one worker and
+// only ever touches that worker's pools, so the data path takes no locks.
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "proxy/backend/balancer.h"
+#include "proxy/backend/pool.h"
+#include "proxy/config/config.pb.h"
+#include "proxy/metrics.h"
+#include "proxy/protocol/auth/scram.h"
+#include "proxy/protocol/postgres/messages.h"
+#include "proxy/session/cancel_registry.h"
+#include "router/statement.h"
+#include "router/topology.h"
+
+namespace shardgate {
+
+namespace asio = boost::asio;
+
+// What the monitor last saw, in the form the balancer wants, plus the primary
+// LSN of each shard in that round (read-your-writes barriers).
+struct HealthView {
+  std::uint64_t generation = 0;
+  std::chrono::steady_clock::time_point round_started{};
+  std::vector<backend::ReplicaState> backends;  // by backend index
+  std::vector<std::uint64_t> primary_lsn;       // by shard
+};
+
+class Worker;
+
+struct ProxyContext {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const router::Topology> topology;
+  router::AnalyzeOptions analyze_options;
+  session::CancelRegistry cancels;
+  std::atomic<std::int64_t> clients{0};
+  // Statements in flight per backend, across threads (least-outstanding balancing).
+  std::unique_ptr<std::atomic<std::int64_t>[]> outstanding;
+  std::vector<std::unique_ptr<Worker>> workers;
+
+  // Parameters a server reported at startup (server_version, encoding ...),
+  // replayed to clients at login. Filled by the first server connection.
+  std::mutex server_params_mutex;
+  std::optional<pg::Params> server_params;
+
+  // SCRAM verifiers of the configured users, derived once at start-up.
+  std::map<std::string, auth::ScramVerifier> scram_verifiers;
+
+  const config::User* find_user(std::string_view name) const;
+  const auth::ScramVerifier* scram_verifier(const std::string& user) const;
+  asio::awaitable<Result<pg::Params>> login_parameters(Worker& worker, const config::User& user,
+                                                       const std::string& database);
+};
+
+class Worker {
+ public:
+  Worker(ProxyContext& ctx, std::size_t id);
+
+  asio::io_context& io() { return io_; }
+  ProxyContext& ctx() { return ctx_; }
+  Metrics& metrics() { return metrics_; }
+  std::size_t id() const { return id_; }
+  const HealthView& health() const { return health_; }
+  void set_health(std::shared_ptr<const HealthView> h) { health_ptr_ = std::move(h); health_ = *health_ptr_; }
+
+  backend::PgPool& pool(std::uint32_t backend, const config::User& user, const std::string& database);
+  std::vector<const backend::PgPool*> pools() const;
+
+  // Chooses a backend for (shard, role) with this worker's balancing state.
+  backend::BalanceChoice choose(std::uint32_t shard, router::TargetRole role,
+                                std::optional<std::uint64_t> min_replay_lsn,
+                                std::span<const std::uint32_t> excluded);
+
+  void run();  // blocks: the thread body
+  void close_expired_idle();
+
+ private:
+  ProxyContext& ctx_;
+  std::size_t id_;
+  asio::io_context io_{1};
+  Metrics metrics_;
+  std::map<std::tuple<std::uint32_t, std::string, std::string>, std::unique_ptr<backend::PgPool>> pools_;
+  std::shared_ptr<const HealthView> health_ptr_;
+  HealthView health_;
+  std::vector<std::int64_t> outstanding_scratch_;
+  std::uint64_t cursor_ = 0;
+};
+
+}  // namespace shardgate

@@ -1,0 +1,162 @@
+// Attaching a server connection to a PostgreSQL client session and giving it
+// back: backend choice, liveness check, session settings, read-your-writes.
+#include <sys/socket.h>
+
+#include "proxy/net/pg_io.h"
+#include "proxy/session/pg_session.h"
+
+namespace shardgate::session {
+
+namespace {
+
+// A pooled connection whose server went away has EOF (or a FATAL message)
+// waiting; one non-blocking peek finds it before a statement is lost on it.
+bool looks_alive(backend::PgServerConnection& c) {
+  char byte;
+  const ssize_t n = ::recv(c.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+asio::awaitable<void> send_cancel(router::BackendInfo backend, std::uint32_t pid, std::uint32_t key) {
+  auto ex = co_await asio::this_coro::executor;
+  backend::PgServerConnection::Socket socket(ex);
+  asio::generic::stream_protocol::endpoint endpoint;
+  boost::system::error_code ec;
+  if (!backend.unix_socket_dir.empty()) {
+    endpoint = asio::local::stream_protocol::endpoint(backend.unix_socket_dir + "/.s.PGSQL." +
+                                                      std::to_string(backend.port));
+  } else {
+    endpoint = asio::ip::tcp::endpoint(asio::ip::make_address(backend.host, ec), backend.port);
+    if (ec) co_return;
+  }
+  auto [cec] = co_await socket.async_connect(endpoint, net::use_result);
+  if (cec) co_return;
+  co_await net::write_all(socket, pg::cancel_request(pid, key));
+}
+
+}  // namespace
+
+router::SessionView PgSession::prepare_view() {
+  router::SessionView v;
+  v.in_transaction = server_ && tracker_.transaction_status() != 'I';
+  v.transaction_read_only = v.in_transaction && server_role_ == router::TargetRole::Replica;
+  v.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
+                       user_->pool_mode() == config::PoolMode::SESSION;
+  if (last_write_) {
+    const HealthView& h = worker_.health();
+    if (h.round_started > *last_write_ && !h.primary_lsn.empty()) {
+      // The primary's LSN sampled after the write covers the write's commit.
+      ryw_lsn_ = h.primary_lsn[0];
+      last_write_.reset();
+    } else {
+      v.read_your_writes_pending = true;
+    }
+  }
+  return v;
+}
+
+asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
+  std::vector<std::uint32_t> excluded;
+  std::string last_error = "no backend configured";
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    const auto min_lsn = role == router::TargetRole::Replica ? ryw_lsn_ : std::nullopt;
+    const auto choice = worker_.choose(0, role, min_lsn, excluded);
+    if (choice.fell_back_to_primary) bump(worker_.metrics().replica_fallback_total);
+    backend::PgPool& pool = worker_.pool(choice.backend, *user_, database_);
+    auto lease = co_await pool.acquire();
+    if (!lease) {
+      last_error = lease.error().message();
+      excluded.push_back(choice.backend);
+      const bool primary = choice.backend == ctx_.topology->shards[0].primary;
+      if (!primary) continue;  // another replica, or the primary, may serve
+      break;
+    }
+    std::unique_ptr<backend::PgServerConnection> conn = std::move(*lease);
+    if (!looks_alive(*conn)) {
+      pool.release(std::move(conn), false);
+      pool.drain_idle();
+      continue;
+    }
+    server_ = std::move(conn);
+    pool_ = &pool;
+    server_role_ = ctx_.topology->backends[choice.backend].role == router::MemberRole::Primary
+                       ? router::TargetRole::Primary
+                       : router::TargetRole::Replica;
+    ctx_.outstanding[choice.backend].fetch_add(1, std::memory_order_relaxed);
+    bump(server_role_ == router::TargetRole::Primary ? worker_.metrics().statements_primary_total
+                                                      : worker_.metrics().statements_replica_total);
+    const std::string sync = settings_sync_sql(settings_, server_->settings);
+    if (!sync.empty()) {
+      to_server_ += pg::query_message(sync);
+      tracker_.expect(Expect::SwallowQuery);
+      server_->settings = settings_;
+    }
+    state_ = ClientState::Active;
+    co_return Result<void>{};
+  }
+  co_return make_error("no server could take the statement: " + last_error);
+}
+
+void PgSession::detach(bool reusable) {
+  ctx_.outstanding[server_->backend_index()].fetch_sub(1, std::memory_order_relaxed);
+  pool_->release(std::move(server_), reusable && !server_dirty_);
+  server_dirty_ = false;
+  pool_ = nullptr;
+  tracker_.reset();
+  if (state_ == ClientState::Active) state_ = ClientState::Idle;
+}
+
+void PgSession::note_statement_done() {
+  if (pending_setting_) {
+    if (!tracker_.error_seen() && tracker_.transaction_status() == 'I') {
+      apply_change(settings_, *pending_setting_);
+      if (server_) apply_change(server_->settings, *pending_setting_);
+      if (pending_setting_->op == SettingChange::Op::ResetAll && server_) {
+        // DISCARD ALL also dropped every prepared statement on that server.
+        server_->prepared.clear();
+      }
+    } else if (tracker_.transaction_status() != 'I') {
+      server_dirty_ = true;  // SET inside a transaction: not followed, so not shared
+    }
+    pending_setting_.reset();
+  }
+  if (batch_wrote_ && user_->read_your_writes() == config::ReadYourWrites::SESSION) {
+    last_write_ = std::chrono::steady_clock::now();
+    ryw_lsn_.reset();
+  }
+  batch_wrote_ = false;
+  tracker_.clear_error();
+  if (server_ && tracker_.idle() && tracker_.transaction_status() == 'I' &&
+      user_->pool_mode() != config::PoolMode::SESSION)
+    detach(true);
+}
+
+asio::awaitable<void> PgSession::server_lost(const std::string& why) {
+  bump(worker_.metrics().server_connections_lost_total);
+  bump(worker_.metrics().proxy_errors_total);
+  const std::string name = ctx_.topology->backends[server_->backend_index()].name;
+  const bool in_transaction = tracker_.transaction_status() != 'I';
+  // If the Sync (or Query) was already sent, the client waits for its
+  // ReadyForQuery; otherwise the rest of its batch is dropped up to its Sync.
+  const bool owes_ready = tracker_.awaiting_ready();
+  to_client_ += pg::error_response(
+      "08006", "lost the connection to server " + name + " (" + why + ")" +
+                   (in_transaction ? ": the transaction is rolled back; start it again"
+                                   : ": the statement may not have run; retry it"));
+  if (owes_ready) to_client_ += pg::ready_for_query('I');
+  pool_->drain_idle();
+  detach(false);
+  pending_setting_.reset();
+  skip_until_sync_ = !owes_ready;
+  co_await flush_client();
+}
+
+void PgSession::cancel_running() {
+  if (!server_) return;
+  const auto& backend = ctx_.topology->backends[server_->backend_index()];
+  asio::co_spawn(client_.get_executor(),
+                 send_cancel(backend, server_->backend_pid(), server_->backend_key()),
+                 asio::detached);
+}
+
+}  // namespace shardgate::session

@@ -1,0 +1,246 @@
+// The command loop of a PostgreSQL client session: read client messages,
+// route, forward, relay the server's answer, give the server connection back.
+#include "proxy/session/pg_session.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "proxy/net/pg_io.h"
+#include "router/classify.h"
+
+namespace shardgate::session {
+
+using namespace asio::experimental::awaitable_operators;
+using net::use_result;
+
+PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker)
+    : client_(std::move(socket)),
+      worker_(worker),
+      ctx_(worker.ctx()),
+      max_message_size_(ctx_.config->limits().max_message_size()) {
+  ctx_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.metrics().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  bump(worker_.metrics().client_connections_total);
+}
+
+PgSession::~PgSession() {
+  if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
+  if (server_) detach(false);
+  ctx_.clients.fetch_sub(1, std::memory_order_relaxed);
+  worker_.metrics().clients_connected.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> PgSession::run() {
+  // Taken before the first suspension: co_spawn on the session's own thread
+  // starts the coroutine at once, while the listener still holds a reference.
+  auto self = shared_from_this();
+  if (!co_await startup()) co_return;
+  if (!co_await authenticate()) co_return;
+  if (!co_await send_login_ok()) co_return;
+  co_await command_loop();
+  state_ = ClientState::Closing;
+  // A server left mid-transaction by a vanished client is in an unknown state.
+  if (server_) detach(tracker_.idle() && tracker_.transaction_status() == 'I' && !server_dirty_);
+}
+
+asio::awaitable<Result<void>> PgSession::write_client(std::string_view bytes) {
+  co_return co_await net::write_all(client_, bytes);
+}
+
+asio::awaitable<Result<void>> PgSession::flush_client() {
+  if (to_client_.empty()) co_return Result<void>{};
+  auto r = co_await net::write_all(client_, to_client_);
+  to_client_.clear();
+  co_return r;
+}
+
+asio::awaitable<Result<void>> PgSession::flush_server() {
+  if (to_server_.empty() || !server_) co_return Result<void>{};
+  auto r = co_await net::write_all(server_->socket(), to_server_);
+  to_server_.clear();
+  co_return r;
+}
+
+asio::awaitable<void> PgSession::protocol_error(const std::string& message) {
+  bump(worker_.metrics().protocol_errors_total);
+  to_client_ += pg::error_response("08P01", message, "FATAL");
+  co_await flush_client();
+}
+
+// Waits for client bytes. While a server owes answers to a Flush (no Sync
+// pending), its bytes are relayed as they come.
+asio::awaitable<Result<void>> PgSession::wait_for_input() {
+  if (!server_ || tracker_.idle()) {
+    if (!server_) in_.release_if_empty();
+    co_return co_await net::read_more(client_, in_, 4096);
+  }
+  auto& sbuf = server_->buffer();
+  char* p = sbuf.prepare(net::kReadChunk);
+  char* q = in_.prepare(4096);
+  auto which = co_await (client_.async_read_some(asio::buffer(q, in_.writable()), use_result) ||
+                         server_->socket().async_read_some(asio::buffer(p, sbuf.writable()), use_result));
+  if (which.index() == 0) {
+    auto [ec, n] = std::get<0>(which);
+    if (ec) co_return make_error("client closed");
+    in_.commit(n);
+    co_return Result<void>{};
+  }
+  auto [ec, n] = std::get<1>(which);
+  if (ec) co_return make_error("server: " + ec.message());
+  sbuf.commit(n);
+  auto fed = tracker_.feed(sbuf.readable());
+  std::vector<asio::const_buffer> out;
+  for (const auto& s : fed.out)
+    out.push_back(s.synthetic.empty() ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
+                                      : asio::buffer(s.synthetic));
+  auto [wec, wn] = co_await asio::async_write(client_, out, use_result);
+  (void)wn;
+  sbuf.consume(fed.consumed);
+  if (wec) co_return make_error("client closed");
+  co_return Result<void>{};
+}
+
+asio::awaitable<void> PgSession::command_loop() {
+  for (;;) {
+    auto d = pg::decode_frame(in_.readable(), max_message_size_);
+    if (d.status == pg::DecodeStatus::Error) {
+      co_await protocol_error("invalid message from client: " + d.error);
+      co_return;
+    }
+    if (d.status == pg::DecodeStatus::NeedMore) {
+      // Everything the client sent so far is forwarded: let the server work.
+      auto done = co_await finish_round();
+      if (!done) co_return;
+      auto r = co_await wait_for_input();
+      if (!r) {
+        if (server_ && !tracker_.idle()) co_await server_lost(r.error().message());
+        co_return;
+      }
+      continue;
+    }
+    const pg::Frame f = d.frame;
+    if (f.type == 'X') co_return;
+    auto handled = co_await handle_message(f);
+    if (!handled) co_return;
+  }
+}
+
+asio::awaitable<Result<void>> PgSession::handle_message(const pg::Frame& f) {
+  switch (f.type) {
+    case 'Q': co_return co_await handle_query(f);
+    case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F':
+      co_return co_await handle_extended(f);
+    case 'd': case 'c': case 'f':
+      // CopyData/CopyDone/CopyFail outside COPY: PostgreSQL ignores them (a
+      // client may still be sending after a COPY failed); so does the proxy.
+      in_.consume(f.size);
+      co_return Result<void>{};
+    default:
+      co_await protocol_error("invalid frontend message type '" + std::string(1, f.type) + "'");
+      co_return make_error("protocol error");
+  }
+}
+
+asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
+  std::string_view sql = f.body;
+  if (sql.empty() || sql.back() != '\0') {
+    co_await protocol_error("malformed Query message: missing terminator");
+    co_return make_error("protocol error");
+  }
+  sql.remove_suffix(1);
+  const auto stmt = router::analyze(sql, router::Dialect::Postgres, ctx_.analyze_options);
+  if (!server_) {
+    const auto decision = router::route(stmt, prepare_view());
+    batch_wrote_ = decision.role == router::TargetRole::Primary && stmt.needs_primary;
+    auto a = co_await attach(decision.role);
+    if (!a) {
+      in_.consume(f.size);
+      to_client_ += pg::error_response("08006", a.error().message());
+      to_client_ += pg::ready_for_query('I');
+      bump(worker_.metrics().proxy_errors_total);
+      co_return co_await flush_client();
+    }
+  } else if (stmt.needs_primary) {
+    batch_wrote_ = true;
+  }
+  if (stmt.kind == router::StatementKind::SessionSet) {
+    pending_setting_ = parse_setting_change(sql);
+    if (!pending_setting_) server_dirty_ = true;
+  } else if (stmt.kind == router::StatementKind::Utility || stmt.kind == router::StatementKind::Listen ||
+             stmt.kind == router::StatementKind::Prepare || stmt.multi_statement) {
+    // DISCARD/RESET inside multi-statements, SQL-level PREPARE, LISTEN, temp
+    // tables ... leave state on the server that another client must not see.
+    if (auto change = parse_setting_change(sql)) {
+      pending_setting_ = change;
+    } else if (stmt.kind != router::StatementKind::Utility || stmt.multi_statement) {
+      server_dirty_ = true;
+    }
+  }
+  to_server_.append(f.body.data() - 5, f.size);
+  in_.consume(f.size);
+  tracker_.expect(Expect::Query);
+  co_return co_await finish_round();
+}
+
+// Forwards what is pending and relays the server's answers until every Sync
+// and Query sent so far is answered; then gives the server back if the client
+// is outside a transaction.
+asio::awaitable<Result<void>> PgSession::finish_round() {
+  std::vector<Segment> synthetic;
+  tracker_.emit_ready(synthetic);
+  for (auto& s : synthetic) to_client_ += s.synthetic;
+  if (!to_client_.empty() && !co_await flush_client()) co_return make_error("client closed");
+  if (!server_) co_return Result<void>{};
+  if (!to_server_.empty()) {
+    round_started_ = std::chrono::steady_clock::now();
+    auto w = co_await flush_server();
+    if (!w) {
+      co_await server_lost(w.error().message());
+      co_return Result<void>{};
+    }
+  }
+  if (!tracker_.awaiting_ready()) co_return Result<void>{};
+  auto r = co_await relay_until_answered();
+  if (!r) co_return r;
+  worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - round_started_);
+  note_statement_done();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> PgSession::relay_until_answered() {
+  auto& sbuf = server_->buffer();
+  std::vector<asio::const_buffer> out;
+  while (tracker_.awaiting_ready()) {
+    if (sbuf.size() > 0) {
+      auto fed = tracker_.feed(sbuf.readable());
+      if (fed.protocol_error) {
+        co_await server_lost("malformed message from server");
+        co_return Result<void>{};
+      }
+      out.clear();
+      for (const auto& s : fed.out)
+        out.push_back(s.synthetic.empty()
+                          ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
+                          : asio::buffer(s.synthetic));
+      if (!out.empty()) {
+        auto [ec, n] = co_await asio::async_write(client_, out, use_result);
+        (void)n;
+        if (ec) co_return make_error("client closed");
+      }
+      sbuf.consume(fed.consumed);
+      if (fed.copy_in) {
+        auto c = co_await copy_in();
+        if (!c) co_return c;
+        continue;
+      }
+      if (fed.consumed > 0) continue;
+    }
+    auto r = co_await net::read_more(server_->socket(), sbuf);
+    if (!r) {
+      co_await server_lost(r.error().message());
+      co_return Result<void>{};
+    }
+  }
+  co_return Result<void>{};
+}
+
+}  // namespace shardgate::session

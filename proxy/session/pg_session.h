@@ -1,0 +1,123 @@
+// One PostgreSQL client, as one coroutine in straight-line phases:
+// startup -> authenticate -> command loop. In transaction pooling the session
+// holds a server connection only while a statement, an extended-protocol batch
+// or a transaction is in flight; between them it holds nothing but its socket
+// and its remembered state (settings, prepared statements).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "common/result.h"
+#include "proxy/backend/pg_server_connection.h"
+#include "proxy/backend/pool.h"
+#include "proxy/net/buffer.h"
+#include "proxy/protocol/postgres/frame.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session/response_tracker.h"
+#include "proxy/session/settings.h"
+#include "router/route.h"
+
+namespace shardgate::session {
+
+namespace asio = boost::asio;
+
+enum class ClientState {
+  Startup,         // reading StartupMessage / SSLRequest / CancelRequest
+  Authenticating,  // SASL or md5 exchange
+  Idle,            // logged in, no server connection held
+  Active,          // a server connection is attached
+  Closing,
+};
+
+// A statement the client prepared by name, as the proxy remembers it so that
+// it can be prepared again on whichever server connection the client lands on.
+struct PreparedStatement {
+  std::string server_name;  // sg_<hash of text and parameter types>, same for equal statements
+  std::string query;
+  std::string param_types;  // raw int16 count + oids
+  bool needs_primary = true;
+};
+
+class PgSession : public std::enable_shared_from_this<PgSession> {
+ public:
+  PgSession(asio::ip::tcp::socket socket, Worker& worker);
+  ~PgSession();
+
+  // Keeps itself alive (shared_from_this) until the client is gone.
+  asio::awaitable<void> run();
+
+ private:
+  // startup and authentication (pg_startup.cpp)
+  asio::awaitable<bool> startup();
+  asio::awaitable<bool> authenticate();
+  asio::awaitable<bool> authenticate_scram();
+  asio::awaitable<bool> authenticate_md5();
+  asio::awaitable<bool> send_login_ok();
+  asio::awaitable<Result<std::string_view>> read_password_message();
+  asio::awaitable<void> refuse(std::string_view sqlstate, std::string_view message);
+
+  // command loop (pg_session.cpp)
+  asio::awaitable<void> command_loop();
+  asio::awaitable<Result<void>> handle_message(const pg::Frame& f);
+  asio::awaitable<Result<void>> handle_query(const pg::Frame& f);
+  asio::awaitable<Result<void>> handle_extended(const pg::Frame& f);
+  asio::awaitable<Result<void>> finish_round();
+  asio::awaitable<Result<void>> relay_until_answered();
+  asio::awaitable<Result<void>> copy_in();
+  asio::awaitable<Result<void>> wait_for_input();
+
+  // server attachment (pg_attach.cpp)
+  asio::awaitable<Result<void>> attach(router::TargetRole role);
+  void detach(bool reusable);
+  router::SessionView prepare_view();
+  router::TargetRole route_batch(const pg::Frame& first);
+  bool prepare_on_server(const PreparedStatement& ps);
+  void note_statement_done();
+  asio::awaitable<void> server_lost(const std::string& why);
+  void cancel_running();
+
+  asio::awaitable<Result<void>> write_client(std::string_view bytes);
+  asio::awaitable<Result<void>> flush_client();
+  asio::awaitable<Result<void>> flush_server();
+  asio::awaitable<void> protocol_error(const std::string& message);
+
+  asio::ip::tcp::socket client_;
+  Worker& worker_;
+  ProxyContext& ctx_;
+  ClientState state_ = ClientState::Startup;
+  net::ReadBuffer in_;
+  std::string to_client_;  // proxy-made bytes waiting to be written to the client
+  std::string to_server_;  // bytes waiting to be written to the attached server
+  std::uint32_t max_message_size_;
+
+  const config::User* user_ = nullptr;
+  std::string database_;
+  pg::Params startup_params_;
+  Settings settings_;
+  std::optional<CancelRegistry::Key> cancel_key_;
+
+  // Attached server connection (state Active) and where it came from.
+  backend::PgPool* pool_ = nullptr;
+  std::unique_ptr<backend::PgServerConnection> server_;
+  router::TargetRole server_role_ = router::TargetRole::Primary;
+  bool server_dirty_ = false;  // session state changed in a way the proxy does not track
+  ResponseTracker tracker_;
+
+  std::unordered_map<std::string, PreparedStatement> prepared_;
+  std::optional<SettingChange> pending_setting_;
+  bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
+  bool batch_wrote_ = false;  // the current round went to the primary for a write
+  std::chrono::steady_clock::time_point round_started_{};
+
+  // Read-your-writes: the time of the last write and, once a monitor round after
+  // it has been seen, the primary LSN that replicas must have replayed.
+  std::optional<std::chrono::steady_clock::time_point> last_write_;
+  std::optional<std::uint64_t> ryw_lsn_;
+};
+
+}  // namespace shardgate::session

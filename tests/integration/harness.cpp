@@ -1,0 +1,156 @@
+#include "tests/integration/harness.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+namespace shardgate::it {
+
+namespace {
+
+std::string g_dir;
+pid_t g_proxy = -1;
+
+bool port_open(int port) {
+  const std::string cmd = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "' 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
+}
+
+class SandboxEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shardgate-it-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    g_dir = tmpl;
+    ::chmod(g_dir.c_str(), 0755);
+    std::string out;
+    const int rc = run(bin("shardctl") + " sandbox up --engine postgres --shards 1 --replicas 2 --base-port " +
+                           std::to_string(kBasePort) + " --dir " + g_dir + "/sbx --proxy-port " +
+                           std::to_string(kProxyPort) + " --admin-port " + std::to_string(kAdminPort),
+                       &out);
+    ASSERT_EQ(rc, 0) << "sandbox up failed:\n" << out;
+    g_proxy = start_proxy(g_dir + "/sbx/shardgate.yaml", kProxyPort);
+    ASSERT_GT(g_proxy, 0);
+  }
+  void TearDown() override {
+    if (g_proxy > 0) stop_proxy(g_proxy);
+    run(bin("shardctl") + " sandbox down --destroy --dir " + g_dir + "/sbx");
+    run("rm -rf " + g_dir);
+  }
+};
+
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new SandboxEnvironment);
+
+}  // namespace
+
+std::string sandbox_dir() { return g_dir + "/sbx"; }
+std::string bin(const std::string& name) { return std::string(SHARDGATE_BIN_DIR) + "/" + name; }
+
+std::string proxy_conninfo(const std::string& user, const std::string& password) {
+  return "host=127.0.0.1 port=" + std::to_string(kProxyPort) + " user=" + user + " password=" + password +
+         " dbname=app connect_timeout=10";
+}
+
+std::string direct_conninfo(int port, const std::string& user, const std::string& password) {
+  return "host=127.0.0.1 port=" + std::to_string(port) + " user=" + user + " password=" + password +
+         " dbname=app connect_timeout=10";
+}
+
+Conn connect(const std::string& conninfo) {
+  Conn c(PQconnectdb(conninfo.c_str()));
+  EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  return c;
+}
+
+std::optional<std::string> scalar(PGconn* c, const std::string& sql, std::string* error) {
+  Res r(PQexec(c, sql.c_str()));
+  const auto st = PQresultStatus(r.get());
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    if (error) *error = PQresultErrorMessage(r.get());
+    return std::nullopt;
+  }
+  if (st == PGRES_COMMAND_OK || PQntuples(r.get()) == 0) return std::string();
+  return std::string(PQgetvalue(r.get(), 0, 0));
+}
+
+int run(const std::string& command, std::string* output) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  std::array<char, 4096> buf;
+  std::string out;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  if (output) *output = out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t postmaster_pid(const std::string& member) {
+  std::ifstream in(sandbox_dir() + "/" + member + "/postmaster.pid");
+  pid_t pid = -1;
+  in >> pid;
+  return pid;
+}
+
+void kill_member(const std::string& member) {
+  const pid_t pid = postmaster_pid(member);
+  ASSERT_GT(pid, 0) << member << " is not running";
+  ::kill(pid, SIGKILL);
+  wait_until([&] { return ::kill(pid, 0) != 0 || run("grep -q zombie /proc/" + std::to_string(pid) + "/status 2>/dev/null; test $? -eq 0") == 0; }, 5000);
+}
+
+void start_member(const std::string& member) {
+  std::string out;
+  const std::string user = ::getuid() == 0 ? "runuser -u shardgate -- " : "";
+  const int rc = run(user + "/usr/lib/postgresql/15/bin/pg_ctl -w -t 60 -D " + sandbox_dir() + "/" + member +
+                         " -l " + sandbox_dir() + "/logs/" + member + ".log start",
+                     &out);
+  ASSERT_EQ(rc, 0) << out;
+}
+
+bool wait_until(const std::function<bool()>& predicate, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return predicate();
+}
+
+pid_t start_proxy(const std::string& config_path, int port) {
+  const std::string log = config_path + "." + std::to_string(port) + ".log";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    const std::string b = bin("shardgate");
+    ::execl(b.c_str(), b.c_str(), "--config", config_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const bool up = wait_until([&] { return port_open(port); }, 10000);
+  EXPECT_TRUE(up) << "shardgate did not start listening on " << port << "; see " << log;
+  return up ? pid : -1;
+}
+
+void stop_proxy(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+std::string write_config_variant(const std::string& name, const std::string& sed_script) {
+  const std::string path = sandbox_dir() + "/" + name + ".yaml";
+  run("sed -e '" + sed_script + "' " + sandbox_dir() + "/shardgate.yaml > " + path);
+  return path;
+}
+
+}  // namespace shardgate::it

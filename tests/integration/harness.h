@@ -1,0 +1,57 @@
+// Integration-test harness: a real PostgreSQL sandbox (primary + 2 streaming
+// replicas, started with `shardctl sandbox up`) and a real shardgate process in
+// front of it, shared by every test of the binary. Nothing is mocked.
+#pragma once
+
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shardgate::it {
+
+inline constexpr int kBasePort = 21432;    // primary; replicas +1, +2
+inline constexpr int kProxyPort = 21532;
+inline constexpr int kAdminPort = 21533;
+
+struct PgConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, PgConnDeleter>;
+
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Res = std::unique_ptr<PGresult, PgResultDeleter>;
+
+std::string sandbox_dir();
+std::string bin(const std::string& name);  // build/bin/<name>
+
+std::string proxy_conninfo(const std::string& user = "app", const std::string& password = "app");
+std::string direct_conninfo(int port, const std::string& user = "postgres",
+                            const std::string& password = "postgres");
+Conn connect(const std::string& conninfo);  // asserts success
+
+// Runs a statement; returns the first column of the first row, or nullopt on
+// error (the error text goes to *error when given).
+std::optional<std::string> scalar(PGconn* c, const std::string& sql, std::string* error = nullptr);
+// Runs a command (shell), returns its exit status and output.
+int run(const std::string& command, std::string* output = nullptr);
+
+// Process control over the sandbox's servers.
+pid_t postmaster_pid(const std::string& member);  // "pg-s0-replica1"
+void kill_member(const std::string& member);      // kill -9 of the postmaster
+void start_member(const std::string& member);     // pg_ctl start, waits until it accepts
+bool wait_until(const std::function<bool()>& predicate, int timeout_ms);
+
+// Starts another shardgate on `port` with the sandbox config transformed by
+// `edit` (a sed script); returns its pid. Stopped by stop_proxy.
+pid_t start_proxy(const std::string& config_path, int port);
+void stop_proxy(pid_t pid);
+std::string write_config_variant(const std::string& name, const std::string& sed_script);
+
+}  // namespace shardgate::it
