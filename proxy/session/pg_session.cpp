@@ -148,9 +148,15 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   }
   sql.remove_suffix(1);
   const auto stmt = router::analyze(sql, router::Dialect::Postgres, ctx_.analyze_options);
+  // Transaction control and SET change no data: they start no read-your-writes wait.
+  const bool changes_data = stmt.kind != router::StatementKind::Begin &&
+                            stmt.kind != router::StatementKind::Commit &&
+                            stmt.kind != router::StatementKind::Rollback &&
+                            stmt.kind != router::StatementKind::Savepoint &&
+                            stmt.kind != router::StatementKind::SessionSet;
   if (!server_) {
     const auto decision = router::route(stmt, prepare_view());
-    batch_wrote_ = decision.role == router::TargetRole::Primary && stmt.needs_primary;
+    batch_wrote_ = decision.role == router::TargetRole::Primary && stmt.needs_primary && changes_data;
     auto a = co_await attach(decision.role);
     if (!a) {
       in_.consume(f.size);
@@ -159,7 +165,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
       bump(worker_.metrics().proxy_errors_total);
       co_return co_await flush_client();
     }
-  } else if (stmt.needs_primary) {
+  } else if (stmt.needs_primary && changes_data) {
     batch_wrote_ = true;
   }
   if (stmt.kind == router::StatementKind::SessionSet) {

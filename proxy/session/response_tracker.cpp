@@ -38,6 +38,7 @@ void ResponseTracker::reset() {
   dropping_ = false;
   txn_status_ = 'I';
   error_seen_ = false;
+  deferred_.clear();
 }
 
 bool ResponseTracker::awaiting_ready() const {
@@ -106,6 +107,10 @@ FeedResult ResponseTracker::feed(std::string_view bytes) {
       if (!dropping_) relay(pos, n);
       pos += n;
       passing_ -= n;
+      if (passing_ == 0) {
+        for (auto& d : deferred_) r.out.push_back(std::move(d));
+        deferred_.clear();
+      }
       continue;
     }
     if (bytes.size() - pos < 5) break;
@@ -123,8 +128,9 @@ FeedResult ResponseTracker::feed(std::string_view bytes) {
     on_message(type, whole ? bytes.substr(pos + 5, len - 4) : std::string_view{}, drop, r, after);
     const std::size_t available = std::min(total, bytes.size() - pos);
     if (!drop) relay(pos, available);
-    for (auto& s : after) r.out.push_back(std::move(s));
     passing_ = total - available;
+    // Synthetic answers go after the whole message, never inside it.
+    for (auto& s : after) (passing_ > 0 ? deferred_ : r.out).push_back(std::move(s));
     dropping_ = drop;
     pos += available;
     if (r.copy_in) break;

@@ -73,6 +73,7 @@ class ResponseTracker {
   std::deque<Expect> queue_;
   std::size_t passing_ = 0;  // bytes of a pass-through message still to come
   bool dropping_ = false;    // ... and whether they are dropped
+  std::vector<Segment> deferred_;  // synthetic answers due after that message
   char txn_status_ = 'I';
   bool error_seen_ = false;
   std::size_t ready_count_ = 0;

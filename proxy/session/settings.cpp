@@ -44,8 +44,9 @@ std::string_view trim_statement(std::string_view sql) {
   return sql;
 }
 
+// PostgreSQL looks setting names up case-insensitively, quoted or not.
 std::string setting_name(std::string_view word) {
-  if (word.size() >= 2 && word.front() == '"') return std::string(word.substr(1, word.size() - 2));
+  if (word.size() >= 2 && word.front() == '"') return lower(word.substr(1, word.size() - 2));
   return lower(word);
 }
 
@@ -136,11 +137,18 @@ Settings settings_from_startup(const pg::Params& params) {
         j = value.find(' ', i);
         if (j == std::string::npos) j = value.size();
         tok = std::string_view(value.data() + i, j - i);
+      } else if (tok.starts_with("-c")) {
+        tok.remove_prefix(2);  // -cname=value, as getopt reads it
       } else if (tok.starts_with("--")) {
         tok.remove_prefix(2);
       }
       const auto eq = tok.find('=');
-      if (eq != std::string_view::npos) add(tok.substr(0, eq), tok.substr(eq + 1));
+      if (eq != std::string_view::npos) {
+        // Like PostgreSQL's ParseLongOption: dashes in the name are underscores.
+        std::string name(tok.substr(0, eq));
+        for (char& c : name) c = c == '-' ? '_' : c;
+        add(name, tok.substr(eq + 1));
+      }
       i = j;
     }
   }

@@ -104,7 +104,11 @@ pid_t postmaster_pid(const std::string& member) {
 void kill_member(const std::string& member) {
   const pid_t pid = postmaster_pid(member);
   ASSERT_GT(pid, 0) << member << " is not running";
+  // Machine loss: the postmaster and every child (walreceiver, backends) die
+  // at once, so nothing holds the data directory's shared memory afterwards.
+  run("pkill -9 -P " + std::to_string(pid));
   ::kill(pid, SIGKILL);
+  run("pkill -9 -f 'postgres: " + member + ":'");
   wait_until([&] { return ::kill(pid, 0) != 0 || run("grep -q zombie /proc/" + std::to_string(pid) + "/status 2>/dev/null; test $? -eq 0") == 0; }, 5000);
 }
 
