@@ -55,6 +55,24 @@ struct Statement {
   std::vector<std::string> tables;
 };
 
+// Whether running the statement on the primary may change data, so that a
+// session's later reads must see it (read-your-writes). Transaction control
+// and session settings need the primary but change no data.
+inline bool writes_data(const Statement& s) {
+  switch (s.kind) {
+    case StatementKind::Begin:
+    case StatementKind::Commit:
+    case StatementKind::Rollback:
+    case StatementKind::Savepoint:
+    case StatementKind::SessionSet:
+    case StatementKind::Deallocate:
+    case StatementKind::Empty:
+      return s.multi_statement && s.needs_primary;
+    default:
+      return s.needs_primary;
+  }
+}
+
 // Options that change classification; part of the immutable config snapshot.
 struct AnalyzeOptions {
   // Extra functions (lower case, without schema) that write when called.

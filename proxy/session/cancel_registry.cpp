@@ -2,7 +2,9 @@
 
 namespace shardgate::session {
 namespace {
-std::uint64_t pack(CancelRegistry::Key k) { return (std::uint64_t{k.pid} << 32) | k.secret; }
+std::uint64_t pack(CancelRegistry::Key k) {
+  return (std::uint64_t{k.pid} << 32) | k.secret;
+}
 }  // namespace
 
 CancelRegistry::Key CancelRegistry::add(CancelHook hook) {

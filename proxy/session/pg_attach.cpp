@@ -17,7 +17,8 @@ bool looks_alive(backend::PgServerConnection& c) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-asio::awaitable<void> send_cancel(router::BackendInfo backend, std::uint32_t pid, std::uint32_t key) {
+asio::awaitable<void> send_cancel(router::BackendInfo backend, std::uint32_t pid,
+                                  std::uint32_t key) {
   auto ex = co_await asio::this_coro::executor;
   backend::PgServerConnection::Socket socket(ex);
   asio::generic::stream_protocol::endpoint endpoint;
@@ -40,8 +41,8 @@ router::SessionView PgSession::prepare_view() {
   router::SessionView v;
   v.in_transaction = server_ && tracker_.transaction_status() != 'I';
   v.transaction_read_only = v.in_transaction && server_role_ == router::TargetRole::Replica;
-  v.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
-                       user_->pool_mode() == config::PoolMode::SESSION;
+  v.reads_on_primary =
+      ctx_.config->routing().reads_on_primary() || user_->pool_mode() == config::PoolMode::SESSION;
   if (last_write_) {
     const HealthView& h = worker_.health();
     if (h.round_started > *last_write_ && !h.primary_lsn.empty()) {
@@ -62,7 +63,7 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
     const auto min_lsn = role == router::TargetRole::Replica ? ryw_lsn_ : std::nullopt;
     const auto choice = worker_.choose(0, role, min_lsn, excluded);
     if (choice.fell_back_to_primary) bump(worker_.metrics().replica_fallback_total);
-    backend::PgPool& pool = worker_.pool(choice.backend, *user_, database_);
+    backend::PgPool& pool = pool_for(choice.backend);
     auto lease = co_await pool.acquire();
     if (!lease) {
       last_error = lease.error().message();
@@ -84,7 +85,7 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
                        : router::TargetRole::Replica;
     ctx_.outstanding[choice.backend].fetch_add(1, std::memory_order_relaxed);
     bump(server_role_ == router::TargetRole::Primary ? worker_.metrics().statements_primary_total
-                                                      : worker_.metrics().statements_replica_total);
+                                                     : worker_.metrics().statements_replica_total);
     const std::string sync = settings_sync_sql(settings_, server_->settings);
     if (!sync.empty()) {
       to_server_ += pg::query_message(sync);
@@ -95,6 +96,12 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
     co_return Result<void>{};
   }
   co_return make_error("no server could take the statement: " + last_error);
+}
+
+backend::PgPool& PgSession::pool_for(std::uint32_t backend) {
+  if (pools_.size() <= backend) pools_.resize(ctx_.topology->backends.size(), nullptr);
+  if (pools_[backend] == nullptr) pools_[backend] = &worker_.pool(backend, *user_, database_);
+  return *pools_[backend];
 }
 
 void PgSession::detach(bool reusable) {
@@ -111,9 +118,11 @@ void PgSession::note_statement_done() {
     if (!tracker_.error_seen() && tracker_.transaction_status() == 'I') {
       apply_change(settings_, *pending_setting_);
       if (server_) apply_change(server_->settings, *pending_setting_);
-      if (pending_setting_->op == SettingChange::Op::ResetAll && server_) {
-        // DISCARD ALL also dropped every prepared statement on that server.
-        server_->prepared.clear();
+      if (pending_setting_->op == SettingChange::Op::ResetAll &&
+          pending_setting_->name == "discard") {
+        // DISCARD ALL dropped every prepared statement on that server, and ends the client's.
+        if (server_) server_->prepared.clear();
+        prepared_.clear();
       }
     } else if (tracker_.transaction_status() != 'I') {
       server_dirty_ = true;  // SET inside a transaction: not followed, so not shared

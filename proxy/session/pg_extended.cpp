@@ -5,6 +5,7 @@
 // client's Parse, names it on servers after a hash of its text and parameter
 // types (so equal statements of different clients share one server-side
 // statement), and prepares it again on any server connection that lacks it.
+#include <cctype>
 #include <functional>
 
 #include "proxy/net/pg_io.h"
@@ -15,6 +16,20 @@ namespace shardgate::session {
 
 namespace {
 
+// What routing needs of a statement: everything but the table names, so that
+// remembering it per prepared statement allocates nothing.
+router::Statement routing_facts(const router::Statement& s) {
+  router::Statement r;
+  r.kind = s.kind;
+  r.needs_primary = s.needs_primary;
+  r.locking_read = s.locking_read;
+  r.writes_in_function = s.writes_in_function;
+  r.read_only_txn = s.read_only_txn;
+  r.multi_statement = s.multi_statement;
+  r.hints = s.hints;
+  return r;
+}
+
 std::string server_statement_name(std::string_view query, std::string_view types) {
   const std::size_t h1 = std::hash<std::string_view>{}(query);
   const std::size_t h2 = std::hash<std::string_view>{}(types);
@@ -23,36 +38,90 @@ std::string server_statement_name(std::string_view query, std::string_view types
   return name;
 }
 
+// DEALLOCATE [PREPARE] name | ALL: the target name, "" for ALL, nullopt when
+// the text is something else.
+std::optional<std::string> deallocate_target(std::string_view sql) {
+  auto word = [&sql]() -> std::string {
+    while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())))
+      sql.remove_prefix(1);
+    std::size_t n = 0;
+    if (!sql.empty() && sql.front() == '"') {
+      const auto close = sql.find('"', 1);
+      if (close == std::string_view::npos) return {};
+      std::string quoted(sql.substr(1, close - 1));
+      sql.remove_prefix(close + 1);
+      return quoted;
+    }
+    while (n < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[n])) || sql[n] == '_'))
+      ++n;
+    std::string w(sql.substr(0, n));
+    sql.remove_prefix(n);
+    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return w;
+  };
+  if (word() != "deallocate") return std::nullopt;
+  std::string name = word();
+  if (name == "prepare") name = word();
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.front())) || sql.front() == ';'))
+    sql.remove_prefix(1);
+  if (name.empty() || !sql.empty()) return std::nullopt;
+  return name == "all" ? std::string() : name;
+}
+
 }  // namespace
+
+// In transaction pooling the server-side statements are shared by every client
+// whose statements hash alike, so a client's DEALLOCATE (by name or ALL) ends
+// only its own names and is answered by the proxy. Names the proxy does not
+// know (SQL-level PREPARE) go to the server; in session pooling so does ALL.
+asio::awaitable<std::optional<Result<void>>> PgSession::deallocate_locally(const pg::Frame& f,
+                                                                           std::string_view sql) {
+  const auto target = deallocate_target(sql);
+  if (!target) co_return std::nullopt;
+  const bool session_mode = user_->pool_mode() == config::PoolMode::SESSION;
+  if (target->empty()) {
+    prepared_.clear();
+    if (session_mode) {
+      if (server_) server_->prepared.clear();  // the server drops them all too
+      co_return std::nullopt;
+    }
+  } else if (prepared_.erase(*target) == 0) {
+    co_return std::nullopt;
+  }
+  in_.consume(f.size);
+  pg::Encoder e;
+  e.begin('C').cstr(target->empty() ? "DEALLOCATE ALL" : "DEALLOCATE").end();
+  to_client_ += e.take();
+  to_client_ += pg::ready_for_query(server_ ? tracker_.transaction_status() : 'I');
+  co_return co_await flush_client();
+}
 
 // Decides where an extended-protocol batch goes by looking at every message of
 // it already received (up to Sync): one message that needs the primary sends
 // the whole batch there.
-router::TargetRole PgSession::route_batch(const pg::Frame& first) {
+router::TargetRole PgSession::route_batch() {
   std::optional<router::Statement> lead;
   bool needs_primary = false;
   std::string_view rest = in_.readable();
-  (void)first;
   while (!rest.empty()) {
     auto d = pg::decode_frame(rest, max_message_size_);
     if (d.status != pg::DecodeStatus::Frame) break;
     const pg::Frame& f = d.frame;
     if (f.type == 'P') {
       if (auto p = pg::parse_parse(f.body)) {
-        auto stmt = router::analyze(p->query, router::Dialect::Postgres, ctx_.analyze_options);
+        const auto& stmt = analyze_parse(p->query);
         needs_primary |= stmt.needs_primary;
-        if (!lead) lead = stmt;
+        if (!lead) lead = routing_facts(stmt);
       }
     } else if (f.type == 'B') {
       if (auto b = pg::parse_bind(f.body)) {
-        auto it = prepared_.find(std::string(b->statement));
-        const bool primary = it == prepared_.end() || it->second.needs_primary;
-        needs_primary |= primary;
-        if (!lead) {
-          router::Statement s;
-          s.kind = primary ? router::StatementKind::Write : router::StatementKind::Read;
-          s.needs_primary = primary;
-          lead = s;
+        auto it = prepared_.find(b->statement);
+        if (it == prepared_.end()) {
+          needs_primary = true;  // unknown to the proxy: never guess a replica
+        } else {
+          needs_primary |= it->second.routing.needs_primary;
+          if (!lead) lead = it->second.routing;
         }
       }
     } else if (f.type == 'F') {
@@ -67,9 +136,17 @@ router::TargetRole PgSession::route_batch(const pg::Frame& first) {
     stmt.needs_primary = true;
   }
   const auto decision = router::route(stmt, prepare_view());
-  batch_wrote_ = decision.role == router::TargetRole::Primary && stmt.needs_primary;
+  batch_wrote_ = decision.role == router::TargetRole::Primary && router::writes_data(stmt);
   if (lead && lead->kind == router::StatementKind::SessionSet) server_dirty_ = true;
   return decision.role;
+}
+
+const router::Statement& PgSession::analyze_parse(std::string_view query) {
+  if (query != last_parse_query_) {
+    last_parse_stmt_ = router::analyze(query, router::Dialect::Postgres, ctx_.analyze_options);
+    last_parse_query_.assign(query);
+  }
+  return last_parse_stmt_;
 }
 
 // Makes sure the attached server has the statement; returns false if a Parse
@@ -84,8 +161,8 @@ bool PgSession::prepare_on_server(const PreparedStatement& ps) {
 }
 
 asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
-  const bool needs_server = f.type == 'P' || f.type == 'B' || f.type == 'D' || f.type == 'E' ||
-                            f.type == 'F';
+  const bool needs_server =
+      f.type == 'P' || f.type == 'B' || f.type == 'D' || f.type == 'E' || f.type == 'F';
   if (skip_until_sync_) {
     in_.consume(f.size);
     if (f.type != 'S') co_return Result<void>{};
@@ -94,7 +171,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     co_return co_await finish_round();
   }
   if (needs_server && !server_) {
-    const auto role = f.type == 'F' ? router::TargetRole::Primary : route_batch(f);
+    const auto role = f.type == 'F' ? router::TargetRole::Primary : route_batch();
     auto a = co_await attach(role);
     if (!a) {
       bump(worker_.metrics().proxy_errors_total);
@@ -115,7 +192,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
       PreparedStatement ps;
       ps.query = p->query;
       ps.param_types = p->param_types;
-      ps.needs_primary = router::analyze(p->query, router::Dialect::Postgres, ctx_.analyze_options).needs_primary;
+      ps.routing = routing_facts(analyze_parse(p->query));
       if (p->name.empty()) {
         to_server_ += raw;
         tracker_.expect(Expect::Parse);
@@ -138,7 +215,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
         co_await protocol_error("malformed Bind message");
         co_return make_error("protocol error");
       }
-      auto it = b->statement.empty() ? prepared_.end() : prepared_.find(std::string(b->statement));
+      auto it = b->statement.empty() ? prepared_.end() : prepared_.find(b->statement);
       if (it == prepared_.end()) {
         to_server_ += raw;  // unnamed, or unknown: the server answers for it
       } else {
@@ -154,7 +231,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
         co_await protocol_error("malformed Describe message");
         co_return make_error("protocol error");
       }
-      auto it = d->kind == 'S' && !d->name.empty() ? prepared_.find(std::string(d->name)) : prepared_.end();
+      auto it = d->kind == 'S' && !d->name.empty() ? prepared_.find(d->name) : prepared_.end();
       if (it == prepared_.end()) {
         to_server_ += raw;
       } else {
@@ -226,7 +303,8 @@ asio::awaitable<Result<void>> PgSession::copy_in() {
       if (d.status == pg::DecodeStatus::NeedMore) break;
       const pg::Frame& f = d.frame;
       if (f.type != 'd' && f.type != 'c' && f.type != 'f' && f.type != 'H' && f.type != 'S') {
-        co_await protocol_error("unexpected message type '" + std::string(1, f.type) + "' during COPY from stdin");
+        co_await protocol_error("unexpected message type '" + std::string(1, f.type) +
+                                "' during COPY from stdin");
         co_return make_error("protocol error");
       }
       to_server_.append(f.body.data() - 5, f.size);

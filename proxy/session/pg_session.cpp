@@ -76,8 +76,9 @@ asio::awaitable<Result<void>> PgSession::wait_for_input() {
   auto& sbuf = server_->buffer();
   char* p = sbuf.prepare(net::kReadChunk);
   char* q = in_.prepare(4096);
-  auto which = co_await (client_.async_read_some(asio::buffer(q, in_.writable()), use_result) ||
-                         server_->socket().async_read_some(asio::buffer(p, sbuf.writable()), use_result));
+  auto which =
+      co_await (client_.async_read_some(asio::buffer(q, in_.writable()), use_result) ||
+                server_->socket().async_read_some(asio::buffer(p, sbuf.writable()), use_result));
   if (which.index() == 0) {
     auto [ec, n] = std::get<0>(which);
     if (ec) co_return make_error("client closed");
@@ -126,10 +127,20 @@ asio::awaitable<void> PgSession::command_loop() {
 
 asio::awaitable<Result<void>> PgSession::handle_message(const pg::Frame& f) {
   switch (f.type) {
-    case 'Q': co_return co_await handle_query(f);
-    case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F':
+    case 'Q':
+      co_return co_await handle_query(f);
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+    case 'H':
+    case 'S':
+    case 'F':
       co_return co_await handle_extended(f);
-    case 'd': case 'c': case 'f':
+    case 'd':
+    case 'c':
+    case 'f':
       // CopyData/CopyDone/CopyFail outside COPY: PostgreSQL ignores them (a
       // client may still be sending after a COPY failed); so does the proxy.
       in_.consume(f.size);
@@ -148,15 +159,12 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   }
   sql.remove_suffix(1);
   const auto stmt = router::analyze(sql, router::Dialect::Postgres, ctx_.analyze_options);
-  // Transaction control and SET change no data: they start no read-your-writes wait.
-  const bool changes_data = stmt.kind != router::StatementKind::Begin &&
-                            stmt.kind != router::StatementKind::Commit &&
-                            stmt.kind != router::StatementKind::Rollback &&
-                            stmt.kind != router::StatementKind::Savepoint &&
-                            stmt.kind != router::StatementKind::SessionSet;
+  if (stmt.kind == router::StatementKind::Deallocate && !stmt.multi_statement) {
+    if (auto answered = co_await deallocate_locally(f, sql)) co_return *answered;
+  }
   if (!server_) {
     const auto decision = router::route(stmt, prepare_view());
-    batch_wrote_ = decision.role == router::TargetRole::Primary && stmt.needs_primary && changes_data;
+    batch_wrote_ = decision.role == router::TargetRole::Primary && router::writes_data(stmt);
     auto a = co_await attach(decision.role);
     if (!a) {
       in_.consume(f.size);
@@ -165,13 +173,14 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
       bump(worker_.metrics().proxy_errors_total);
       co_return co_await flush_client();
     }
-  } else if (stmt.needs_primary && changes_data) {
+  } else if (router::writes_data(stmt)) {
     batch_wrote_ = true;
   }
   if (stmt.kind == router::StatementKind::SessionSet) {
     pending_setting_ = parse_setting_change(sql);
     if (!pending_setting_) server_dirty_ = true;
-  } else if (stmt.kind == router::StatementKind::Utility || stmt.kind == router::StatementKind::Listen ||
+  } else if (stmt.kind == router::StatementKind::Utility ||
+             stmt.kind == router::StatementKind::Listen ||
              stmt.kind == router::StatementKind::Prepare || stmt.multi_statement) {
     // DISCARD/RESET inside multi-statements, SQL-level PREPARE, LISTEN, temp
     // tables ... leave state on the server that another client must not see.

@@ -21,6 +21,7 @@
 #include "proxy/session/response_tracker.h"
 #include "proxy/session/settings.h"
 #include "router/route.h"
+#include "router/statement.h"
 
 namespace shardgate::session {
 
@@ -39,8 +40,14 @@ enum class ClientState {
 struct PreparedStatement {
   std::string server_name;  // sg_<hash of text and parameter types>, same for equal statements
   std::string query;
-  std::string param_types;  // raw int16 count + oids
-  bool needs_primary = true;
+  std::string param_types;    // raw int16 count + oids
+  router::Statement routing;  // what the router found, without table names
+};
+
+// Lets prepared_ be searched with a string_view from a message, no copy.
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 class PgSession : public std::enable_shared_from_this<PgSession> {
@@ -66,6 +73,8 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> handle_message(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_query(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_extended(const pg::Frame& f);
+  asio::awaitable<std::optional<Result<void>>> deallocate_locally(const pg::Frame& f,
+                                                                  std::string_view sql);
   asio::awaitable<Result<void>> finish_round();
   asio::awaitable<Result<void>> relay_until_answered();
   asio::awaitable<Result<void>> copy_in();
@@ -75,8 +84,10 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> attach(router::TargetRole role);
   void detach(bool reusable);
   router::SessionView prepare_view();
-  router::TargetRole route_batch(const pg::Frame& first);
+  router::TargetRole route_batch();
   bool prepare_on_server(const PreparedStatement& ps);
+  const router::Statement& analyze_parse(std::string_view query);
+  backend::PgPool& pool_for(std::uint32_t backend);
   void note_statement_done();
   asio::awaitable<void> server_lost(const std::string& why);
   void cancel_running();
@@ -108,10 +119,16 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   bool server_dirty_ = false;  // session state changed in a way the proxy does not track
   ResponseTracker tracker_;
 
-  std::unordered_map<std::string, PreparedStatement> prepared_;
+  std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> prepared_;
+  // The last Parse text analyzed: drivers parse the same text over and over,
+  // and a batch is looked at twice (routing, then forwarding).
+  std::string last_parse_query_;
+  router::Statement last_parse_stmt_;
+  // Pools this session used, by backend index (saves a keyed lookup per statement).
+  std::vector<backend::PgPool*> pools_;
   std::optional<SettingChange> pending_setting_;
   bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
-  bool batch_wrote_ = false;  // the current round went to the primary for a write
+  bool batch_wrote_ = false;      // the current round went to the primary for a write
   std::chrono::steady_clock::time_point round_started_{};
 
   // Read-your-writes: the time of the last write and, once a monitor round after

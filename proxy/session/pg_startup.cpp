@@ -85,7 +85,9 @@ asio::awaitable<bool> PgSession::startup() {
   }
   if (!param(startup_params_, "replication").empty() &&
       param(startup_params_, "replication") != "false") {
-    co_await refuse("0A000", "replication connections are not supported through shardgate: connect to the server directly");
+    co_await refuse("0A000",
+                    "replication connections are not supported through shardgate: connect to the "
+                    "server directly");
     co_return false;
   }
   database_ = std::string(param(startup_params_, "database"));
@@ -103,7 +105,8 @@ asio::awaitable<bool> PgSession::startup() {
 asio::awaitable<Result<std::string_view>> PgSession::read_password_message() {
   auto f = co_await net::read_frame(client_, in_, 64 * 1024);
   if (!f) co_return f.error();
-  if (f->type != 'p') co_return make_error("expected a password message, got '" + std::string(1, f->type) + "'");
+  if (f->type != 'p')
+    co_return make_error("expected a password message, got '" + std::string(1, f->type) + "'");
   const std::string_view body = f->body;
   in_.consume(f->size);  // the view stays valid: nothing is read until the caller is done
   co_return body;
@@ -118,21 +121,26 @@ asio::awaitable<bool> PgSession::authenticate() {
     co_return false;
   }
   switch (user_->auth()) {
-    case config::User::TRUST: co_return true;
-    case config::User::MD5: co_return co_await authenticate_md5();
-    default: co_return co_await authenticate_scram();
+    case config::User::TRUST:
+      co_return true;
+    case config::User::MD5:
+      co_return co_await authenticate_md5();
+    default:
+      co_return co_await authenticate_scram();
   }
 }
 
 asio::awaitable<bool> PgSession::authenticate_scram() {
   const auto* verifier = ctx_.scram_verifier(user_->name());
   if (verifier == nullptr) {
-    co_await refuse("28P01", "user \"" + user_->name() + "\" has no usable SCRAM password in the shardgate config");
+    co_await refuse("28P01", "user \"" + user_->name() +
+                                 "\" has no usable SCRAM password in the shardgate config");
     co_return false;
   }
   auth::ScramServer scram(*verifier);
   static constexpr char kMechanisms[] = "SCRAM-SHA-256\0";
-  if (!co_await write_client(pg::auth_request(pg::kAuthSasl, std::string_view(kMechanisms, sizeof kMechanisms))))
+  if (!co_await write_client(
+          pg::auth_request(pg::kAuthSasl, std::string_view(kMechanisms, sizeof kMechanisms))))
     co_return false;
   auto first = co_await read_password_message();
   if (!first) {
@@ -152,7 +160,8 @@ asio::awaitable<bool> PgSession::authenticate_scram() {
     co_await refuse("08P01", "SCRAM: " + server_first.error().message());
     co_return false;
   }
-  if (!co_await write_client(pg::auth_request(pg::kAuthSaslContinue, *server_first))) co_return false;
+  if (!co_await write_client(pg::auth_request(pg::kAuthSaslContinue, *server_first)))
+    co_return false;
   auto final_msg = co_await read_password_message();
   if (!final_msg) {
     co_await refuse("08P01", "SASL authentication: " + final_msg.error().message());

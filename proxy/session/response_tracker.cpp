@@ -9,16 +9,23 @@ namespace {
 bool terminates(Expect e, char type) {
   switch (e) {
     case Expect::Parse:
-    case Expect::SwallowParse: return type == '1';
-    case Expect::Bind: return type == '2';
-    case Expect::Describe: return type == 'T' || type == 'n';
-    case Expect::Execute: return type == 'C' || type == 'I' || type == 's';
-    case Expect::Close: return type == '3';
+    case Expect::SwallowParse:
+      return type == '1';
+    case Expect::Bind:
+      return type == '2';
+    case Expect::Describe:
+      return type == 'T' || type == 'n';
+    case Expect::Execute:
+      return type == 'C' || type == 'I' || type == 's';
+    case Expect::Close:
+      return type == '3';
     case Expect::Sync:
     case Expect::Query:
-    case Expect::SwallowQuery: return type == 'Z';
+    case Expect::SwallowQuery:
+      return type == 'Z';
     case Expect::EmitParseComplete:
-    case Expect::EmitCloseComplete: return false;
+    case Expect::EmitCloseComplete:
+      return false;
   }
   return false;
 }
@@ -28,7 +35,9 @@ bool is_synthetic(Expect e) {
 }
 
 // Messages whose body the tracker reads; others may be streamed in pieces.
-bool needs_whole(char type) { return type == 'Z' || type == 'C' || type == 'E' || type == '1'; }
+bool needs_whole(char type) {
+  return type == 'Z' || type == 'C' || type == 'E' || type == '1';
+}
 
 }  // namespace
 

@@ -36,7 +36,7 @@ enum class Expect : std::uint8_t {
 struct Segment {
   std::size_t offset = 0;  // into the fed bytes, when synthetic is empty
   std::size_t length = 0;
-  std::string synthetic;   // bytes the proxy made up
+  std::string synthetic;  // bytes the proxy made up
 };
 
 struct FeedResult {
@@ -71,8 +71,8 @@ class ResponseTracker {
   void skip_to_sync();
 
   std::deque<Expect> queue_;
-  std::size_t passing_ = 0;  // bytes of a pass-through message still to come
-  bool dropping_ = false;    // ... and whether they are dropped
+  std::size_t passing_ = 0;        // bytes of a pass-through message still to come
+  bool dropping_ = false;          // ... and whether they are dropped
   std::vector<Segment> deferred_;  // synthetic answers due after that message
   char txn_status_ = 'I';
   bool error_seen_ = false;

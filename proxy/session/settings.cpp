@@ -26,8 +26,8 @@ std::vector<std::string_view> leading_words(std::string_view sql, std::size_t ma
       if (close == std::string_view::npos) break;
       i = close + 1;
     } else {
-      while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' ||
-                                sql[i] == '.'))
+      while (i < sql.size() &&
+             (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '.'))
         ++i;
     }
     if (i == start) break;
@@ -38,8 +38,10 @@ std::vector<std::string_view> leading_words(std::string_view sql, std::size_t ma
 }
 
 std::string_view trim_statement(std::string_view sql) {
-  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front()))) sql.remove_prefix(1);
-  while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';'))
+  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())))
+    sql.remove_prefix(1);
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';'))
     sql.remove_suffix(1);
   return sql;
 }
@@ -81,7 +83,7 @@ std::optional<SettingChange> parse_setting_change(std::string_view sql) {
   if (w.empty()) return std::nullopt;
   const std::string first = lower(w[0]);
   if (first == "discard" && w.size() >= 2 && lower(w[1]) == "all")
-    return SettingChange{SettingChange::Op::ResetAll, {}, {}};
+    return SettingChange{SettingChange::Op::ResetAll, "discard", {}};
   if (first == "reset" && w.size() >= 2) {
     std::string name = setting_name(w[1]);
     if (name == "all") return SettingChange{SettingChange::Op::ResetAll, {}, {}};
@@ -95,8 +97,10 @@ std::optional<SettingChange> parse_setting_change(std::string_view sql) {
   if (second == "local" || second == "transaction" || second == "constraints") return std::nullopt;
   if (second == "session" && w.size() >= 3) {
     const std::string third = lower(w[2]);
-    if (third == "authorization") return SettingChange{SettingChange::Op::Set, "session_authorization", std::string(sql)};
-    if (third == "characteristics") return SettingChange{SettingChange::Op::Set, "session_characteristics", std::string(sql)};
+    if (third == "authorization")
+      return SettingChange{SettingChange::Op::Set, "session_authorization", std::string(sql)};
+    if (third == "characteristics")
+      return SettingChange{SettingChange::Op::Set, "session_characteristics", std::string(sql)};
     i = 2;
   }
   std::string name = setting_name(w[i]);
@@ -107,9 +111,15 @@ std::optional<SettingChange> parse_setting_change(std::string_view sql) {
 
 void apply_change(Settings& settings, const SettingChange& change) {
   switch (change.op) {
-    case SettingChange::Op::Set: settings[change.name] = change.sql; break;
-    case SettingChange::Op::Reset: settings.erase(change.name); break;
-    case SettingChange::Op::ResetAll: settings.clear(); break;
+    case SettingChange::Op::Set:
+      settings[change.name] = change.sql;
+      break;
+    case SettingChange::Op::Reset:
+      settings.erase(change.name);
+      break;
+    case SettingChange::Op::ResetAll:
+      settings.clear();
+      break;
   }
 }
 

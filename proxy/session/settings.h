@@ -17,8 +17,8 @@ using Settings = std::map<std::string, std::string>;  // lower-case name -> SQL 
 
 struct SettingChange {
   enum class Op { Set, Reset, ResetAll } op = Op::Set;
-  std::string name;
-  std::string sql;  // for Set: the statement as the client wrote it (without trailing ';')
+  std::string name;  // for ResetAll: "discard" when it was DISCARD ALL
+  std::string sql;   // for Set: the statement as the client wrote it (without trailing ';')
 };
 
 // Recognizes SET [SESSION] ..., RESET ..., DISCARD ALL. SET LOCAL and anything

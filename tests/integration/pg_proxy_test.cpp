@@ -83,10 +83,8 @@ TEST(PgProxy, HintsOverrideClassification) {
 TEST(PgProxy, ExtendedProtocolAndNamedPreparedStatementsAcrossServers) {
   auto setup = connect(proxy_conninfo());
   ASSERT_TRUE(scalar(setup.get(), "CREATE TABLE IF NOT EXISTS kv (k int primary key, v int)"));
-  // One client for now: with several clients interleaved a result mismatch
-  // was seen (see the issue note); pgbench -M prepared covers many clients.
   std::vector<Conn> clients;
-  for (int i = 0; i < 1; ++i) clients.push_back(connect(proxy_conninfo()));
+  for (int i = 0; i < 6; ++i) clients.push_back(connect(proxy_conninfo()));
   for (std::size_t i = 0; i < clients.size(); ++i) {
     Res p(PQprepare(clients[i].get(), "ins", "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", 2, nullptr));
     ASSERT_EQ(PQresultStatus(p.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(p.get());
@@ -110,6 +108,20 @@ TEST(PgProxy, ExtendedProtocolAndNamedPreparedStatementsAcrossServers) {
       Res e(PQexecParams(clients[i].get(), "SELECT $1::int + 1", 1, nullptr, params, nullptr, nullptr, 0));
       ASSERT_EQ(PQresultStatus(e.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(e.get());
       EXPECT_EQ(std::string(PQgetvalue(e.get(), 0, 0)), std::to_string(round + 1));
+    }
+  }
+  // DEALLOCATE ALL ends this client's statements, not those of the clients
+  // sharing the server-side statements.
+  Res d(PQexec(clients[0].get(), "DEALLOCATE ALL"));
+  ASSERT_EQ(PQresultStatus(d.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(d.get());
+  const char* one[] = {"1"};
+  Res gone(PQexecPrepared(clients[0].get(), "get", 1, one, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(gone.get()), PGRES_FATAL_ERROR);
+  EXPECT_NE(std::string(PQresultErrorMessage(gone.get())).find("does not exist"), std::string::npos);
+  for (int round = 0; round < 10; ++round) {
+    for (std::size_t i = 1; i < clients.size(); ++i) {
+      Res g(PQexecPrepared(clients[i].get(), "get", 1, one, nullptr, nullptr, 0));
+      EXPECT_EQ(PQresultStatus(g.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(g.get());
     }
   }
 }
