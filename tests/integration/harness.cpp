@@ -20,7 +20,8 @@ std::string g_dir;
 pid_t g_proxy = -1;
 
 bool port_open(int port) {
-  const std::string cmd = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "' 2>/dev/null";
+  const std::string cmd =
+      "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "' 2>/dev/null";
   return std::system(cmd.c_str()) == 0;
 }
 
@@ -32,10 +33,11 @@ class SandboxEnvironment : public ::testing::Environment {
     g_dir = tmpl;
     ::chmod(g_dir.c_str(), 0755);
     std::string out;
-    const int rc = run(bin("shardctl") + " sandbox up --engine postgres --shards 1 --replicas 2 --base-port " +
-                           std::to_string(kBasePort) + " --dir " + g_dir + "/sbx --proxy-port " +
-                           std::to_string(kProxyPort) + " --admin-port " + std::to_string(kAdminPort),
-                       &out);
+    const int rc =
+        run(bin("shardctl") + " sandbox up --engine postgres --shards 1 --replicas 2 --base-port " +
+                std::to_string(kBasePort) + " --dir " + g_dir + "/sbx --proxy-port " +
+                std::to_string(kProxyPort) + " --admin-port " + std::to_string(kAdminPort),
+            &out);
     ASSERT_EQ(rc, 0) << "sandbox up failed:\n" << out;
     g_proxy = start_proxy(g_dir + "/sbx/shardgate.yaml", kProxyPort);
     ASSERT_GT(g_proxy, 0);
@@ -51,12 +53,16 @@ const auto* const g_env = ::testing::AddGlobalTestEnvironment(new SandboxEnviron
 
 }  // namespace
 
-std::string sandbox_dir() { return g_dir + "/sbx"; }
-std::string bin(const std::string& name) { return std::string(SHARDGATE_BIN_DIR) + "/" + name; }
+std::string sandbox_dir() {
+  return g_dir + "/sbx";
+}
+std::string bin(const std::string& name) {
+  return std::string(SHARDGATE_BIN_DIR) + "/" + name;
+}
 
 std::string proxy_conninfo(const std::string& user, const std::string& password) {
-  return "host=127.0.0.1 port=" + std::to_string(kProxyPort) + " user=" + user + " password=" + password +
-         " dbname=app connect_timeout=10";
+  return "host=127.0.0.1 port=" + std::to_string(kProxyPort) + " user=" + user +
+         " password=" + password + " dbname=app connect_timeout=10";
 }
 
 std::string direct_conninfo(int port, const std::string& user, const std::string& password) {
@@ -109,14 +115,17 @@ void kill_member(const std::string& member) {
   run("pkill -9 -P " + std::to_string(pid));
   ::kill(pid, SIGKILL);
   run("pkill -9 -f 'postgres: " + member + ":'");
-  wait_until([&] { return ::kill(pid, 0) != 0 || run("grep -q zombie /proc/" + std::to_string(pid) + "/status 2>/dev/null; test $? -eq 0") == 0; }, 5000);
+  // Until the dead postmaster is reaped its pid exists, and PostgreSQL refuses
+  // to start over a postmaster.pid naming a live pid.
+  EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 15000))
+      << member << " did not go away";
 }
 
 void start_member(const std::string& member) {
   std::string out;
   const std::string user = ::getuid() == 0 ? "runuser -u shardgate -- " : "";
-  const int rc = run(user + "/usr/lib/postgresql/15/bin/pg_ctl -w -t 60 -D " + sandbox_dir() + "/" + member +
-                         " -l " + sandbox_dir() + "/logs/" + member + ".log start",
+  const int rc = run(user + "/usr/lib/postgresql/15/bin/pg_ctl -w -t 60 -D " + sandbox_dir() + "/" +
+                         member + " -l " + sandbox_dir() + "/logs/" + member + ".log start",
                      &out);
   ASSERT_EQ(rc, 0) << out;
 }

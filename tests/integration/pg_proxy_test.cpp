@@ -2,10 +2,10 @@
 // libpq, psql and pgbench. Tests that kill servers come last in this file
 // (gtest runs them in order) and put the sandbox back as they found it.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -41,20 +41,25 @@ TEST(PgProxy, ReadsGoToReplicasWritesToPrimary) {
   std::set<int> ports;
   for (int i = 0; i < 20; ++i) EXPECT_TRUE(on_replica(c.get()));
   // Both replicas serve reads once the monitor has seen them healthy.
-  EXPECT_TRUE(wait_until([&] {
-    ports.insert(server_port(c.get()));
-    return ports == std::set<int>{kBasePort + 1, kBasePort + 2};
-  }, 5000)) << "reads should spread over both replicas";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        ports.insert(server_port(c.get()));
+        return ports == std::set<int>{kBasePort + 1, kBasePort + 2};
+      },
+      5000))
+      << "reads should spread over both replicas";
   ASSERT_TRUE(scalar(c.get(), "CREATE TABLE IF NOT EXISTS rw (id int primary key, v text)"));
   ASSERT_TRUE(scalar(c.get(), "INSERT INTO rw VALUES (1, 'a') ON CONFLICT DO NOTHING"));
   // A data-modifying statement that also reads must run on the primary.
-  EXPECT_EQ(scalar(c.get(), "WITH x AS (UPDATE rw SET v = 'b' WHERE id = 1 RETURNING 1) "
-                            "SELECT pg_is_in_recovery()::text FROM x"),
+  EXPECT_EQ(scalar(c.get(),
+                   "WITH x AS (UPDATE rw SET v = 'b' WHERE id = 1 RETURNING 1) "
+                   "SELECT pg_is_in_recovery()::text FROM x"),
             "false");
   EXPECT_EQ(scalar(c.get(), "SELECT pg_is_in_recovery() FROM rw FOR UPDATE"), "f");
-  EXPECT_EQ(scalar(c.get(), "SELECT nextval('rw_seq'::regclass) IS NULL OR pg_is_in_recovery()",
-                   nullptr).has_value(),
-            false);  // rw_seq does not exist: the error must come from the primary...
+  EXPECT_EQ(
+      scalar(c.get(), "SELECT nextval('rw_seq'::regclass) IS NULL OR pg_is_in_recovery()", nullptr)
+          .has_value(),
+      false);  // rw_seq does not exist: the error must come from the primary...
   std::string err;
   scalar(c.get(), "SELECT nextval('rw_seq_missing')", &err);
   EXPECT_EQ(err.find("read-only"), std::string::npos) << "nextval() was sent to a replica: " << err;
@@ -70,7 +75,8 @@ TEST(PgProxy, TransactionsAreOnThePrimaryReadOnlyOnReplica) {
   ASSERT_TRUE(scalar(c.get(), "BEGIN READ ONLY"));
   EXPECT_TRUE(on_replica(c.get()));
   const int first = server_port(c.get());
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(server_port(c.get()), first) << "a transaction must stay on one server";
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(server_port(c.get()), first) << "a transaction must stay on one server";
   ASSERT_TRUE(scalar(c.get(), "COMMIT"));
 }
 
@@ -86,7 +92,9 @@ TEST(PgProxy, ExtendedProtocolAndNamedPreparedStatementsAcrossServers) {
   std::vector<Conn> clients;
   for (int i = 0; i < 6; ++i) clients.push_back(connect(proxy_conninfo()));
   for (std::size_t i = 0; i < clients.size(); ++i) {
-    Res p(PQprepare(clients[i].get(), "ins", "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", 2, nullptr));
+    Res p(PQprepare(clients[i].get(), "ins",
+                    "INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    2, nullptr));
     ASSERT_EQ(PQresultStatus(p.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(p.get());
     Res q(PQprepare(clients[i].get(), "get", "SELECT v FROM kv WHERE k = $1", 1, nullptr));
     ASSERT_EQ(PQresultStatus(q.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(q.get());
@@ -105,7 +113,8 @@ TEST(PgProxy, ExtendedProtocolAndNamedPreparedStatementsAcrossServers) {
       ASSERT_EQ(PQntuples(g.get()), 1) << "read-your-writes: the row just written must be visible";
       EXPECT_EQ(std::string(PQgetvalue(g.get(), 0, 0)), v);
       const char* params[] = {v.c_str()};
-      Res e(PQexecParams(clients[i].get(), "SELECT $1::int + 1", 1, nullptr, params, nullptr, nullptr, 0));
+      Res e(PQexecParams(clients[i].get(), "SELECT $1::int + 1", 1, nullptr, params, nullptr,
+                         nullptr, 0));
       ASSERT_EQ(PQresultStatus(e.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(e.get());
       EXPECT_EQ(std::string(PQgetvalue(e.get(), 0, 0)), std::to_string(round + 1));
     }
@@ -117,7 +126,8 @@ TEST(PgProxy, ExtendedProtocolAndNamedPreparedStatementsAcrossServers) {
   const char* one[] = {"1"};
   Res gone(PQexecPrepared(clients[0].get(), "get", 1, one, nullptr, nullptr, 0));
   EXPECT_EQ(PQresultStatus(gone.get()), PGRES_FATAL_ERROR);
-  EXPECT_NE(std::string(PQresultErrorMessage(gone.get())).find("does not exist"), std::string::npos);
+  EXPECT_NE(std::string(PQresultErrorMessage(gone.get())).find("does not exist"),
+            std::string::npos);
   for (int round = 0; round < 10; ++round) {
     for (std::size_t i = 1; i < clients.size(); ++i) {
       Res g(PQexecPrepared(clients[i].get(), "get", 1, one, nullptr, nullptr, 0));
@@ -159,11 +169,18 @@ TEST(PgProxy, ReadYourWritesThousandPairs) {
 TEST(PgProxy, CopyInAndOut) {
   const std::string psql = "psql \"" + proxy_conninfo() + "\" -v ON_ERROR_STOP=1 -qAt";
   std::string out;
-  ASSERT_EQ(run(psql + " -c 'CREATE TABLE IF NOT EXISTS cp (a int, b text)' -c 'TRUNCATE cp'", &out), 0) << out;
-  ASSERT_EQ(run("seq 1 5000 | awk '{print $1\"\\tx\"$1}' | " + psql + " -c 'COPY cp FROM STDIN'", &out), 0) << out;
-  ASSERT_EQ(run(psql + " -c '/* shardgate:primary */ SELECT count(*), sum(a) FROM cp'", &out), 0) << out;
+  ASSERT_EQ(
+      run(psql + " -c 'CREATE TABLE IF NOT EXISTS cp (a int, b text)' -c 'TRUNCATE cp'", &out), 0)
+      << out;
+  ASSERT_EQ(
+      run("seq 1 5000 | awk '{print $1\"\\tx\"$1}' | " + psql + " -c 'COPY cp FROM STDIN'", &out),
+      0)
+      << out;
+  ASSERT_EQ(run(psql + " -c '/* shardgate:primary */ SELECT count(*), sum(a) FROM cp'", &out), 0)
+      << out;
   EXPECT_EQ(out, "5000|12502500\n");
-  ASSERT_EQ(run(psql + " -c 'COPY (SELECT a FROM cp ORDER BY a LIMIT 3) TO STDOUT'", &out), 0) << out;
+  ASSERT_EQ(run(psql + " -c 'COPY (SELECT a FROM cp ORDER BY a LIMIT 3) TO STDOUT'", &out), 0)
+      << out;
   EXPECT_EQ(out, "1\n2\n3\n");
   // A failing COPY leaves the connection usable.
   ASSERT_NE(run("printf 'notanumber\\tx\\n' | " + psql + " -c 'COPY cp FROM STDIN'", &out), 0);
@@ -173,7 +190,8 @@ TEST(PgProxy, CopyInAndOut) {
 TEST(PgProxy, WrongPasswordAndUnknownUser) {
   Conn c(PQconnectdb(proxy_conninfo("app", "wrong").c_str()));
   EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
-  EXPECT_NE(std::string(PQerrorMessage(c.get())).find("password authentication failed"), std::string::npos)
+  EXPECT_NE(std::string(PQerrorMessage(c.get())).find("password authentication failed"),
+            std::string::npos)
       << PQerrorMessage(c.get());
   Conn u(PQconnectdb(proxy_conninfo("nobody", "x").c_str()));
   EXPECT_EQ(PQstatus(u.get()), CONNECTION_BAD);
@@ -259,30 +277,41 @@ TEST(PgProxy, ServerDyingMidQueryGivesErrorThenRecovers) {
   auto admin = connect(direct_conninfo(kBasePort));
   std::thread killer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    scalar(admin.get(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(15)%' AND pid <> pg_backend_pid()");
+    scalar(admin.get(),
+           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+           "'%pg_sleep(15)%' AND pid <> pg_backend_pid()");
   });
   std::string err;
   auto r = scalar(c.get(), "/* shardgate:primary */ SELECT pg_sleep(15)", &err);
   killer.join();
   EXPECT_FALSE(r.has_value());
   EXPECT_FALSE(err.empty());
-  EXPECT_EQ(scalar(c.get(), "SELECT 5"), "5") << "the next statement must succeed on a healthy server";
+  EXPECT_EQ(scalar(c.get(), "SELECT 5"), "5")
+      << "the next statement must succeed on a healthy server";
 }
 
 TEST(PgProxy, AdminApiAndMetrics) {
   std::string out;
-  ASSERT_EQ(run("curl -sf http://127.0.0.1:" + std::to_string(kAdminPort) + "/api/v1/backends", &out), 0) << out;
+  ASSERT_EQ(
+      run("curl -sf http://127.0.0.1:" + std::to_string(kAdminPort) + "/api/v1/backends", &out), 0)
+      << out;
   EXPECT_NE(out.find("\"pg-s0-primary\""), std::string::npos);
   EXPECT_NE(out.find("\"lag_bytes\""), std::string::npos);
-  ASSERT_EQ(run("curl -sf http://127.0.0.1:" + std::to_string(kAdminPort) + "/metrics", &out), 0) << out;
+  ASSERT_EQ(run("curl -sf http://127.0.0.1:" + std::to_string(kAdminPort) + "/metrics", &out), 0)
+      << out;
   EXPECT_NE(out.find("shardgate_statements_replica_total"), std::string::npos);
   EXPECT_NE(out.find("shardgate_statement_latency_seconds_bucket"), std::string::npos);
-  ASSERT_EQ(run(bin("shardctl") + " status --admin 127.0.0.1:" + std::to_string(kAdminPort), &out), 0) << out;
+  ASSERT_EQ(run(bin("shardctl") + " status --admin 127.0.0.1:" + std::to_string(kAdminPort), &out),
+            0)
+      << out;
   EXPECT_NE(out.find("pg-s0-replica2"), std::string::npos) << out;
 }
 
 TEST(PgProxy, TooManyClientsGets53300) {
-  const std::string cfg = write_config_variant("limited", "s/^listeners:/limits:\\n  max_client_connections: 2\\nlisteners:/; s/port: 21532/port: 21534/; s/port: 21533/port: 21535/");
+  const std::string cfg =
+      write_config_variant("limited",
+                           "s/^listeners:/limits:\\n  max_client_connections: 2\\nlisteners:/; "
+                           "s/port: 21532/port: 21534/; s/port: 21533/port: 21535/");
   const pid_t pid = start_proxy(cfg, 21534);
   ASSERT_GT(pid, 0);
   const std::string ci = "host=127.0.0.1 port=21534 user=app password=app dbname=app";
@@ -290,7 +319,8 @@ TEST(PgProxy, TooManyClientsGets53300) {
   auto b = connect(ci);
   Conn c(PQconnectdb(ci.c_str()));
   EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
-  EXPECT_NE(std::string(PQerrorMessage(c.get())).find("too many clients"), std::string::npos) << PQerrorMessage(c.get());
+  EXPECT_NE(std::string(PQerrorMessage(c.get())).find("too many clients"), std::string::npos)
+      << PQerrorMessage(c.get());
   EXPECT_EQ(scalar(a.get(), "SELECT 1"), "1");
   stop_proxy(pid);
 }
@@ -316,7 +346,8 @@ void pgbench(const std::string& args) {
 
 TEST(PgProxy, PgbenchThroughTheProxy) {
   std::string out;
-  ASSERT_EQ(run("pgbench -i -q -s 2 \"" + direct_conninfo(kBasePort, "app", "app") + "\"", &out), 0) << out;
+  ASSERT_EQ(run("pgbench -i -q -s 2 \"" + direct_conninfo(kBasePort, "app", "app") + "\"", &out), 0)
+      << out;
   pgbench("-n -S -c 8 -j 2 -T 4");
   pgbench("-n -N -c 8 -j 2 -T 4");
   pgbench("-n -S -M extended -c 8 -j 2 -T 4");
@@ -326,7 +357,7 @@ TEST(PgProxy, PgbenchThroughTheProxy) {
 
 // --- tests that stop servers: keep them last ---
 
-TEST(PgProxyFaults, ReplicaKilledReadsContinueAllKilledReadsOnPrimary) {
+TEST(PgProxyFaults, ReplicaKilledReadsContinueThenComeBack) {
   auto c = connect(proxy_conninfo());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(on_replica(c.get()));
   kill_member("pg-s0-replica1");
@@ -335,7 +366,10 @@ TEST(PgProxyFaults, ReplicaKilledReadsContinueAllKilledReadsOnPrimary) {
   for (int i = 0; i < 200; ++i) {
     std::string err;
     auto p = scalar(c.get(), "SELECT current_setting('port')", &err);
-    if (!p) ++errors; else ports.insert(std::stoi(*p));
+    if (!p)
+      ++errors;
+    else
+      ports.insert(std::stoi(*p));
   }
   EXPECT_EQ(errors, 0);
   EXPECT_EQ(ports.count(kBasePort + 1), 0u) << "reads still went to the killed replica";
@@ -345,12 +379,19 @@ TEST(PgProxyFaults, ReplicaKilledReadsContinueAllKilledReadsOnPrimary) {
   ports.clear();
   for (int i = 0; i < 100; ++i) {
     auto p = scalar(c.get(), "SELECT current_setting('port')");
-    if (!p) ++errors; else ports.insert(std::stoi(*p));
+    if (!p)
+      ++errors;
+    else
+      ports.insert(std::stoi(*p));
   }
   EXPECT_EQ(errors, 0);
   EXPECT_EQ(ports, std::set<int>{kBasePort}) << "with every replica down, reads go to the primary";
-  // Restarting a killed replica and seeing it used again is not covered yet:
-  // pg_ctl start after kill -9 fails in this harness (see the issue note).
+
+  start_member("pg-s0-replica1");
+  start_member("pg-s0-replica2");
+  EXPECT_TRUE(wait_until([&] { return server_port(c.get()) == kBasePort + 1; }, 15000))
+      << "a replica that came back is used again";
+  EXPECT_TRUE(wait_until([&] { return server_port(c.get()) == kBasePort + 2; }, 15000));
 }
 
 }  // namespace
