@@ -13,11 +13,6 @@ Error at(const std::string& path, const std::string& problem) {
   return make_error("config key '" + path + "': " + problem);
 }
 
-template <class T>
-void default_to(T& field, T value) {
-  if (field == T{}) field = value;
-}
-
 void apply_defaults(Config& c) {
   for (auto& l : *c.mutable_listeners()) {
     if (l.address().empty()) l.set_address("127.0.0.1");
@@ -35,7 +30,7 @@ void apply_defaults(Config& c) {
   for (auto& cl : *c.mutable_clusters()) {
     auto& m = *cl.mutable_monitor();
     if (m.database().empty()) m.set_database("postgres");
-    default_to(*m.mutable_user(), std::string("postgres"));
+    if (m.user().empty()) m.set_user("postgres");
     if (m.interval_ms() == 0) m.set_interval_ms(250);
     if (m.failures_before_down() == 0) m.set_failures_before_down(3);
     if (m.connect_timeout_ms() == 0) m.set_connect_timeout_ms(1000);
@@ -51,6 +46,7 @@ void apply_defaults(Config& c) {
   auto& lim = *c.mutable_limits();
   if (lim.max_client_connections() == 0) lim.set_max_client_connections(10000);
   if (lim.max_message_size() == 0) lim.set_max_message_size(64u << 20);
+  if (lim.client_login_timeout_ms() == 0) lim.set_client_login_timeout_ms(15000);
 }
 
 Result<void> validate_backend(const Backend& b, const std::string& path) {
@@ -100,7 +96,8 @@ Result<void> validate(const Config& c) {
   for (int i = 0; i < c.listeners_size(); ++i) {
     const auto& l = c.listeners(i);
     const std::string lp = "listeners[" + std::to_string(i) + "]";
-    if (l.protocol() == Listener::PROTOCOL_UNSET) return at(lp + ".protocol", "set postgres or mysql");
+    if (l.protocol() == Listener::PROTOCOL_UNSET)
+      return at(lp + ".protocol", "set postgres or mysql");
     if (l.port() == 0 || l.port() > 65535) return at(lp + ".port", "must be 1..65535");
     if (!cluster_names.count(l.cluster()))
       return at(lp + ".cluster", "names no cluster ('" + l.cluster() + "')");

@@ -42,13 +42,14 @@ Result<bool> parse_bool(const std::string& text, const std::string& path) {
 // in upper case with underscores in the .proto (SCRAM_SHA_256).
 std::string enum_spelling(const std::string& text) {
   std::string out = text;
-  for (char& c : out) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
 Result<const google::protobuf::EnumValueDescriptor*> parse_enum(const FieldDescriptor& field,
-                                                               const std::string& text,
-                                                               const std::string& path) {
+                                                                const std::string& text,
+                                                                const std::string& path) {
   const auto* type = field.enum_type();
   const auto* value = type->FindValueByName(enum_spelling(text));
   if (value != nullptr && value->number() != 0) return value;

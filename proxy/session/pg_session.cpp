@@ -33,9 +33,31 @@ asio::awaitable<void> PgSession::run() {
   // Taken before the first suspension: co_spawn on the session's own thread
   // starts the coroutine at once, while the listener still holds a reference.
   auto self = shared_from_this();
-  if (!co_await startup()) co_return;
-  if (!co_await authenticate()) co_return;
-  if (!co_await send_login_ok()) co_return;
+  // A client that connects and never finishes logging in must not hold its
+  // slot forever: at the deadline its pending read is cancelled.
+  const auto limit = std::chrono::milliseconds(ctx_.config->limits().client_login_timeout_ms());
+  asio::steady_timer deadline(client_.get_executor(), limit);
+  bool timed_out = false;
+  deadline.async_wait([weak = weak_from_this(), &timed_out](boost::system::error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || (s->state_ != ClientState::Startup && s->state_ != ClientState::Authenticating))
+      return;
+    timed_out = true;
+    boost::system::error_code ignored;
+    s->client_.cancel(ignored);
+  });
+  // Straight-line on purpose: with these phases behind one more member
+  // coroutine, g++ 12 resumed startup() with a corrupt `this`.
+  bool logged_in = co_await startup();
+  if (logged_in) logged_in = co_await authenticate();
+  if (logged_in) logged_in = co_await send_login_ok();
+  deadline.cancel();
+  if (!logged_in && timed_out) {
+    co_await refuse("08006", "login not completed within " + std::to_string(limit.count()) +
+                                 " ms (limits.client_login_timeout_ms)");
+    co_return;
+  }
+  if (!logged_in) co_return;
   co_await command_loop();
   state_ = ClientState::Closing;
   // A server left mid-transaction by a vanished client is in an unknown state.
@@ -86,18 +108,39 @@ asio::awaitable<Result<void>> PgSession::wait_for_input() {
     co_return Result<void>{};
   }
   auto [ec, n] = std::get<1>(which);
-  if (ec) co_return make_error("server: " + ec.message());
+  if (ec) {
+    co_await server_lost(ec.message());
+    co_return Result<void>{};
+  }
   sbuf.commit(n);
-  auto fed = tracker_.feed(sbuf.readable());
-  std::vector<asio::const_buffer> out;
-  for (const auto& s : fed.out)
-    out.push_back(s.synthetic.empty() ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
-                                      : asio::buffer(s.synthetic));
-  auto [wec, wn] = co_await asio::async_write(client_, out, use_result);
-  (void)wn;
-  sbuf.consume(fed.consumed);
-  if (wec) co_return make_error("client closed");
+  auto fed = co_await relay_buffered();
+  if (!fed) co_return fed.error();
+  if (fed->copy_in) co_return co_await copy_in();
   co_return Result<void>{};
+}
+
+// Feeds the attached server's buffered bytes to the tracker, writes what it
+// decided to the client (server bytes unchanged, plus any synthetic answers)
+// and consumes them. A server that speaks nonsense is dropped.
+asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
+  auto& sbuf = server_->buffer();
+  FeedResult fed = tracker_.feed(sbuf.readable());
+  if (fed.protocol_error) {
+    co_await server_lost("malformed message from server");
+    co_return FeedResult{};
+  }
+  relay_out_.clear();
+  for (const auto& s : fed.out)
+    relay_out_.push_back(s.synthetic.empty()
+                             ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
+                             : asio::buffer(s.synthetic));
+  if (!relay_out_.empty()) {
+    auto [ec, n] = co_await asio::async_write(client_, relay_out_, use_result);
+    (void)n;
+    if (ec) co_return make_error("client closed");
+  }
+  sbuf.consume(fed.consumed);
+  co_return fed;
 }
 
 asio::awaitable<void> PgSession::command_loop() {
@@ -112,10 +155,7 @@ asio::awaitable<void> PgSession::command_loop() {
       auto done = co_await finish_round();
       if (!done) co_return;
       auto r = co_await wait_for_input();
-      if (!r) {
-        if (server_ && !tracker_.idle()) co_await server_lost(r.error().message());
-        co_return;
-      }
+      if (!r) co_return;  // the client is gone (server failures are answered inside)
       continue;
     }
     const pg::Frame f = d.frame;
@@ -222,38 +262,20 @@ asio::awaitable<Result<void>> PgSession::finish_round() {
 }
 
 asio::awaitable<Result<void>> PgSession::relay_until_answered() {
-  auto& sbuf = server_->buffer();
-  std::vector<asio::const_buffer> out;
-  while (tracker_.awaiting_ready()) {
-    if (sbuf.size() > 0) {
-      auto fed = tracker_.feed(sbuf.readable());
-      if (fed.protocol_error) {
-        co_await server_lost("malformed message from server");
-        co_return Result<void>{};
-      }
-      out.clear();
-      for (const auto& s : fed.out)
-        out.push_back(s.synthetic.empty()
-                          ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
-                          : asio::buffer(s.synthetic));
-      if (!out.empty()) {
-        auto [ec, n] = co_await asio::async_write(client_, out, use_result);
-        (void)n;
-        if (ec) co_return make_error("client closed");
-      }
-      sbuf.consume(fed.consumed);
-      if (fed.copy_in) {
+  while (server_ && tracker_.awaiting_ready()) {
+    if (server_->buffer().size() > 0) {
+      auto fed = co_await relay_buffered();
+      if (!fed) co_return fed.error();
+      if (fed->copy_in) {
         auto c = co_await copy_in();
         if (!c) co_return c;
         continue;
       }
-      if (fed.consumed > 0) continue;
+      if (fed->consumed > 0) continue;
+      if (!server_) break;
     }
-    auto r = co_await net::read_more(server_->socket(), sbuf);
-    if (!r) {
-      co_await server_lost(r.error().message());
-      co_return Result<void>{};
-    }
+    auto r = co_await net::read_more(server_->socket(), server_->buffer());
+    if (!r) co_await server_lost(r.error().message());
   }
   co_return Result<void>{};
 }

@@ -77,6 +77,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
                                                                   std::string_view sql);
   asio::awaitable<Result<void>> finish_round();
   asio::awaitable<Result<void>> relay_until_answered();
+  asio::awaitable<Result<FeedResult>> relay_buffered();
   asio::awaitable<Result<void>> copy_in();
   asio::awaitable<Result<void>> wait_for_input();
 
@@ -118,6 +119,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   router::TargetRole server_role_ = router::TargetRole::Primary;
   bool server_dirty_ = false;  // session state changed in a way the proxy does not track
   ResponseTracker tracker_;
+  std::vector<asio::const_buffer> relay_out_;  // reused gather list for relayed bytes
 
   std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> prepared_;
   // The last Parse text analyzed: drivers parse the same text over and over,

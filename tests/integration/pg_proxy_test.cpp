@@ -200,11 +200,11 @@ TEST(PgProxy, WrongPasswordAndUnknownUser) {
 }
 
 // Sends raw bytes and returns whatever the proxy answers before closing.
-std::string raw_exchange(const std::string& bytes) {
+std::string raw_exchange(const std::string& bytes, int port = kProxyPort) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(kProxyPort);
+  addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "connect failed";
   timeval tv{5, 0};
@@ -322,6 +322,24 @@ TEST(PgProxy, TooManyClientsGets53300) {
   EXPECT_NE(std::string(PQerrorMessage(c.get())).find("too many clients"), std::string::npos)
       << PQerrorMessage(c.get());
   EXPECT_EQ(scalar(a.get(), "SELECT 1"), "1");
+  stop_proxy(pid);
+}
+
+TEST(PgProxy, SilentClientIsDroppedAfterLoginTimeout) {
+  const std::string cfg =
+      write_config_variant("login",
+                           "s/^listeners:/limits:\\n  client_login_timeout_ms: 500\\nlisteners:/; "
+                           "s/port: 21532/port: 21536/; s/port: 21533/port: 21537/");
+  const pid_t pid = start_proxy(cfg, 21536);
+  ASSERT_GT(pid, 0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string answer = raw_exchange("", 21536);  // connects, says nothing
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_NE(answer.find("login not completed within 500 ms"), std::string::npos) << answer;
+  EXPECT_GE(waited, std::chrono::milliseconds(400));
+  EXPECT_LT(waited, std::chrono::seconds(4));
+  auto ok = connect("host=127.0.0.1 port=21536 user=app password=app dbname=app");
+  EXPECT_EQ(scalar(ok.get(), "SELECT 3"), "3");
   stop_proxy(pid);
 }
 

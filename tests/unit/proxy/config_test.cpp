@@ -151,7 +151,7 @@ TEST(ConfigParse, FullConfigWithDefaults) {
 
   EXPECT_EQ(c.limits().max_message_size(), 1048576u);
   EXPECT_EQ(c.limits().max_client_connections(), 10000u);
-  EXPECT_EQ(c.limits().client_idle_timeout_ms(), 0u);
+  EXPECT_EQ(c.limits().client_login_timeout_ms(), 15000u);
 }
 
 TEST(ConfigParse, MinimalConfigDefaults) {
