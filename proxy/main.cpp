@@ -1,4 +1,5 @@
 // shardgate: the proxy. `shardgate --config FILE`.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,7 +21,9 @@ using namespace shardgate;
 
 constexpr int kExitUsage = 2;
 
-void log(const std::string& line) { std::fprintf(stderr, "shardgate: %s\n", line.c_str()); }
+void log(const std::string& line) {
+  std::fprintf(stderr, "shardgate: %s\n", line.c_str());
+}
 
 struct Args {
   std::string config_path;
@@ -47,7 +50,8 @@ std::optional<Args> parse_args(int argc, char** argv) {
 
 // Converts each monitor round into the view the balancer reads, and hands it
 // to every worker on its own thread.
-void publish_health(ProxyContext& ctx, const std::shared_ptr<const replication::HealthSnapshot>& snap) {
+void publish_health(ProxyContext& ctx,
+                    const std::shared_ptr<const replication::HealthSnapshot>& snap) {
   auto view = std::make_shared<HealthView>();
   view->generation = snap->generation;
   view->round_started = snap->round_started;
@@ -68,16 +72,27 @@ void publish_health(ProxyContext& ctx, const std::shared_ptr<const replication::
 std::vector<replication::ProbeTarget> probe_targets(const router::Topology& t) {
   std::vector<replication::ProbeTarget> out;
   for (const auto& b : t.backends)
-    out.push_back({b.name, b.host, b.port, b.unix_socket_dir, b.shard, b.role == router::MemberRole::Primary});
+    out.push_back({b.name, b.host, b.port, b.unix_socket_dir, b.shard,
+                   b.role == router::MemberRole::Primary});
   return out;
 }
 
 asio::awaitable<void> expire_idle(Worker& w) {
   asio::steady_timer timer(w.io());
+  std::int64_t peak_clients = 0;
   for (;;) {
     timer.expires_after(std::chrono::seconds(5));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     w.close_expired_idle();
+    // After many clients left, hand their memory back to the system: glibc
+    // keeps freed blocks in its arenas otherwise. Once, from the first worker.
+    if (w.id() != 0) continue;
+    const std::int64_t now = w.ctx().clients.load(std::memory_order_relaxed);
+    if (peak_clients - now >= 256 && now < peak_clients / 2) {
+      ::malloc_trim(0);
+      peak_clients = now;
+    }
+    peak_clients = std::max(peak_clients, now);
   }
 }
 
@@ -113,7 +128,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   ctx.topology = std::make_shared<const router::Topology>(topology_from_config(cluster));
-  for (const auto& f : cfg.routing().writing_functions()) ctx.analyze_options.writing_functions.push_back(f);
+  for (const auto& f : cfg.routing().writing_functions())
+    ctx.analyze_options.writing_functions.push_back(f);
   for (const auto& u : cfg.users()) {
     if (u.auth() != config::User::SCRAM_SHA_256) continue;
     auto v = auth::verifier_for(u.password());
@@ -125,7 +141,8 @@ int main(int argc, char** argv) {
   }
   ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
 
-  const unsigned threads = cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads =
+      cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) ctx.workers.push_back(std::make_unique<Worker>(ctx, i));
 
   replication::MonitorOptions mopts;
@@ -140,7 +157,8 @@ int main(int argc, char** argv) {
 
   for (const auto& l : cfg.listeners()) {
     if (l.protocol() != config::Listener::POSTGRES) {
-      log("listener on port " + std::to_string(l.port()) + ": only the postgres protocol is served so far");
+      log("listener on port " + std::to_string(l.port()) +
+          ": only the postgres protocol is served so far");
       return kExitUsage;
     }
     auto ok = net::start_pg_listener(ctx, l.address(), static_cast<std::uint16_t>(l.port()));

@@ -88,13 +88,18 @@ asio::awaitable<void> PgSession::protocol_error(const std::string& message) {
   co_await flush_client();
 }
 
-// Waits for client bytes. While a server owes answers to a Flush (no Sync
-// pending), its bytes are relayed as they come.
-asio::awaitable<Result<void>> PgSession::wait_for_input() {
-  if (!server_ || tracker_.idle()) {
-    if (!server_) in_.release_if_empty();
-    co_return co_await net::read_more(client_, in_, 4096);
-  }
+// Idle between statements: wait for readability holding no buffer (and no
+// deeper coroutine frame), so that thousands of idle clients cost little
+// memory; the buffers come back with the data.
+void PgSession::shed_idle_memory() {
+  in_.release_if_empty();
+  if (to_client_.capacity() > 64) std::string().swap(to_client_);
+  if (to_server_.capacity() > 64) std::string().swap(to_server_);
+}
+
+// Waits for client bytes while a server owes answers to a Flush (no Sync
+// pending): its bytes are relayed as they come.
+asio::awaitable<Result<void>> PgSession::wait_for_input_or_server() {
   auto& sbuf = server_->buffer();
   char* p = sbuf.prepare(net::kReadChunk);
   char* q = in_.prepare(4096);
@@ -154,7 +159,18 @@ asio::awaitable<void> PgSession::command_loop() {
       // Everything the client sent so far is forwarded: let the server work.
       auto done = co_await finish_round();
       if (!done) co_return;
-      auto r = co_await wait_for_input();
+      if (!server_ && in_.empty()) {
+        shed_idle_memory();
+        auto [ec] = co_await client_.async_wait(asio::socket_base::wait_read, use_result);
+        if (ec) co_return;
+      }
+      // One co_await per statement (g++ 12 mishandles co_await inside ?: and &&).
+      Result<void> r;
+      if (server_ && !tracker_.idle()) {
+        r = co_await wait_for_input_or_server();
+      } else {
+        r = co_await net::read_more(client_, in_, 4096);
+      }
       if (!r) co_return;  // the client is gone (server failures are answered inside)
       continue;
     }
@@ -243,7 +259,10 @@ asio::awaitable<Result<void>> PgSession::finish_round() {
   std::vector<Segment> synthetic;
   tracker_.emit_ready(synthetic);
   for (auto& s : synthetic) to_client_ += s.synthetic;
-  if (!to_client_.empty() && !co_await flush_client()) co_return make_error("client closed");
+  if (!to_client_.empty()) {
+    auto flushed = co_await flush_client();
+    if (!flushed) co_return make_error("client closed");
+  }
   if (!server_) co_return Result<void>{};
   if (!to_server_.empty()) {
     round_started_ = std::chrono::steady_clock::now();

@@ -79,7 +79,8 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> relay_until_answered();
   asio::awaitable<Result<FeedResult>> relay_buffered();
   asio::awaitable<Result<void>> copy_in();
-  asio::awaitable<Result<void>> wait_for_input();
+  asio::awaitable<Result<void>> wait_for_input_or_server();
+  void shed_idle_memory();
 
   // server attachment (pg_attach.cpp)
   asio::awaitable<Result<void>> attach(router::TargetRole role);

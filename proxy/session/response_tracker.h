@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,7 +69,29 @@ class ResponseTracker {
   void pop_head(std::vector<Segment>& out);
   void skip_to_sync();
 
-  std::deque<Expect> queue_;
+  // A FIFO kept as a vector and a head index: it allocates nothing until a
+  // client first sends something (std::deque allocates at construction, and
+  // an idle client should cost as little as possible).
+  class Queue {
+   public:
+    bool empty() const { return head_ == items_.size(); }
+    Expect front() const { return items_[head_]; }
+    void push_back(Expect e) { items_.push_back(e); }
+    void pop_front() {
+      if (++head_ == items_.size()) clear();
+    }
+    void clear() {
+      items_.clear();
+      head_ = 0;
+    }
+    auto begin() const { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    auto end() const { return items_.end(); }
+
+   private:
+    std::vector<Expect> items_;
+    std::size_t head_ = 0;
+  };
+  Queue queue_;
   std::size_t passing_ = 0;        // bytes of a pass-through message still to come
   bool dropping_ = false;          // ... and whether they are dropped
   std::vector<Segment> deferred_;  // synthetic answers due after that message

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# pgbench side by side: direct to the primary, through shardgate (transaction
+# pooling) and through Debian's pgbouncer (transaction pooling), interleaved,
+# several rounds, on one sandbox. Prints medians and ratios to direct as a
+# Markdown table. A benchmark, not a test: it measures and reports.
+#
+#   tools/bench_pg.sh [--rounds 3] [--seconds 8] [--scale 10]
+#
+# shardgate runs twice: "shardgate" with routing.reads_on_primary (the same
+# single server as direct and pgbouncer: pure proxy overhead) and
+# "shardgate-split" (reads spread over the 2 replicas, which share the same
+# 2 cores here, so it measures the machine more than the proxy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=3 SECONDS_PER_RUN=8 SCALE=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
+    --scale) SCALE=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--seconds S] [--scale K]" >&2; exit 2 ;;
+  esac
+done
+
+DIR=${BENCH_DIR:-/tmp/shardgate-bench}
+BASE=25432 SG=25532 SG_SPLIT=25534 BOUNCER=25536
+tools/deps.sh
+[ -x build/bin/shardgate ] || tools/build.sh
+
+cleanup() {
+  [ -n "${SG_PID:-}" ] && kill "$SG_PID" 2>/dev/null || true
+  [ -n "${SPLIT_PID:-}" ] && kill "$SPLIT_PID" 2>/dev/null || true
+  [ -n "${BOUNCER_PID:-}" ] && kill "$BOUNCER_PID" 2>/dev/null || true
+  build/bin/shardctl sandbox down --destroy --dir "$DIR/sbx" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$DIR" && chmod 755 "$DIR"
+build/bin/shardctl sandbox up --engine postgres --shards 1 --replicas 2 --base-port $BASE \
+  --dir "$DIR/sbx" --proxy-port $SG --admin-port 25533 >/dev/null
+RUN=$DIR/sbx/run
+
+# shardgate: same pool size as pgbouncer's default_pool_size below.
+limits="limits:\n  max_client_connections: 20000\npool:\n  size: 20\nthreads: 2\n"
+sed -e "s/^listeners:/${limits}routing:\n  reads_on_primary: true\nlisteners:/" \
+  "$DIR/sbx/shardgate.yaml" >"$DIR/sg.yaml"
+sed -e "s/^listeners:/${limits}listeners:/" -e "s/port: $SG\$/port: $SG_SPLIT/" \
+  -e "s/port: 25533\$/port: 25535/" "$DIR/sbx/shardgate.yaml" >"$DIR/sg-split.yaml"
+ulimit -n "$(ulimit -Hn)"
+build/bin/shardgate --config "$DIR/sg.yaml" 2>"$DIR/sg.log" & SG_PID=$!
+build/bin/shardgate --config "$DIR/sg-split.yaml" 2>"$DIR/sg-split.log" & SPLIT_PID=$!
+
+# pgbouncer refuses to run as root: run it as the sandbox's PostgreSQL user.
+cat >"$DIR/pgbouncer.ini" <<INI
+[databases]
+app = host=$RUN port=$BASE dbname=app
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 20000
+ignore_startup_parameters = extra_float_digits
+logfile = $DIR/pgbouncer.log
+pidfile = $DIR/pgbouncer.pid
+INI
+echo '"app" "app"' >"$DIR/userlist.txt"
+chmod 644 "$DIR/pgbouncer.ini" "$DIR/userlist.txt"
+chown shardgate "$DIR" 2>/dev/null || true
+if [ "$(id -u)" -eq 0 ]; then
+  runuser -u shardgate -- bash -c "ulimit -n $(ulimit -Hn); exec pgbouncer $DIR/pgbouncer.ini" & BOUNCER_PID=$!
+else
+  pgbouncer "$DIR/pgbouncer.ini" & BOUNCER_PID=$!
+fi
+for port in $SG $SG_SPLIT $BOUNCER; do
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+ci() { echo "host=127.0.0.1 port=$1 user=app password=app dbname=app"; }
+pgbench -i -q -s "$SCALE" "$(ci $BASE)" >/dev/null 2>&1
+sleep 2  # let the replicas replay the load
+
+declare -A PORT=([direct]=$BASE [shardgate]=$SG [shardgate-split]=$SG_SPLIT [pgbouncer]=$BOUNCER)
+TARGETS=(direct shardgate shardgate-split pgbouncer)
+# name|pgbench arguments
+CASES=("select-only, 1 client|-S -c 1 -j 1"
+       "select-only, 16 clients|-S -c 16 -j 2"
+       "select-only, 64 clients|-S -c 64 -j 2"
+       "select-only -M prepared, 16 clients|-S -M prepared -c 16 -j 2")
+RESULTS=$DIR/results.txt
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+  for c in "${CASES[@]}"; do
+    name=${c%%|*} args=${c#*|}
+    for t in "${TARGETS[@]}"; do
+      out=$(pgbench -n $args -T "$SECONDS_PER_RUN" "$(ci "${PORT[$t]}")" 2>&1 || true)
+      tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
+      lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+      failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then tps=FAIL lat=FAIL; fi
+      echo "$round|$name|$t|$tps|$lat|${failed:-?}" >>"$RESULTS"
+      echo "round $round  $name  $t: tps=$tps latency=${lat}ms" >&2
+    done
+  done
+done
+
+# Memory per idle client: IDLE_CLIENTS clients log in and sleep; proxy RSS
+# before, once they are all held, and after they left.
+IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+clients() { curl -s http://127.0.0.1:25533/metrics | awk '/^shardgate_clients_connected/ {print $2}'; }
+printf '\\sleep 120 s\n' >"$DIR/idle.sql"
+before=$(rss $SG_PID)
+pgbench -n -c "$IDLE_CLIENTS" -j 4 -T 600 -f "$DIR/idle.sql" "$(ci $SG)" >"$DIR/idle.log" 2>&1 & IDLE=$!
+for _ in $(seq 1 240); do [ "$(clients)" -ge "$IDLE_CLIENTS" ] && break; sleep 0.5; done
+sleep 1
+held=$(clients)
+peak=$(rss $SG_PID)
+kill -TERM $IDLE 2>/dev/null; wait $IDLE 2>/dev/null || true
+for _ in $(seq 1 60); do [ "$(clients)" -eq 0 ] && break; sleep 0.5; done
+sleep 7  # the proxy trims freed memory on its 5 s housekeeping tick
+after=$(rss $SG_PID)
+
+python3 - "$RESULTS" "$before" "$peak" "$after" "$held" "$ROUNDS" "$SECONDS_PER_RUN" <<'PY'
+import statistics, sys
+path, before, peak, after, held, rounds, secs = sys.argv[1:]
+rows = [l.strip().split("|") for l in open(path) if l.strip()]
+cases = list(dict.fromkeys(r[1] for r in rows))
+targets = ["direct", "shardgate", "shardgate-split", "pgbouncer"]
+def med(case, t, col):
+    v = [r[col] for r in rows if r[1] == case and r[2] == t]
+    if not v or "FAIL" in v: return None
+    return statistics.median(float(x) for x in v)
+print(f"{rounds} interleaved rounds of {secs} s each; median tps (ratio to direct); latency average in ms\n")
+print("| case | " + " | ".join(targets) + " |")
+print("|---|" + "---|" * len(targets))
+for c in cases:
+    d = med(c, "direct", 3)
+    cells = []
+    for t in targets:
+        v, l = med(c, t, 3), med(c, t, 4)
+        if v is None: cells.append("failed"); continue
+        ratio = f" ({v / d:.2f}x)" if d and t != "direct" else ""
+        cells.append(f"{v:.0f}{ratio}, {l:.3f} ms")
+    print(f"| {c} | " + " | ".join(cells) + " |")
+one = "select-only, 1 client"
+d, s = med(one, "direct", 4), med(one, "shardgate", 4)
+if d and s: print(f"\nOne client: shardgate adds {s - d:.3f} ms per statement over direct.")
+print(f"\nIdle clients: {held} held; shardgate RSS {before} kB before, {peak} kB peak, {after} kB after; "
+      f"{(int(peak) - int(before)) * 1024 / max(1, int(held or 1)):.0f} bytes per idle client.")
+PY
