@@ -42,18 +42,27 @@ asio::awaitable<Result<void>> PgServerConnection::open(const router::BackendInfo
   co_return result;
 }
 
-asio::awaitable<Result<void>> PgServerConnection::connect_socket(const router::BackendInfo& b) {
-  asio::generic::stream_protocol::endpoint endpoint;
-  const bool unix_socket = !b.unix_socket_dir.empty();
-  if (unix_socket) {
-    endpoint = asio::local::stream_protocol::endpoint(b.unix_socket_dir + "/.s.PGSQL." +
-                                                      std::to_string(b.port));
-  } else {
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(b.host, ec);
-    if (ec) co_return make_error("backend " + b.name + ": host must be an IP address: " + b.host);
-    endpoint = asio::ip::tcp::endpoint(address, b.port);
+Result<asio::generic::stream_protocol::endpoint> endpoint_of(const router::BackendInfo& b) {
+  using Generic = asio::generic::stream_protocol::endpoint;
+  if (!b.unix_socket_dir.empty())
+    return Generic(asio::local::stream_protocol::endpoint(b.unix_socket_dir + "/.s.PGSQL." +
+                                                          std::to_string(b.port)));
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(b.host, ec);
+  if (ec) {
+    // Generic endpoints convert from anything, so the error needs its tag.
+    return Result<Generic>(
+        boost::system::in_place_error,
+        make_error("backend " + b.name + ": host must be an IP address: " + b.host));
   }
+  return Generic(asio::ip::tcp::endpoint(address, b.port));
+}
+
+asio::awaitable<Result<void>> PgServerConnection::connect_socket(const router::BackendInfo& b) {
+  const bool unix_socket = !b.unix_socket_dir.empty();
+  auto target = endpoint_of(b);
+  if (!target) co_return target.error();
+  const auto endpoint = *target;
   auto [ec] = co_await socket_.async_connect(endpoint, use_result);
   if (ec) co_return make_error("cannot connect to " + b.name + ": " + ec.message());
   if (!unix_socket) {
@@ -64,9 +73,8 @@ asio::awaitable<Result<void>> PgServerConnection::connect_socket(const router::B
 }
 
 asio::awaitable<Result<void>> PgServerConnection::startup(const ServerLogin& login) {
-  const pg::Params params = {{"user", login.user},
-                             {"database", login.database},
-                             {"application_name", "shardgate"}};
+  const pg::Params params = {
+      {"user", login.user}, {"database", login.database}, {"application_name", "shardgate"}};
   auto w = co_await net::write_all(socket_, pg::startup_message(params));
   if (!w) co_return w;
   std::optional<auth::ScramClient> scram;
@@ -135,7 +143,8 @@ asio::awaitable<Result<void>> PgServerConnection::authenticate(
     case pg::kAuthSaslContinue: {
       if (!scram) co_return make_error("server sent SASLContinue out of order");
       auto final_message = scram->on_server_first(data);
-      if (!final_message) co_return make_error("SCRAM with server: " + final_message.error().message());
+      if (!final_message)
+        co_return make_error("SCRAM with server: " + final_message.error().message());
       reply = pg::sasl_response(*final_message);
       break;
     }

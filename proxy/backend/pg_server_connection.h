@@ -12,8 +12,8 @@
 #include <unordered_set>
 
 #include "common/result.h"
-#include "proxy/protocol/auth/scram.h"
 #include "proxy/net/buffer.h"
+#include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
 #include "router/topology.h"
 
@@ -26,6 +26,9 @@ struct ServerLogin {
   std::string password;
   std::string database;
 };
+
+// Where to reach a backend: its Unix socket when configured, else TCP.
+Result<asio::generic::stream_protocol::endpoint> endpoint_of(const router::BackendInfo& backend);
 
 enum class ServerState {
   Connecting,  // startup and authentication in progress

@@ -135,10 +135,8 @@ router::TargetRole PgSession::route_batch() {
     stmt.kind = router::StatementKind::Write;
     stmt.needs_primary = true;
   }
-  const auto decision = router::route(stmt, prepare_view());
-  batch_wrote_ = decision.role == router::TargetRole::Primary && router::writes_data(stmt);
   if (lead && lead->kind == router::StatementKind::SessionSet) server_dirty_ = true;
-  return decision.role;
+  return decide(stmt);
 }
 
 const router::Statement& PgSession::analyze_parse(std::string_view query) {

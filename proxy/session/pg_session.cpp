@@ -219,9 +219,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
     if (auto answered = co_await deallocate_locally(f, sql)) co_return *answered;
   }
   if (!server_) {
-    const auto decision = router::route(stmt, prepare_view());
-    batch_wrote_ = decision.role == router::TargetRole::Primary && router::writes_data(stmt);
-    auto a = co_await attach(decision.role);
+    auto a = co_await attach(decide(stmt));
     if (!a) {
       in_.consume(f.size);
       to_client_ += pg::error_response("08006", a.error().message());

@@ -86,6 +86,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> attach(router::TargetRole role);
   void detach(bool reusable);
   router::SessionView prepare_view();
+  router::TargetRole decide(const router::Statement& stmt);
   router::TargetRole route_batch();
   bool prepare_on_server(const PreparedStatement& ps);
   const router::Statement& analyze_parse(std::string_view query);
