@@ -101,7 +101,10 @@ for round in $(seq 1 "$ROUNDS"); do
       tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
       lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
       failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then tps=FAIL lat=FAIL; fi
+      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then
+        tps=FAIL lat=FAIL
+        printf '%s\n' "$out" >"$DIR/failed-$round-$t-${name//[^a-z0-9]/_}.log"
+      fi
       echo "$round|$name|$t|$tps|$lat|${failed:-?}" >>"$RESULTS"
       echo "round $round  $name  $t: tps=$tps latency=${lat}ms" >&2
     done
