@@ -33,8 +33,10 @@ Result<Int> parse_int(const std::string& text, const std::string& path) {
 }
 
 Result<bool> parse_bool(const std::string& text, const std::string& path) {
-  if (text == "true" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "no" || text == "off") return false;
+  std::string t = text;
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "no" || t == "off") return false;
   return at(path, "expected true or false, got '" + text + "'");
 }
 

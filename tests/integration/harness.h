@@ -48,10 +48,11 @@ void kill_member(const std::string& member);      // kill -9 of the postmaster
 void start_member(const std::string& member);     // pg_ctl start, waits until it accepts
 bool wait_until(const std::function<bool()>& predicate, int timeout_ms);
 
-// Starts another shardgate on `port` with the sandbox config transformed by
-// `edit` (a sed script); returns its pid. Stopped by stop_proxy.
+// Starts a shardgate with `config_path`, waits until it listens on `port`,
+// returns its pid (-1 on failure). Stopped by stop_proxy.
 pid_t start_proxy(const std::string& config_path, int port);
 void stop_proxy(pid_t pid);
+// Writes the sandbox config transformed by a sed script as <sandbox>/<name>.yaml.
 std::string write_config_variant(const std::string& name, const std::string& sed_script);
 
 }  // namespace shardgate::it

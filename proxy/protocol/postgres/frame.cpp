@@ -11,7 +11,7 @@ FrameDecode decode_frame(std::string_view buf, std::uint32_t max_size) {
     out.error = "invalid message length " + std::to_string(len);
     return out;
   }
-  if (len > max_size - 1) {
+  if (std::uint64_t{len} + 1 > max_size) {  // no wrap-around when max_size is 0
     out.status = DecodeStatus::Error;
     out.error = "message of " + std::to_string(len) + " bytes is over max_message_size (" +
                 std::to_string(max_size) + ")";

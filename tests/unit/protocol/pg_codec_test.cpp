@@ -106,6 +106,12 @@ TEST(PgDecodeFrame, MessageOfExactlyMaxSizeIsAccepted) {
   EXPECT_EQ(d.frame.size, max);
 }
 
+TEST(PgDecodeFrame, ZeroMaxSizeRefusesEverythingInsteadOfWrapping) {
+  const FrameDecode d = decode_frame(raw_message('Q', "x"), 0);
+  EXPECT_EQ(d.status, DecodeStatus::Error);
+  EXPECT_NE(d.error.find("max_message_size"), std::string::npos) << d.error;
+}
+
 TEST(PgDecodeFrame, MessageOverMaxSizeIsAnError) {
   const std::uint32_t max = 64;
   const std::string buf = raw_message('d', std::string(max - 4, 'x'));

@@ -248,6 +248,15 @@ TEST(ConfigErrors, BadBool) {
   EXPECT_TRUE(contains(e, "config key 'routing.reads_on_primary'")) << e;
 }
 
+TEST(ConfigParse, BoolSpellingsOfYaml) {
+  for (const char* spelling : {"True", "TRUE", "yes", "On"}) {
+    const Result<Config> r =
+        parse_config(with("reads_on_primary: true", std::string("reads_on_primary: ") + spelling));
+    ASSERT_TRUE(r.has_value()) << spelling << ": " << r.error().message();
+    EXPECT_TRUE(r->routing().reads_on_primary()) << spelling;
+  }
+}
+
 TEST(ConfigErrors, NoPrimaryInAShard) {
   const std::string e = error_of(with("port: 5433, role: primary", "port: 5433, role: replica"));
   EXPECT_TRUE(contains(e, "config key 'clusters[0].shards[1].backends'")) << e;
