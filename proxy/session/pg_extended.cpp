@@ -180,39 +180,42 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     }
   }
   const std::string_view raw(f.body.data() - 5, f.size);
-  switch (f.type) {
-    case 'P': {
-      auto p = pg::parse_parse(f.body);
-      if (!p) {
-        co_await protocol_error("malformed Parse message");
-        co_return make_error("protocol error");
-      }
-      PreparedStatement ps;
-      ps.query = p->query;
-      ps.param_types = p->param_types;
-      ps.routing = routing_facts(analyze_parse(p->query));
-      if (p->name.empty()) {
-        to_server_ += raw;
-        tracker_.expect(Expect::Parse);
-      } else {
-        ps.server_name = server_statement_name(p->query, p->param_types);
-        if (server_->prepared.count(ps.server_name)) {
-          tracker_.expect(Expect::EmitParseComplete);
-        } else {
-          to_server_ += pg::parse_message(ps.server_name, ps.query, ps.param_types);
-          server_->prepared.insert(ps.server_name);
-          tracker_.expect(Expect::Parse);
-        }
-      }
-      prepared_[std::string(p->name)] = std::move(ps);
-      break;
+  if (f.type == 'S' || f.type == 'F') {
+    in_.consume(f.size);
+    if (!server_) {  // a batch the proxy answered alone (Close only, say)
+      std::vector<Segment> synthetic;
+      tracker_.emit_ready(synthetic);
+      for (auto& s : synthetic) to_client_ += s.synthetic;
+      to_client_ += pg::ready_for_query('I');
+      co_return co_await flush_client();
     }
+    if (f.type == 'F') batch_wrote_ = true;
+    to_server_ += raw;
+    tracker_.expect(f.type == 'S' ? Expect::Sync : Expect::Query);
+    co_return co_await finish_round();
+  }
+  if (!stage_extended(f.type, f.body, raw)) {
+    static constexpr std::pair<char, const char*> kNames[] = {
+        {'P', "Parse"}, {'B', "Bind"}, {'D', "Describe"}, {'C', "Close"}};
+    const char* name = "extended-protocol";
+    for (const auto& [type, n] : kNames)
+      if (type == f.type) name = n;
+    co_await protocol_error(std::string("malformed ") + name + " message");
+    co_return make_error("protocol error");
+  }
+  in_.consume(f.size);
+  co_return Result<void>{};
+}
+
+// Stages one Parse/Bind/Describe/Execute/Close/Flush for the attached server,
+// or answers it in the proxy's name; false when the message is malformed.
+bool PgSession::stage_extended(char type, std::string_view body, std::string_view raw) {
+  switch (type) {
+    case 'P':
+      return stage_parse(body, raw);
     case 'B': {
-      auto b = pg::parse_bind(f.body);
-      if (!b) {
-        co_await protocol_error("malformed Bind message");
-        co_return make_error("protocol error");
-      }
+      auto b = pg::parse_bind(body);
+      if (!b) return false;
       auto it = b->statement.empty() ? prepared_.end() : prepared_.find(b->statement);
       if (it == prepared_.end()) {
         to_server_ += raw;  // unnamed, or unknown: the server answers for it
@@ -221,14 +224,11 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
         to_server_ += pg::bind_message(b->portal, it->second.server_name, b->rest);
       }
       tracker_.expect(Expect::Bind);
-      break;
+      return true;
     }
     case 'D': {
-      auto d = pg::parse_describe_or_close(f.body);
-      if (!d) {
-        co_await protocol_error("malformed Describe message");
-        co_return make_error("protocol error");
-      }
+      auto d = pg::parse_describe_or_close(body);
+      if (!d) return false;
       auto it = d->kind == 'S' && !d->name.empty() ? prepared_.find(d->name) : prepared_.end();
       if (it == prepared_.end()) {
         to_server_ += raw;
@@ -237,54 +237,60 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
         to_server_ += pg::describe_or_close_message('D', 'S', it->second.server_name);
       }
       tracker_.expect(Expect::Describe);
-      break;
+      return true;
     }
+    case 'C':
+      return stage_close(body, raw);
     case 'E':
       to_server_ += raw;
       tracker_.expect(Expect::Execute);
-      break;
-    case 'C': {
-      auto c = pg::parse_describe_or_close(f.body);
-      if (!c) {
-        co_await protocol_error("malformed Close message");
-        co_return make_error("protocol error");
-      }
-      if (c->kind == 'S' && !c->name.empty()) {
-        // Other clients may share the server-side statement: close it only for this client.
-        prepared_.erase(std::string(c->name));
-        tracker_.expect(Expect::EmitCloseComplete);
-      } else if (server_) {
-        to_server_ += raw;
-        tracker_.expect(Expect::Close);
-      } else {
-        tracker_.expect(Expect::EmitCloseComplete);
-      }
-      break;
-    }
+      return true;
     case 'H':
       if (server_) to_server_ += raw;
-      break;
-    case 'S':
-      in_.consume(f.size);
-      if (!server_) {
-        std::vector<Segment> synthetic;
-        tracker_.emit_ready(synthetic);
-        for (auto& s : synthetic) to_client_ += s.synthetic;
-        to_client_ += pg::ready_for_query('I');
-        co_return co_await flush_client();
-      }
-      to_server_ += raw;
-      tracker_.expect(Expect::Sync);
-      co_return co_await finish_round();
-    case 'F':
-      batch_wrote_ = true;
-      to_server_ += raw;
-      tracker_.expect(Expect::Query);
-      in_.consume(f.size);
-      co_return co_await finish_round();
+      return true;
+    default:
+      return false;
   }
-  in_.consume(f.size);
-  co_return Result<void>{};
+}
+
+bool PgSession::stage_parse(std::string_view body, std::string_view raw) {
+  auto p = pg::parse_parse(body);
+  if (!p) return false;
+  PreparedStatement ps;
+  ps.query = p->query;
+  ps.param_types = p->param_types;
+  ps.routing = routing_facts(analyze_parse(p->query));
+  if (p->name.empty()) {
+    to_server_ += raw;
+    tracker_.expect(Expect::Parse);
+  } else {
+    ps.server_name = server_statement_name(p->query, p->param_types);
+    if (server_->prepared.count(ps.server_name)) {
+      tracker_.expect(Expect::EmitParseComplete);
+    } else {
+      to_server_ += pg::parse_message(ps.server_name, ps.query, ps.param_types);
+      server_->prepared.insert(ps.server_name);
+      tracker_.expect(Expect::Parse);
+    }
+  }
+  prepared_[std::string(p->name)] = std::move(ps);
+  return true;
+}
+
+bool PgSession::stage_close(std::string_view body, std::string_view raw) {
+  auto c = pg::parse_describe_or_close(body);
+  if (!c) return false;
+  if (c->kind == 'S' && !c->name.empty()) {
+    // Other clients may share the server-side statement: close it only for this client.
+    prepared_.erase(std::string(c->name));
+    tracker_.expect(Expect::EmitCloseComplete);
+  } else if (server_) {
+    to_server_ += raw;
+    tracker_.expect(Expect::Close);
+  } else {
+    tracker_.expect(Expect::EmitCloseComplete);
+  }
+  return true;
 }
 
 // COPY FROM STDIN: client CopyData flows to the server until CopyDone or

@@ -73,6 +73,9 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> handle_message(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_query(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_extended(const pg::Frame& f);
+  bool stage_extended(char type, std::string_view body, std::string_view raw);
+  bool stage_parse(std::string_view body, std::string_view raw);
+  bool stage_close(std::string_view body, std::string_view raw);
   asio::awaitable<std::optional<Result<void>>> deallocate_locally(const pg::Frame& f,
                                                                   std::string_view sql);
   asio::awaitable<Result<void>> finish_round();

@@ -253,6 +253,25 @@ TEST(PgProxy, OversizedAndUnknownMessagesAfterLogin) {
   EXPECT_EQ(scalar(other.get(), "SELECT 7"), "7");
 }
 
+TEST(PgProxy, MalformedExtendedMessageGetsProtocolError) {
+  auto c = connect(proxy_conninfo());
+  const int fd = PQsocket(c.get());
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // A Bind whose portal name has no terminator, then Sync.
+  const char bind[] = {'B', 0, 0, 0, 7, 'a', 'b', 'c', 'S', 0, 0, 0, 4};
+  ASSERT_EQ(::send(fd, bind, sizeof bind, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof bind));
+  std::string answer;
+  char buf[4096];
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, n);
+  EXPECT_NE(answer.find("08P01"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("malformed Bind message"), std::string::npos) << answer;
+  auto other = connect(proxy_conninfo());
+  EXPECT_EQ(scalar(other.get(), "SELECT 8"), "8");
+}
+
 TEST(PgProxy, CancelReachesTheServer) {
   auto c = connect(proxy_conninfo());
   std::thread canceller([&] {
@@ -377,6 +396,9 @@ TEST(PgProxy, PgbenchThroughTheProxy) {
 
 TEST(PgProxyFaults, ReplicaKilledReadsContinueThenComeBack) {
   auto c = connect(proxy_conninfo());
+  // After the pgbench write runs the replicas may lag past max_replica_lag
+  // for a moment (reads then go to the primary, as they should): wait.
+  ASSERT_TRUE(wait_until([&] { return on_replica(c.get()); }, 20000));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(on_replica(c.get()));
   kill_member("pg-s0-replica1");
   int errors = 0;
