@@ -155,18 +155,34 @@ int main(int argc, char** argv) {
   replication::PgMonitor monitor(probe_targets(*ctx.topology), mopts);
   monitor.set_listener([&ctx](const auto& snap) { publish_health(ctx, snap); });
 
-  for (const auto& l : cfg.listeners()) {
+  // Listener TLS settings live as long as the process (main never returns).
+  std::vector<std::unique_ptr<net::ServerTls>> listener_tls;
+  for (int i = 0; i < cfg.listeners_size(); ++i) {
+    const auto& l = cfg.listeners(i);
+    const net::ServerTls* tls = nullptr;
+    if (!l.tls_cert_file().empty()) {
+      auto context = net::make_server_tls_context(l.tls_cert_file(), l.tls_key_file());
+      if (!context) {
+        log("config key 'listeners[" + std::to_string(i) +
+            "].tls_cert_file': " + context.error().message());
+        return kExitUsage;
+      }
+      listener_tls.push_back(
+          std::make_unique<net::ServerTls>(net::ServerTls{std::move(*context), l.tls_required()}));
+      tls = listener_tls.back().get();
+    }
     if (l.protocol() != config::Listener::POSTGRES) {
       log("listener on port " + std::to_string(l.port()) +
           ": only the postgres protocol is served so far");
       return kExitUsage;
     }
-    auto ok = net::start_pg_listener(ctx, l.address(), static_cast<std::uint16_t>(l.port()));
+    auto ok = net::start_pg_listener(ctx, l.address(), static_cast<std::uint16_t>(l.port()), tls);
     if (!ok) {
       log(ok.error().message());
       return 1;
     }
-    log("listening for PostgreSQL clients on " + l.address() + ":" + std::to_string(l.port()));
+    log("listening for PostgreSQL clients on " + l.address() + ":" + std::to_string(l.port()) +
+        (tls ? (tls->required ? " (TLS required)" : " (TLS offered)") : ""));
   }
   admin::AdminServer admin(ctx, monitor);
   if (cfg.admin().port() != 0) {

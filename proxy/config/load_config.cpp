@@ -103,6 +103,8 @@ Result<void> validate(const Config& c) {
       return at(lp + ".cluster", "names no cluster ('" + l.cluster() + "')");
     if (l.tls_cert_file().empty() != l.tls_key_file().empty())
       return at(lp + ".tls_key_file", "set both tls_cert_file and tls_key_file, or neither");
+    if (l.tls_required() && l.tls_cert_file().empty())
+      return at(lp + ".tls_required", "needs tls_cert_file and tls_key_file");
   }
   if (c.users_size() == 0) return at("users", "at least one user is required");
   std::set<std::string> user_names;

@@ -10,7 +10,7 @@ namespace {
 
 using tcp = asio::ip::tcp;
 
-asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor) {
+asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const ServerTls* tls) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -22,7 +22,7 @@ asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor) {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<session::PgSession>(std::move(socket), worker);
+    auto session = std::make_shared<session::PgSession>(std::move(socket), worker, tls);
     asio::co_spawn(worker.io(), session->run(), asio::detached);
   }
 }
@@ -46,7 +46,8 @@ Result<tcp::acceptor> bind(Worker& worker, const asio::ip::address& ip, std::uin
 
 }  // namespace
 
-Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port) {
+Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port,
+                               const ServerTls* tls) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address, ec);
   if (ec) return make_error("listener address '" + address + "' is not an IP address");
@@ -57,7 +58,9 @@ Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, st
     probe.open(ip.is_v4() ? tcp::v4() : tcp::v6(), ec);
     if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) probe.bind(tcp::endpoint(ip, port), ec);
-    if (ec) return make_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      return make_error("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                        ec.message());
   }
   for (auto& w : ctx.workers) {
     auto acceptor = bind(*w, ip, port);
@@ -65,7 +68,7 @@ Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, st
       return make_error("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                         acceptor.error().message());
     }
-    asio::co_spawn(w->io(), accept_loop(*w, std::move(*acceptor)), asio::detached);
+    asio::co_spawn(w->io(), accept_loop(*w, std::move(*acceptor), tls), asio::detached);
   }
   return {};
 }

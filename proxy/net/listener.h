@@ -6,10 +6,13 @@
 #include <string>
 
 #include "common/result.h"
+#include "proxy/net/client_stream.h"
 #include "proxy/proxy_context.h"
 
 namespace shardgate::net {
 
-Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port);
+// tls: null for a listener without a certificate; must outlive the listener.
+Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port,
+                               const ServerTls* tls);
 
 }  // namespace shardgate::net

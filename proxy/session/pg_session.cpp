@@ -12,8 +12,9 @@ namespace shardgate::session {
 using namespace asio::experimental::awaitable_operators;
 using net::use_result;
 
-PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker)
+PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
     : client_(std::move(socket)),
+      tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
       max_message_size_(ctx_.config->limits().max_message_size()) {
@@ -43,8 +44,7 @@ asio::awaitable<void> PgSession::run() {
     if (ec || !s || (s->state_ != ClientState::Startup && s->state_ != ClientState::Authenticating))
       return;
     timed_out = true;
-    boost::system::error_code ignored;
-    s->client_.cancel(ignored);
+    s->client_.cancel();
   });
   // Straight-line on purpose: with these phases behind one more member
   // coroutine, g++ 12 resumed startup() with a corrupt `this`.
@@ -161,7 +161,7 @@ asio::awaitable<void> PgSession::command_loop() {
       if (!done) co_return;
       if (!server_ && in_.empty()) {
         shed_idle_memory();
-        auto [ec] = co_await client_.async_wait(asio::socket_base::wait_read, use_result);
+        auto [ec] = co_await client_.async_wait_readable(use_result);
         if (ec) co_return;
       }
       // One co_await per statement (g++ 12 mishandles co_await inside ?: and &&).

@@ -16,6 +16,7 @@
 #include "proxy/backend/pg_server_connection.h"
 #include "proxy/backend/pool.h"
 #include "proxy/net/buffer.h"
+#include "proxy/net/client_stream.h"
 #include "proxy/protocol/postgres/frame.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/response_tracker.h"
@@ -52,7 +53,8 @@ struct NameHash {
 
 class PgSession : public std::enable_shared_from_this<PgSession> {
  public:
-  PgSession(asio::ip::tcp::socket socket, Worker& worker);
+  // tls: the listener's TLS settings, or null when it has no certificate.
+  PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls);
   ~PgSession();
 
   // Keeps itself alive (shared_from_this) until the client is gone.
@@ -61,6 +63,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
  private:
   // startup and authentication (pg_startup.cpp)
   asio::awaitable<bool> startup();
+  asio::awaitable<bool> negotiate_tls(bool ssl_request);
   asio::awaitable<bool> authenticate();
   asio::awaitable<bool> authenticate_scram();
   asio::awaitable<bool> authenticate_md5();
@@ -103,7 +106,8 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> flush_server();
   asio::awaitable<void> protocol_error(const std::string& message);
 
-  asio::ip::tcp::socket client_;
+  net::ClientStream client_;
+  const net::ServerTls* tls_;
   Worker& worker_;
   ProxyContext& ctx_;
   ClientState state_ = ClientState::Startup;

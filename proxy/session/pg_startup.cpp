@@ -36,6 +36,34 @@ asio::awaitable<void> PgSession::refuse(std::string_view sqlstate, std::string_v
   co_await write_client(pg::error_response(sqlstate, message, "FATAL"));
 }
 
+// Answers SSLRequest ('S' and a TLS handshake when the listener has a
+// certificate, else 'N') and GSSENCRequest (always 'N': no Kerberos here).
+// 'N' lets the driver go on in clear text, or give up if it insists.
+asio::awaitable<bool> PgSession::negotiate_tls(bool ssl_request) {
+  if (client_.encrypted()) {
+    co_await refuse("08P01", "encryption requested twice");
+    co_return false;
+  }
+  if (!ssl_request || !tls_) {
+    auto w = co_await write_client("N");
+    co_return w.has_value();
+  }
+  // Bytes sent after SSLRequest, before the handshake, would be read as if
+  // they came over TLS: a man in the middle could inject them (CVE-2021-23214).
+  if (!in_.empty()) {
+    co_await refuse("08P01", "unencrypted data after SSLRequest");
+    co_return false;
+  }
+  auto w = co_await write_client("S");
+  if (!w) co_return false;
+  auto tls = co_await client_.start_tls(*tls_->context);
+  if (!tls) {
+    bump(worker_.metrics().client_connections_refused_total);
+    co_return false;  // nothing can be said to a client whose handshake failed
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> PgSession::startup() {
   for (;;) {
     auto d = pg::decode_startup(in_.readable());
@@ -51,10 +79,8 @@ asio::awaitable<bool> PgSession::startup() {
     const pg::StartupPacket p = d.packet;
     if (p.code == pg::kSslRequestCode || p.code == pg::kGssEncRequestCode) {
       in_.consume(p.size);
-      // TLS to clients is not offered yet: 'N' tells the driver to go on in clear
-      // text, or to give up if it requires encryption.
-      auto w = co_await write_client("N");
-      if (!w) co_return false;
+      const bool negotiated = co_await negotiate_tls(p.code == pg::kSslRequestCode);
+      if (!negotiated) co_return false;
       continue;
     }
     if (p.code == pg::kCancelRequestCode) {
@@ -76,6 +102,12 @@ asio::awaitable<bool> PgSession::startup() {
       co_return false;
     }
     startup_params_ = std::move(*params);
+    if (tls_ && tls_->required && !client_.encrypted()) {
+      co_await refuse("28000",
+                      "this listener requires TLS: connect with sslmode=require (or verify-ca, "
+                      "verify-full)");
+      co_return false;
+    }
     break;
   }
   const std::string_view user = param(startup_params_, "user");

@@ -42,6 +42,10 @@ std::optional<std::string> scalar(PGconn* c, const std::string& sql, std::string
 // Runs a command (shell), returns its exit status and output.
 int run(const std::string& command, std::string* output = nullptr);
 
+// Connects to 127.0.0.1:port, sends raw bytes, returns everything answered
+// until the peer closes (or 5 s pass).
+std::string raw_exchange(const std::string& bytes, int port = kProxyPort);
+
 // Process control over the sandbox's servers.
 pid_t postmaster_pid(const std::string& member);  // "pg-s0-replica1"
 void kill_member(const std::string& member);      // kill -9 of the postmaster

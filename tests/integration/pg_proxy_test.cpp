@@ -200,24 +200,6 @@ TEST(PgProxy, WrongPasswordAndUnknownUser) {
 }
 
 // Sends raw bytes and returns whatever the proxy answers before closing.
-std::string raw_exchange(const std::string& bytes, int port = kProxyPort) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "connect failed";
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  std::string answer;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, n);
-  ::close(fd);
-  return answer;
-}
-
 TEST(PgProxy, MalformedBytesGetProtocolErrorOthersUnaffected) {
   auto bystander = connect(proxy_conninfo());
   ASSERT_TRUE(scalar(bystander.get(), "BEGIN"));
