@@ -24,7 +24,8 @@ asio::awaitable<Result<pg::Params>> ProxyContext::login_parameters(Worker& worke
   }
   // The first login asks the primary: parameters such as server_version and
   // server_encoding are the cluster's, and the same on every member.
-  auto& pool = worker.pool(topology->shards[0].primary, user, database);
+  auto& pool =
+      worker.pool<backend::PgServerConnection>(topology->shards[0].primary, user, database);
   auto lease = co_await pool.acquire();
   if (!lease) co_return lease.error();
   pg::Params params = (*lease)->parameters();
@@ -40,26 +41,24 @@ Worker::Worker(ProxyContext& ctx, std::size_t id) : ctx_(ctx), id_(id) {
   outstanding_scratch_.resize(ctx.topology->backends.size());
 }
 
-backend::PgPool& Worker::pool(std::uint32_t backend, const config::User& user,
-                              const std::string& database) {
-  auto key = std::make_tuple(backend, user.name(), database);
-  auto it = pools_.find(key);
-  if (it != pools_.end()) return *it->second;
+backend::PoolLimits Worker::pool_limits() const {
   const auto& p = ctx_.config->pool();
   backend::PoolLimits limits;
+  // The configured size is per backend: the workers share it.
   const std::size_t threads = std::max<std::size_t>(1, ctx_.workers.size());
   limits.max_size = std::max<std::size_t>(1, (p.size() + threads - 1) / threads);
   limits.acquire_timeout = std::chrono::milliseconds(p.acquire_timeout_ms());
   limits.connect_timeout = std::chrono::milliseconds(p.connect_timeout_ms());
   limits.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
-  backend::ServerLogin login{user.server_user(), user.server_password(), database};
-  auto pool = std::make_unique<backend::PgPool>(io_.get_executor(), ctx_.topology->backends[backend],
-                                                login, limits, metrics_);
-  return *pools_.emplace(key, std::move(pool)).first->second;
+  return limits;
 }
 
-std::vector<const backend::PgPool*> Worker::pools() const {
-  std::vector<const backend::PgPool*> out;
+backend::ServerLogin Worker::server_login(const config::User& user, const std::string& database) {
+  return backend::ServerLogin{user.server_user(), user.server_password(), database};
+}
+
+std::vector<const backend::PoolBase*> Worker::pools() const {
+  std::vector<const backend::PoolBase*> out;
   for (const auto& [key, pool] : pools_) out.push_back(pool.get());
   return out;
 }
@@ -89,6 +88,8 @@ void Worker::close_expired_idle() {
   for (auto& [key, pool] : pools_) pool->close_expired(now);
 }
 
-void Worker::run() { io_.run(); }
+void Worker::run() {
+  io_.run();
+}
 
 }  // namespace shardgate

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "proxy/backend/balancer.h"
+#include "proxy/backend/pg_server_connection.h"
 #include "proxy/backend/pool.h"
 #include "proxy/config/config.pb.h"
 #include "proxy/metrics.h"
@@ -72,10 +73,29 @@ class Worker {
   Metrics& metrics() { return metrics_; }
   std::size_t id() const { return id_; }
   const HealthView& health() const { return health_; }
-  void set_health(std::shared_ptr<const HealthView> h) { health_ptr_ = std::move(h); health_ = *health_ptr_; }
+  void set_health(std::shared_ptr<const HealthView> h) {
+    health_ptr_ = std::move(h);
+    health_ = *health_ptr_;
+  }
 
-  backend::PgPool& pool(std::uint32_t backend, const config::User& user, const std::string& database);
-  std::vector<const backend::PgPool*> pools() const;
+  // The pool of Conn connections to `backend` for (user, database). `variant`
+  // separates connections opened with different protocol options (MySQL
+  // capability flags that change the format of results).
+  template <class Conn>
+  backend::Pool<Conn>& pool(std::uint32_t backend, const config::User& user,
+                            const std::string& database, std::uint32_t variant = 0) {
+    PoolKey key{backend, user.name(), database, variant};
+    auto it = pools_.find(key);
+    if (it == pools_.end()) {
+      auto made = std::make_unique<backend::Pool<Conn>>(
+          io_.get_executor(), ctx_.topology->backends[backend], server_login(user, database),
+          pool_limits(), metrics_);
+      it = pools_.emplace(std::move(key), std::move(made)).first;
+    }
+    // A backend belongs to one cluster of one engine: its pools hold one Conn type.
+    return static_cast<backend::Pool<Conn>&>(*it->second);
+  }
+  std::vector<const backend::PoolBase*> pools() const;
 
   // Chooses a backend for (shard, role) with this worker's balancing state.
   backend::BalanceChoice choose(std::uint32_t shard, router::TargetRole role,
@@ -90,7 +110,11 @@ class Worker {
   std::size_t id_;
   asio::io_context io_{1};
   Metrics metrics_;
-  std::map<std::tuple<std::uint32_t, std::string, std::string>, std::unique_ptr<backend::PgPool>> pools_;
+  using PoolKey = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t>;
+  backend::PoolLimits pool_limits() const;
+  static backend::ServerLogin server_login(const config::User& user, const std::string& database);
+
+  std::map<PoolKey, std::unique_ptr<backend::PoolBase>> pools_;
   std::shared_ptr<const HealthView> health_ptr_;
   HealthView health_;
   std::vector<std::int64_t> outstanding_scratch_;

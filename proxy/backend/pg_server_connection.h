@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "common/result.h"
+#include "proxy/backend/server_common.h"
 #include "proxy/net/buffer.h"
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
@@ -21,21 +22,8 @@ namespace shardgate::backend {
 
 namespace asio = boost::asio;
 
-struct ServerLogin {
-  std::string user;
-  std::string password;
-  std::string database;
-};
-
 // Where to reach a backend: its Unix socket when configured, else TCP.
 Result<asio::generic::stream_protocol::endpoint> endpoint_of(const router::BackendInfo& backend);
-
-enum class ServerState {
-  Connecting,  // startup and authentication in progress
-  Idle,        // in a pool, no transaction open
-  Active,      // leased to a client session
-  Broken,      // must be closed, never reused
-};
 
 class PgServerConnection {
  public:
@@ -75,5 +63,9 @@ class PgServerConnection {
   std::uint32_t pid_ = 0;
   std::uint32_t key_ = 0;
 };
+
+template <class Conn>
+class Pool;
+using PgPool = Pool<PgServerConnection>;
 
 }  // namespace shardgate::backend

@@ -1,7 +1,7 @@
 // A pool of server connections to one backend for one (user, database), owned
 // by one I/O thread (so it needs no locks). Protocol-neutral: Conn is a server
-// connection type with open(), a `state` and `idle_since` (PgServerConnection
-// today, the MySQL one next).
+// connection type with open(), a `state` and `idle_since` (PgServerConnection,
+// MyServerConnection).
 #pragma once
 
 #include <boost/asio.hpp>
@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "common/result.h"
-#include "proxy/backend/pg_server_connection.h"
+#include "proxy/backend/server_common.h"
 #include "proxy/metrics.h"
 #include "router/topology.h"
 
 namespace shardgate::backend {
+
+namespace asio = boost::asio;
 
 struct PoolLimits {
   std::size_t max_size = 20;
@@ -24,8 +26,20 @@ struct PoolLimits {
   std::chrono::milliseconds idle_timeout{60000};
 };
 
+// What the worker and the admin API see of any pool.
+class PoolBase {
+ public:
+  virtual ~PoolBase() = default;
+  virtual const router::BackendInfo& backend() const = 0;
+  virtual std::size_t total() const = 0;
+  virtual std::size_t idle() const = 0;
+  virtual std::size_t waiting() const = 0;
+  // Closes connections idle for longer than the idle timeout.
+  virtual void close_expired(std::chrono::steady_clock::time_point now) = 0;
+};
+
 template <class Conn>
-class Pool {
+class Pool final : public PoolBase {
  public:
   Pool(asio::any_io_executor ex, router::BackendInfo backend, ServerLogin login, PoolLimits limits,
        Metrics& metrics)
@@ -89,8 +103,7 @@ class Pool {
     idle_.clear();
   }
 
-  // Closes connections idle for longer than the idle timeout.
-  void close_expired(std::chrono::steady_clock::time_point now) {
+  void close_expired(std::chrono::steady_clock::time_point now) override {
     std::erase_if(idle_, [&](const std::unique_ptr<Conn>& c) {
       const bool expired = now - c->idle_since > limits_.idle_timeout;
       total_ -= expired;
@@ -98,10 +111,10 @@ class Pool {
     });
   }
 
-  const router::BackendInfo& backend() const { return backend_; }
-  std::size_t total() const { return total_; }
-  std::size_t idle() const { return idle_.size(); }
-  std::size_t waiting() const { return waiters_.size(); }
+  const router::BackendInfo& backend() const override { return backend_; }
+  std::size_t total() const override { return total_; }
+  std::size_t idle() const override { return idle_.size(); }
+  std::size_t waiting() const override { return waiters_.size(); }
   const ServerLogin& login() const { return login_; }
 
  private:
@@ -147,7 +160,5 @@ class Pool {
   std::list<Waiter*> waiters_;
   std::size_t total_ = 0;
 };
-
-using PgPool = Pool<PgServerConnection>;
 
 }  // namespace shardgate::backend

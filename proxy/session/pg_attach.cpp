@@ -34,42 +34,22 @@ asio::awaitable<void> send_cancel(router::BackendInfo backend, std::uint32_t pid
 
 }  // namespace
 
-router::SessionView PgSession::prepare_view() {
-  router::SessionView v;
-  v.in_transaction = server_ && tracker_.transaction_status() != 'I';
-  v.transaction_read_only = v.in_transaction && server_role_ == router::TargetRole::Replica;
-  v.reads_on_primary =
-      ctx_.config->routing().reads_on_primary() || user_->pool_mode() == config::PoolMode::SESSION;
-  if (last_write_) {
-    const HealthView& h = worker_.health();
-    if (h.round_started > *last_write_ && !h.primary_lsn.empty()) {
-      // The primary's LSN sampled after the write covers the write's commit.
-      ryw_lsn_ = h.primary_lsn[0];
-      last_write_.reset();
-    } else {
-      v.read_your_writes_pending = true;
-    }
-  }
-  return v;
-}
-
-// Routes the statement that starts a round and remembers what read-your-writes
-// needs to know about it.
+// Routes the statement that starts a round.
 router::TargetRole PgSession::decide(const router::Statement& stmt) {
-  const router::SessionView view = prepare_view();
-  const auto decision = router::route(stmt, view);
-  const bool primary = decision.role == router::TargetRole::Primary;
-  batch_wrote_ = primary && router::writes_data(stmt);
-  if (primary && view.read_your_writes_pending && !stmt.needs_primary)
-    bump(worker_.metrics().read_your_writes_primary_total);
-  return decision.role;
+  SessionFacts facts;
+  facts.in_transaction = server_ && tracker_.transaction_status() != 'I';
+  facts.attached_to_replica = server_role_ == router::TargetRole::Replica;
+  facts.reads_on_primary =
+      ctx_.config->routing().reads_on_primary() || user_->pool_mode() == config::PoolMode::SESSION;
+  return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
 }
 
 asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
   std::vector<std::uint32_t> excluded;
   std::string last_error = "no backend configured";
   for (int attempt = 0; attempt < 6; ++attempt) {
-    const auto min_lsn = role == router::TargetRole::Replica ? ryw_lsn_ : std::nullopt;
+    const auto min_lsn =
+        role == router::TargetRole::Replica ? routing_.replica_min_position() : std::nullopt;
     const auto choice = worker_.choose(0, role, min_lsn, excluded);
     if (choice.fell_back_to_primary) bump(worker_.metrics().replica_fallback_total);
     backend::PgPool& pool = pool_for(choice.backend);
@@ -109,7 +89,8 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
 
 backend::PgPool& PgSession::pool_for(std::uint32_t backend) {
   if (pools_.size() <= backend) pools_.resize(ctx_.topology->backends.size(), nullptr);
-  if (pools_[backend] == nullptr) pools_[backend] = &worker_.pool(backend, *user_, database_);
+  if (pools_[backend] == nullptr)
+    pools_[backend] = &worker_.pool<backend::PgServerConnection>(backend, *user_, database_);
   return *pools_[backend];
 }
 
@@ -138,11 +119,8 @@ void PgSession::note_statement_done() {
     }
     pending_setting_.reset();
   }
-  if (batch_wrote_ && user_->read_your_writes() == config::ReadYourWrites::SESSION) {
-    last_write_ = std::chrono::steady_clock::now();
-    ryw_lsn_.reset();
-  }
-  batch_wrote_ = false;
+  routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
+                      std::chrono::steady_clock::now());
   if (tracker_.error_seen()) bump(worker_.metrics().statement_errors_total);
   tracker_.clear_error();
   if (server_ && tracker_.idle() && tracker_.transaction_status() == 'I' &&

@@ -189,7 +189,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
       to_client_ += pg::ready_for_query('I');
       co_return co_await flush_client();
     }
-    if (f.type == 'F') batch_wrote_ = true;
+    if (f.type == 'F') routing_.note_write();
     to_server_ += raw;
     tracker_.expect(f.type == 'S' ? Expect::Sync : Expect::Query);
     co_return co_await finish_round();

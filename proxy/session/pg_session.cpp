@@ -228,7 +228,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
       co_return co_await flush_client();
     }
   } else if (router::writes_data(stmt)) {
-    batch_wrote_ = true;
+    routing_.note_write();
   }
   if (stmt.kind == router::StatementKind::SessionSet) {
     pending_setting_ = parse_setting_change(sql);

@@ -20,6 +20,7 @@
 #include "proxy/protocol/postgres/frame.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/response_tracker.h"
+#include "proxy/session/routing_state.h"
 #include "proxy/session/settings.h"
 #include "router/route.h"
 #include "router/statement.h"
@@ -91,7 +92,6 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // server attachment (pg_attach.cpp)
   asio::awaitable<Result<void>> attach(router::TargetRole role);
   void detach(bool reusable);
-  router::SessionView prepare_view();
   router::TargetRole decide(const router::Statement& stmt);
   router::TargetRole route_batch();
   bool prepare_on_server(const PreparedStatement& ps);
@@ -139,13 +139,9 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::vector<backend::PgPool*> pools_;
   std::optional<SettingChange> pending_setting_;
   bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
-  bool batch_wrote_ = false;      // the current round went to the primary for a write
   std::chrono::steady_clock::time_point round_started_{};
 
-  // Read-your-writes: the time of the last write and, once a monitor round after
-  // it has been seen, the primary LSN that replicas must have replayed.
-  std::optional<std::chrono::steady_clock::time_point> last_write_;
-  std::optional<std::uint64_t> ryw_lsn_;
+  RoutingState routing_;
 };
 
 }  // namespace shardgate::session

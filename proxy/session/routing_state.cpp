@@ -1,0 +1,38 @@
+#include "proxy/session/routing_state.h"
+
+#include "proxy/proxy_context.h"
+
+namespace shardgate::session {
+
+router::TargetRole RoutingState::decide(const router::Statement& stmt, const SessionFacts& facts,
+                                        const HealthView& health, Metrics& metrics) {
+  router::SessionView view;
+  view.in_transaction = facts.in_transaction;
+  view.transaction_read_only = facts.in_transaction && facts.attached_to_replica;
+  view.reads_on_primary = facts.reads_on_primary;
+  if (last_write_) {
+    if (health.round_started > *last_write_ && !health.primary_lsn.empty()) {
+      // The primary's position sampled after the write covers the write's commit.
+      ryw_position_ = health.primary_lsn[0];
+      last_write_.reset();
+    } else {
+      view.read_your_writes_pending = true;
+    }
+  }
+  const auto decision = router::route(stmt, view);
+  const bool primary = decision.role == router::TargetRole::Primary;
+  round_wrote_ = primary && router::writes_data(stmt);
+  if (primary && view.read_your_writes_pending && !stmt.needs_primary)
+    bump(metrics.read_your_writes_primary_total);
+  return decision.role;
+}
+
+void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now) {
+  if (round_wrote_ && read_your_writes) {
+    last_write_ = now;
+    ryw_position_.reset();
+  }
+  round_wrote_ = false;
+}
+
+}  // namespace shardgate::session

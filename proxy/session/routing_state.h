@@ -1,0 +1,53 @@
+// What routing remembers about one client between statements, whatever its
+// protocol: whether the round in flight writes, and the read-your-writes
+// barrier that keeps the client's reads off replicas that have not replayed
+// its last write. Positions are the monitor's: a WAL LSN for PostgreSQL, the
+// GTID sequence number for MariaDB; only their order matters here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "proxy/metrics.h"
+#include "router/route.h"
+#include "router/statement.h"
+
+namespace shardgate {
+struct HealthView;
+}
+
+namespace shardgate::session {
+
+// Facts only the protocol session knows.
+struct SessionFacts {
+  bool in_transaction = false;       // a transaction is open on the attached server
+  bool attached_to_replica = false;  // ... and that server is a replica
+  bool reads_on_primary = false;     // config or pool mode keeps reads on the primary
+};
+
+class RoutingState {
+ public:
+  // Routes the statement that starts a round.
+  router::TargetRole decide(const router::Statement& stmt, const SessionFacts& facts,
+                            const HealthView& health, Metrics& metrics);
+
+  // The round writes even though its first statement did not say so (a
+  // function call in an extended batch, a COPY FROM ...).
+  void note_write() { round_wrote_ = true; }
+
+  // After the round: a write starts a read-your-writes wait when enabled.
+  void round_done(bool read_your_writes, std::chrono::steady_clock::time_point now);
+
+  // The position a replica must have replayed to serve this client's reads.
+  std::optional<std::uint64_t> replica_min_position() const { return ryw_position_; }
+
+ private:
+  bool round_wrote_ = false;
+  // The time of the last write and, once a monitor round that started after
+  // it has been seen, the primary position that replicas must have replayed.
+  std::optional<std::chrono::steady_clock::time_point> last_write_;
+  std::optional<std::uint64_t> ryw_position_;
+};
+
+}  // namespace shardgate::session
