@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   default-libmysqlclient-dev
   postgresql-15 postgresql-client-15 postgresql-contrib-15
+  mariadb-server mariadb-client sysbench
   pgbouncer haproxy curl procps iproute2
 )
 
@@ -31,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# policy-rc.d keeps the packaged services (postgresql, pgbouncer, haproxy) from
+# policy-rc.d keeps the packaged services (postgresql, mariadb, pgbouncer, haproxy) from
 # starting on their default ports: shardgate starts its own instances.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/shardctl/sandbox.h"
 #include "tools/shardctl/sandbox_config.h"
-#include "tools/shardctl/sandbox_postgres.h"
 #include "tools/shardctl/status.h"
 
 namespace shardgate::shardctl {
@@ -23,15 +23,19 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  shardctl sandbox up   [--engine postgres] [--shards N] [--replicas R] [--base-port PORT]\n"
-    "                        [--dir DIR] [--proxy-port PORT] [--admin-port PORT]\n"
+    "  shardctl sandbox up   [--engine postgres|mysql] [--shards N] [--replicas R]\n"
+    "                        [--base-port PORT] [--dir DIR] [--proxy-port PORT]\n"
+    "                        [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl help\n"
     "\n"
-    "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --base-port 15432\n"
-    "                     --dir ./sandbox --proxy-port 6432 --admin-port 9930\n"
-    "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n";
+    "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --dir ./sandbox\n"
+    "                     --admin-port 9930\n"
+    "  postgres: PostgreSQL 15 streaming replication; --base-port 15432 --proxy-port 6432\n"
+    "  mysql:    MariaDB 10.11 GTID replication;      --base-port 13306 --proxy-port 6033\n"
+    "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n"
+    "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n";
 
 using Args = std::vector<std::string>;
 
@@ -93,10 +97,11 @@ std::optional<UsageError> parse_up_options(const Args& args, SandboxOptions& opt
                               "--proxy-port", "--admin-port"},
                              {}, given))
     return e;
+  // The engine first: it decides the defaults the other options override.
   if (given.count("--engine")) {
     const std::string& engine = given["--engine"];
     if (engine == "mysql")
-      options.engine = Engine::kMysql;
+      options = default_options(Engine::kMysql);
     else if (engine != "postgres")
       return UsageError{"--engine must be postgres or mysql, got '" + engine + "'"};
   }
@@ -115,15 +120,10 @@ std::optional<UsageError> parse_up_options(const Args& args, SandboxOptions& opt
   return std::nullopt;
 }
 
-int sandbox_up(const Args& args) {
-  SandboxOptions options;
+int sandbox_up_command(const Args& args) {
+  SandboxOptions options = default_options(Engine::kPostgres);
   if (auto e = parse_up_options(args, options)) return usage_error(e->message);
-  if (options.engine == Engine::kMysql) {
-    std::cerr << "shardctl: sandbox up --engine mysql is not supported yet; use --engine "
-                 "postgres\n";
-    return kExitUsage;
-  }
-  auto yaml = postgres_sandbox_up(options);
+  auto yaml = sandbox_up(options);
   if (!yaml) {
     std::cerr << "shardctl: sandbox up failed: " << yaml.error().message() << "\n";
     return kExitFailed;
@@ -132,14 +132,14 @@ int sandbox_up(const Args& args) {
   return kExitOk;
 }
 
-int sandbox_down(const Args& args) {
+int sandbox_down_command(const Args& args) {
   std::map<std::string, std::string> given;
   if (auto e = parse_options(args, {"--dir"}, {"--destroy"}, given)) return usage_error(e->message);
   DownOptions options;
   if (given.count("--dir")) options.dir = given["--dir"];
   if (options.dir.empty()) return usage_error("--dir must not be empty");
   options.destroy = given.count("--destroy") > 0;
-  if (auto r = postgres_sandbox_down(options); !r) {
+  if (auto r = sandbox_down(options); !r) {
     std::cerr << "shardctl: sandbox down failed: " << r.error().message() << "\n";
     return kExitFailed;
   }
@@ -149,8 +149,8 @@ int sandbox_down(const Args& args) {
 int sandbox(const Args& args) {
   if (args.empty()) return usage_error("sandbox needs a subcommand: up or down");
   const Args rest(args.begin() + 1, args.end());
-  if (args[0] == "up") return sandbox_up(rest);
-  if (args[0] == "down") return sandbox_down(rest);
+  if (args[0] == "up") return sandbox_up_command(rest);
+  if (args[0] == "down") return sandbox_down_command(rest);
   return usage_error("unknown sandbox subcommand '" + args[0] + "': use up or down");
 }
 

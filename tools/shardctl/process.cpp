@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 extern char** environ;
@@ -200,6 +201,80 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Ru
   if (::read(err_read.get(), &failure, sizeof failure) == sizeof failure)
     return make_error(describe_failure(failure, argv[0], options.as_user));
   return result;
+}
+
+Result<pid_t> start_daemon(const std::vector<std::string>& argv, const DaemonOptions& options) {
+  if (argv.empty()) return make_error("start_daemon: empty command");
+  const ChildPlan plan = make_plan(argv, options.as_user);
+  Fd output(::open(options.output.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+  if (output.get() < 0)
+    return make_error("cannot open " + options.output.string() + ": " + std::strerror(errno));
+  if (options.as_user && ::geteuid() == 0 &&
+      ::fchown(output.get(), options.as_user->uid, options.as_user->gid) != 0)
+    return make_error("cannot give " + options.output.string() + " to " + options.as_user->name +
+                      ": " + std::strerror(errno));
+  int pid_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(pid_pipe, O_CLOEXEC) != 0)
+    return make_error(std::string("pipe: ") + std::strerror(errno));
+  Fd pid_read(pid_pipe[0]), pid_write(pid_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0)
+    return make_error(std::string("pipe: ") + std::strerror(errno));
+  Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
+
+  // Fork twice: the middle child starts a new session, forks the daemon, tells
+  // us its pid and exits, so init adopts the daemon.
+  const pid_t middle = ::fork();
+  if (middle < 0) return make_error(std::string("fork: ") + std::strerror(errno));
+  if (middle == 0) {
+    ::setsid();
+    const pid_t daemon = ::fork();
+    if (daemon == 0) run_child(plan, options.as_user, output.get(), err_write.get());
+    [[maybe_unused]] auto n = ::write(pid_write.get(), &daemon, sizeof daemon);
+    ::_exit(daemon < 0 ? 1 : 0);
+  }
+  pid_write.reset();
+  err_write.reset();
+  int status = 0;
+  ::waitpid(middle, &status, 0);  // it exits right after one fork
+  pid_t daemon = -1;
+  if (::read(pid_read.get(), &daemon, sizeof daemon) != sizeof daemon || daemon <= 0)
+    return make_error("cannot start " + argv[0] + ": fork failed");
+  // EOF once exec succeeded (the pipe is close-on-exec), a report if it failed.
+  ChildFailure failure;
+  if (::read(err_read.get(), &failure, sizeof failure) == sizeof failure)
+    return make_error(describe_failure(failure, argv[0], options.as_user));
+  return daemon;
+}
+
+bool process_running(pid_t pid, std::string_view name) {
+  if (pid <= 0) return false;
+  // EPERM still means alive: the process exists but belongs to another user.
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A dead process stays a zombie until its parent reaps it, and kill(pid, 0)
+  // succeeds on zombies; /proc tells them apart.
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream stat(proc + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = text.rfind(") ");
+  if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z') return false;
+  if (name.empty()) return true;
+  std::ifstream comm_file(proc + "/comm");
+  std::string comm;
+  std::getline(comm_file, comm);
+  // The kernel keeps the first 15 bytes of a program's name.
+  return comm == name.substr(0, 15);
+}
+
+bool signal_and_wait(pid_t pid, int signal, std::chrono::milliseconds timeout,
+                     std::string_view name) {
+  if (!process_running(pid, name)) return true;
+  if (::getpgid(pid) == pid)
+    ::kill(-pid, signal);
+  else
+    ::kill(pid, signal);
+  return wait_until([&] { return !process_running(pid, name); }, timeout,
+                    std::chrono::milliseconds(50));
 }
 
 std::optional<OsUser> find_os_user(const std::string& name) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -40,6 +41,29 @@ struct RunOptions {
 // Runs argv[0] (searched in PATH when it has no slash) and waits for it. An error
 // means the program could not be started at all; a non-zero exit is a value.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const RunOptions& options);
+
+struct DaemonOptions {
+  std::optional<OsUser> as_user;  // empty: run as the current user
+  // stdout and stderr are appended here; the file is created if missing and
+  // given to as_user, so a server that reopens its log by name may write it.
+  std::filesystem::path output;
+};
+
+// Starts argv as a daemon: in a session of its own (a Ctrl-C to shardctl does
+// not reach it), adopted by init (it outlives shardctl and never becomes our
+// zombie), stdin from /dev/null. Returns its pid once exec has succeeded; an
+// error means it could not be started at all.
+Result<pid_t> start_daemon(const std::vector<std::string>& argv, const DaemonOptions& options);
+
+// Whether pid is a live process (not a zombie). With `name`, it must also be
+// called that (/proc/PID/comm), so that a stale pid file whose pid was reused
+// by an unrelated program is not taken for a server.
+bool process_running(pid_t pid, std::string_view name = {});
+
+// Sends `signal` to pid (to its whole process group when it leads one) and
+// waits up to `timeout` for it to be gone. Returns whether it is gone.
+bool signal_and_wait(pid_t pid, int signal, std::chrono::milliseconds timeout,
+                     std::string_view name = {});
 
 // Looks up an account by name; empty when it does not exist.
 std::optional<OsUser> find_os_user(const std::string& name);

@@ -32,15 +32,59 @@ Result<void> check_port(const char* option, int port) {
   return {};
 }
 
-void write_backend(std::ostringstream& out, const Member& m, const std::string& socket_dir) {
+// What the configuration says differently per engine.
+struct EngineConfig {
+  const char* protocol;  // listener protocol and cluster engine
+  const char* cluster;
+  std::vector<const char*> users;  // password = name in the sandbox
+  const char* monitor_user;
+  const char* monitor_database;
+  // PostgreSQL's socket is a directory plus a port-derived name, which the
+  // proxy can find; MariaDB's is a file path the config cannot express, so
+  // MySQL backends are reached over TCP.
+  bool unix_socket_dir;
+};
+
+EngineConfig engine_config(Engine engine) {
+  if (engine == Engine::kMysql) return {"mysql", "my", {"app"}, "monitor", "app", false};
+  return {"postgres", "pg", {"app", "postgres"}, "postgres", "postgres", true};
+}
+
+void write_backend(std::ostringstream& out, const Member& m,
+                   const std::optional<std::string>& socket_dir) {
   out << "          - name: " << m.name << "\n"
       << "            host: 127.0.0.1\n"
       << "            port: " << m.port << "\n"
-      << "            role: " << (m.primary() ? "primary" : "replica") << "\n"
-      << "            unix_socket_dir: " << socket_dir << "\n";
+      << "            role: " << (m.primary() ? "primary" : "replica") << "\n";
+  if (socket_dir) out << "            unix_socket_dir: " << *socket_dir << "\n";
 }
 
 }  // namespace
+
+const char* engine_name(Engine engine) {
+  return engine == Engine::kMysql ? "mysql" : "postgres";
+}
+
+SandboxOptions default_options(Engine engine) {
+  SandboxOptions options;
+  options.engine = engine;
+  if (engine == Engine::kMysql) {
+    options.base_port = 13306;
+    options.proxy_port = 6033;
+  }
+  return options;
+}
+
+const char* member_prefix(Engine engine) {
+  return engine == Engine::kMysql ? "my-" : "pg-";
+}
+
+std::optional<Engine> member_engine(const std::string& dir_name) {
+  for (Engine engine : {Engine::kPostgres, Engine::kMysql}) {
+    if (dir_name.starts_with(member_prefix(engine))) return engine;
+  }
+  return std::nullopt;
+}
 
 Result<void> validate(const SandboxOptions& options) {
   if (options.shards < 1 || options.shards > kMaxShards)
@@ -75,7 +119,7 @@ std::vector<Member> sandbox_members(const SandboxOptions& options) {
       Member member;
       member.shard = s;
       member.index = m;
-      member.name = std::string(kMemberPrefix) + "s" + std::to_string(s) + "-" +
+      member.name = std::string(member_prefix(options.engine)) + "s" + std::to_string(s) + "-" +
                     (m == 0 ? std::string("primary") : "replica" + std::to_string(m));
       member.port = options.base_port + s * (options.replicas + 1) + m;
       members.push_back(member);
@@ -85,31 +129,31 @@ std::vector<Member> sandbox_members(const SandboxOptions& options) {
 }
 
 std::string render_config_yaml(const SandboxOptions& options, const std::vector<Member>& members) {
-  const std::string dir = options.dir.string();
-  const std::string socket_dir = yaml_scalar((options.dir / kSocketDirName).string());
+  const EngineConfig engine = engine_config(options.engine);
+  std::optional<std::string> socket_dir;
+  if (engine.unix_socket_dir) socket_dir = yaml_scalar((options.dir / kSocketDirName).string());
   std::ostringstream out;
-  out << "# shardgate configuration for the sandbox in " << dir << "\n"
+  out << "# shardgate configuration for the sandbox in " << options.dir.string() << "\n"
       << "# (written by `shardctl sandbox up`; `shardctl sandbox down --dir DIR` stops it)\n"
       << "listeners:\n"
-      << "  - protocol: postgres\n"
+      << "  - protocol: " << engine.protocol << "\n"
       << "    address: 127.0.0.1\n"
       << "    port: " << options.proxy_port << "\n"
       << "admin:\n"
       << "  address: 127.0.0.1\n"
       << "  port: " << options.admin_port << "\n"
       << "data_dir: " << yaml_scalar((options.dir / kProxyDataDirName).string()) << "\n"
-      << "users:\n"
-      << "  - name: app\n"
-      << "    password: app\n"
-      << "  - name: postgres\n"
-      << "    password: postgres\n"
-      << "clusters:\n"
-      << "  - name: pg\n"
-      << "    engine: postgres\n"
+      << "users:\n";
+  for (const char* user : engine.users)
+    out << "  - name: " << user << "\n"
+        << "    password: " << user << "\n";
+  out << "clusters:\n"
+      << "  - name: " << engine.cluster << "\n"
+      << "    engine: " << engine.protocol << "\n"
       << "    monitor:\n"
-      << "      user: postgres\n"
-      << "      password: postgres\n"
-      << "      database: postgres\n"
+      << "      user: " << engine.monitor_user << "\n"
+      << "      password: " << engine.monitor_user << "\n"
+      << "      database: " << engine.monitor_database << "\n"
       << "    shards:\n";
   for (int s = 0; s < options.shards; ++s) {
     out << "      - name: s" << s << "\n"
@@ -122,8 +166,10 @@ std::string render_config_yaml(const SandboxOptions& options, const std::vector<
 }
 
 std::string connect_line(const SandboxOptions& options) {
-  return "connect: psql \"host=127.0.0.1 port=" + std::to_string(options.proxy_port) +
-         " user=app password=app dbname=app\"";
+  const std::string port = std::to_string(options.proxy_port);
+  if (options.engine == Engine::kMysql)
+    return "connect: mariadb -h 127.0.0.1 -P " + port + " -u app -papp app";
+  return "connect: psql \"host=127.0.0.1 port=" + port + " user=app password=app dbname=app\"";
 }
 
 }  // namespace shardgate::shardctl

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@
 namespace shardgate::shardctl {
 
 enum class Engine { kPostgres, kMysql };
+
+// "postgres" or "mysql", as --engine spells it.
+const char* engine_name(Engine engine);
 
 struct SandboxOptions {
   Engine engine = Engine::kPostgres;
@@ -23,6 +27,11 @@ struct SandboxOptions {
   int admin_port = 9930;
 };
 
+// The defaults for an engine: the proxy listens where clients of that engine
+// expect a proxy (6432 as PgBouncer, 6033 as ProxySQL), and the servers sit on
+// ports that recall the engine's own (15432..., 13306...).
+SandboxOptions default_options(Engine engine);
+
 struct DownOptions {
   std::filesystem::path dir = "./sandbox";
   bool destroy = false;
@@ -32,7 +41,7 @@ struct DownOptions {
 struct Member {
   int shard = 0;
   int index = 0;     // 0 = primary, 1..R = replicas
-  std::string name;  // pg-s<shard>-primary, pg-s<shard>-replica<index>
+  std::string name;  // <prefix>s<shard>-primary, <prefix>s<shard>-replica<index>
   int port = 0;
   bool primary() const { return index == 0; }
 };
@@ -55,7 +64,12 @@ inline constexpr const char* kSocketDirName = "run";
 inline constexpr const char* kLogDirName = "logs";
 inline constexpr const char* kProxyDataDirName = "proxy-data";
 inline constexpr const char* kConfigFileName = "shardgate.yaml";
-inline constexpr const char* kMemberPrefix = "pg-";
+
+// Members' directories start with their engine's prefix ("pg-", "my-"), so that
+// `sandbox down` can tell from DIR alone which servers it has to stop.
+const char* member_prefix(Engine engine);
+// The engine whose member directory has this name; empty for anything else.
+std::optional<Engine> member_engine(const std::string& dir_name);
 
 // The proxy configuration for the sandbox (proxy/config/config.proto as YAML).
 std::string render_config_yaml(const SandboxOptions& options, const std::vector<Member>& members);
