@@ -13,6 +13,7 @@
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
 #include "proxy/topology.h"
+#include "replication/mysql_monitor.h"
 #include "replication/pg_monitor.h"
 
 namespace {
@@ -123,10 +124,7 @@ int main(int argc, char** argv) {
   ctx.config = std::make_shared<const config::Config>(std::move(*loaded));
   const config::Config& cfg = *ctx.config;
   const config::Cluster& cluster = cfg.clusters(0);
-  if (cluster.engine() != config::Cluster::POSTGRES) {
-    log("config key 'clusters[0].engine': only postgres is served so far");
-    return kExitUsage;
-  }
+  const bool mysql = cluster.engine() == config::Cluster::MYSQL;
   ctx.topology = std::make_shared<const router::Topology>(topology_from_config(cluster));
   for (const auto& f : cfg.routing().writing_functions())
     ctx.analyze_options.writing_functions.push_back(f);
@@ -152,8 +150,12 @@ int main(int argc, char** argv) {
   mopts.interval = std::chrono::milliseconds(cluster.monitor().interval_ms());
   mopts.connect_timeout = std::chrono::milliseconds(cluster.monitor().connect_timeout_ms());
   mopts.failures_before_down = cluster.monitor().failures_before_down();
-  replication::PgMonitor monitor(probe_targets(*ctx.topology), mopts);
-  monitor.set_listener([&ctx](const auto& snap) { publish_health(ctx, snap); });
+  std::unique_ptr<replication::Monitor> monitor;
+  if (mysql)
+    monitor = std::make_unique<replication::MySqlMonitor>(probe_targets(*ctx.topology), mopts);
+  else
+    monitor = std::make_unique<replication::PgMonitor>(probe_targets(*ctx.topology), mopts);
+  monitor->set_listener([&ctx](const auto& snap) { publish_health(ctx, snap); });
 
   // Listener TLS settings live as long as the process (main never returns).
   std::vector<std::unique_ptr<net::ServerTls>> listener_tls;
@@ -171,20 +173,22 @@ int main(int argc, char** argv) {
           std::make_unique<net::ServerTls>(net::ServerTls{std::move(*context), l.tls_required()}));
       tls = listener_tls.back().get();
     }
-    if (l.protocol() != config::Listener::POSTGRES) {
-      log("listener on port " + std::to_string(l.port()) +
-          ": only the postgres protocol is served so far");
+    if ((l.protocol() == config::Listener::MYSQL) != mysql) {
+      log("config key 'listeners[" + std::to_string(i) + "].protocol': the cluster is " +
+          (mysql ? "mysql" : "postgres") + "; a listener must speak its protocol");
       return kExitUsage;
     }
-    auto ok = net::start_pg_listener(ctx, l.address(), static_cast<std::uint16_t>(l.port()), tls);
+    auto ok = net::start_listener(ctx, l.protocol(), l.address(),
+                                  static_cast<std::uint16_t>(l.port()), tls);
     if (!ok) {
       log(ok.error().message());
       return 1;
     }
-    log("listening for PostgreSQL clients on " + l.address() + ":" + std::to_string(l.port()) +
+    log(std::string("listening for ") + (mysql ? "MySQL" : "PostgreSQL") + " clients on " +
+        l.address() + ":" + std::to_string(l.port()) +
         (tls ? (tls->required ? " (TLS required)" : " (TLS offered)") : ""));
   }
-  admin::AdminServer admin(ctx, monitor);
+  admin::AdminServer admin(ctx, *monitor);
   if (cfg.admin().port() != 0) {
     auto ok = admin.start(cfg.admin().address(), static_cast<std::uint16_t>(cfg.admin().port()));
     if (!ok) {
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
     }
     log("admin API on http://" + cfg.admin().address() + ":" + std::to_string(cfg.admin().port()));
   }
-  monitor.start();
+  monitor->start();
 
   std::vector<std::thread> pool_threads;
   for (auto& w : ctx.workers) {
@@ -204,7 +208,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&set, &sig);
   log(std::string("stopping on ") + strsignal(sig));
-  monitor.stop();
+  monitor->stop();
   std::fflush(stderr);
   ::_exit(0);
 }

@@ -53,8 +53,9 @@ backend::PoolLimits Worker::pool_limits() const {
   return limits;
 }
 
-backend::ServerLogin Worker::server_login(const config::User& user, const std::string& database) {
-  return backend::ServerLogin{user.server_user(), user.server_password(), database};
+backend::ServerLogin Worker::server_login(const config::User& user, const std::string& database,
+                                          std::uint32_t options) {
+  return backend::ServerLogin{user.server_user(), user.server_password(), database, options};
 }
 
 std::vector<const backend::PoolBase*> Worker::pools() const {
@@ -75,7 +76,10 @@ backend::BalanceChoice Worker::choose(std::uint32_t shard, router::TargetRole ro
   in.policy = ctx_.config->routing().balance() == config::Routing::ROUND_ROBIN
                   ? backend::BalancePolicy::RoundRobin
                   : backend::BalancePolicy::LeastOutstanding;
-  in.max_lag_bytes = ctx_.config->routing().max_replica_lag_bytes();
+  // The monitor measures lag in WAL bytes (PostgreSQL) or transactions (MySQL GTIDs).
+  const bool mysql = ctx_.config->clusters(0).engine() == config::Cluster::MYSQL;
+  in.max_lag_bytes = mysql ? ctx_.config->routing().max_replica_lag_transactions()
+                           : ctx_.config->routing().max_replica_lag_bytes();
   in.state = health_.backends;
   in.outstanding = outstanding_scratch_;
   in.min_replay_lsn = min_replay_lsn;

@@ -54,6 +54,10 @@ struct ProxyContext {
   // replayed to clients at login. Filled by the first server connection.
   std::mutex server_params_mutex;
   std::optional<pg::Params> server_params;
+  // A MySQL cluster's version string, shown in the greeting to clients.
+  std::optional<std::string> mysql_server_version;
+  // Connection ids the proxy gives MySQL clients (shown in its greeting).
+  std::atomic<std::uint32_t> next_mysql_connection_id{1};
 
   // SCRAM verifiers of the configured users, derived once at start-up.
   std::map<std::string, auth::ScramVerifier> scram_verifiers;
@@ -88,8 +92,8 @@ class Worker {
     auto it = pools_.find(key);
     if (it == pools_.end()) {
       auto made = std::make_unique<backend::Pool<Conn>>(
-          io_.get_executor(), ctx_.topology->backends[backend], server_login(user, database),
-          pool_limits(), metrics_);
+          io_.get_executor(), ctx_.topology->backends[backend],
+          server_login(user, database, variant), pool_limits(), metrics_);
       it = pools_.emplace(std::move(key), std::move(made)).first;
     }
     // A backend belongs to one cluster of one engine: its pools hold one Conn type.
@@ -112,7 +116,8 @@ class Worker {
   Metrics metrics_;
   using PoolKey = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t>;
   backend::PoolLimits pool_limits() const;
-  static backend::ServerLogin server_login(const config::User& user, const std::string& database);
+  static backend::ServerLogin server_login(const config::User& user, const std::string& database,
+                                           std::uint32_t options);
 
   std::map<PoolKey, std::unique_ptr<backend::PoolBase>> pools_;
   std::shared_ptr<const HealthView> health_ptr_;

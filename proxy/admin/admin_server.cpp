@@ -2,6 +2,8 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "replication/pg_monitor.h"
 // Boost.JSON header-only: its definitions are compiled in this one file.
 #include <boost/json/src.hpp>
 
@@ -25,9 +27,12 @@ const char* role_name(router::MemberRole r) {
 
 const char* observed_name(replication::ObservedRole r) {
   switch (r) {
-    case replication::ObservedRole::Primary: return "primary";
-    case replication::ObservedRole::Replica: return "replica";
-    default: return "unknown";
+    case replication::ObservedRole::Primary:
+      return "primary";
+    case replication::ObservedRole::Replica:
+      return "replica";
+    default:
+      return "unknown";
   }
 }
 
@@ -50,7 +55,7 @@ asio::awaitable<std::vector<PoolStats>> collect_pools(ProxyContext& ctx) {
 
 }  // namespace
 
-AdminServer::AdminServer(ProxyContext& ctx, const replication::PgMonitor& monitor)
+AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor)
     : ctx_(ctx), monitor_(monitor) {}
 
 AdminServer::~AdminServer() {
@@ -68,7 +73,9 @@ Result<void> AdminServer::start(const std::string& address, std::uint16_t port) 
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return make_error("cannot listen for admin on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  if (ec)
+    return make_error("cannot listen for admin on " + address + ":" + std::to_string(port) + ": " +
+                      ec.message());
   asio::co_spawn(io_, accept_loop(std::move(acceptor)), asio::detached);
   thread_ = std::thread([this] { io_.run(); });
   return {};
@@ -86,7 +93,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request<http::string_body> req;
-    auto [ec, n] = co_await http::async_read(socket, buffer, req, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await http::async_read(socket, buffer, req, asio::as_tuple(asio::use_awaitable));
     (void)n;
     if (ec) co_return;
     http::response<http::string_body> res;
@@ -118,6 +126,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
 asio::awaitable<std::string> AdminServer::backends_json() {
   const auto pools = co_await collect_pools(ctx_);
   const auto health = monitor_.snapshot();
+  const bool mysql = ctx_.config->clusters(0).engine() == config::Cluster::MYSQL;
   json::array out;
   for (const auto& b : ctx_.topology->backends) {
     json::object o;
@@ -129,8 +138,20 @@ asio::awaitable<std::string> AdminServer::backends_json() {
       const auto& h = health->backends[b.index];
       o["up"] = h.up;
       o["observed_role"] = observed_name(h.role);
-      o["lsn"] = replication::format_lsn(h.lsn);
-      if (h.lag_bytes) o["lag_bytes"] = *h.lag_bytes; else o["lag_bytes"] = nullptr;
+      // PostgreSQL: WAL positions and bytes; MySQL: GTID sequence numbers and transactions.
+      if (mysql) {
+        o["gtid_seq"] = h.lsn;
+        if (h.lag_bytes)
+          o["lag_transactions"] = *h.lag_bytes;
+        else
+          o["lag_transactions"] = nullptr;
+      } else {
+        o["lsn"] = replication::format_lsn(h.lsn);
+        if (h.lag_bytes)
+          o["lag_bytes"] = *h.lag_bytes;
+        else
+          o["lag_bytes"] = nullptr;
+      }
       o["consecutive_failures"] = h.consecutive_failures;
       o["last_error"] = h.last_error;
     }
@@ -157,25 +178,30 @@ asio::awaitable<std::string> AdminServer::metrics_text() {
   const auto health = monitor_.snapshot();
   std::string extra;
   auto gauge = [&](const char* name, const char* help) {
-    extra += std::string("# HELP shardgate_") + name + " " + help + "\n# TYPE shardgate_" + name + " gauge\n";
+    extra += std::string("# HELP shardgate_") + name + " " + help + "\n# TYPE shardgate_" + name +
+             " gauge\n";
   };
   auto line = [&](const char* name, const router::BackendInfo& b, double v) {
-    extra += std::string("shardgate_") + name + "{backend=\"" + b.name + "\",role=\"" + role_name(b.role) +
-             "\"} " + std::to_string(v) + "\n";
+    extra += std::string("shardgate_") + name + "{backend=\"" + b.name + "\",role=\"" +
+             role_name(b.role) + "\"} " + std::to_string(v) + "\n";
   };
   gauge("backend_up", "1 when the monitor sees the backend healthy");
   for (const auto& b : ctx_.topology->backends)
-    line("backend_up", b, b.index < health->backends.size() && health->backends[b.index].up ? 1 : 0);
+    line("backend_up", b,
+         b.index < health->backends.size() && health->backends[b.index].up ? 1 : 0);
   gauge("backend_lag_bytes", "Replica replay lag behind its primary, in bytes of WAL");
   for (const auto& b : ctx_.topology->backends)
     if (b.index < health->backends.size() && health->backends[b.index].lag_bytes)
       line("backend_lag_bytes", b, static_cast<double>(*health->backends[b.index].lag_bytes));
   gauge("pool_connections", "Server connections open per backend");
-  for (const auto& b : ctx_.topology->backends) line("pool_connections", b, static_cast<double>(pools[b.index].total));
+  for (const auto& b : ctx_.topology->backends)
+    line("pool_connections", b, static_cast<double>(pools[b.index].total));
   gauge("pool_idle", "Idle server connections per backend");
-  for (const auto& b : ctx_.topology->backends) line("pool_idle", b, static_cast<double>(pools[b.index].idle));
+  for (const auto& b : ctx_.topology->backends)
+    line("pool_idle", b, static_cast<double>(pools[b.index].idle));
   gauge("pool_waiting", "Clients waiting for a server connection per backend");
-  for (const auto& b : ctx_.topology->backends) line("pool_waiting", b, static_cast<double>(pools[b.index].waiting));
+  for (const auto& b : ctx_.topology->backends)
+    line("pool_waiting", b, static_cast<double>(pools[b.index].waiting));
   std::vector<const Metrics*> per_thread;
   for (const auto& w : ctx_.workers) per_thread.push_back(&w->metrics());
   co_return render_prometheus(per_thread, extra);

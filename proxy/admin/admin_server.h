@@ -8,13 +8,13 @@
 #include <thread>
 
 #include "proxy/proxy_context.h"
-#include "replication/pg_monitor.h"
+#include "replication/monitor.h"
 
 namespace shardgate::admin {
 
 class AdminServer {
  public:
-  AdminServer(ProxyContext& ctx, const replication::PgMonitor& monitor);
+  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor);
   ~AdminServer();
   // Binds (errors are returned, e.g. the port is taken) and starts serving.
   Result<void> start(const std::string& address, std::uint16_t port);
@@ -26,7 +26,7 @@ class AdminServer {
   boost::asio::awaitable<std::string> metrics_text();
 
   ProxyContext& ctx_;
-  const replication::PgMonitor& monitor_;
+  const replication::Monitor& monitor_;
   boost::asio::io_context io_{1};
   std::thread thread_;
 };

@@ -23,21 +23,13 @@ PgServerConnection::PgServerConnection(asio::any_io_executor ex, std::uint32_t b
 asio::awaitable<Result<void>> PgServerConnection::open(const router::BackendInfo& backend,
                                                        const ServerLogin& login,
                                                        std::chrono::milliseconds timeout) {
-  asio::steady_timer timer(socket_.get_executor(), timeout);
   auto work = [&]() -> asio::awaitable<Result<void>> {
     auto c = co_await connect_socket(backend);
     if (!c) co_return c;
     co_return co_await startup(login);
   };
-  auto outcome = co_await (work() || timer.async_wait(use_result));
-  if (outcome.index() == 1) {
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    state = ServerState::Broken;
-    co_return make_error("timed out after " + std::to_string(timeout.count()) +
-                         " ms connecting to " + backend.name);
-  }
-  auto result = std::get<0>(std::move(outcome));
+  auto result =
+      co_await net::with_deadline(socket_, work(), timeout, "connecting to " + backend.name);
   state = result ? ServerState::Idle : ServerState::Broken;
   co_return result;
 }

@@ -2,6 +2,7 @@
 // opened with and the one state it is in. Pools and sessions see this much.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace shardgate::backend {
@@ -10,6 +11,9 @@ struct ServerLogin {
   std::string user;
   std::string password;
   std::string database;
+  // Protocol options the connection is opened with (MySQL: the client
+  // capability flags that change the format of answers, and the charset).
+  std::uint32_t options = 0;
 };
 
 enum class ServerState {

@@ -40,8 +40,10 @@ void apply_defaults(Config& c) {
   if (p.acquire_timeout_ms() == 0) p.set_acquire_timeout_ms(5000);
   if (p.connect_timeout_ms() == 0) p.set_connect_timeout_ms(3000);
   if (p.idle_timeout_ms() == 0) p.set_idle_timeout_ms(60000);
+  if (p.max_prepared_statements() == 0) p.set_max_prepared_statements(64);
   auto& r = *c.mutable_routing();
   if (r.balance() == Routing::BALANCE_UNSET) r.set_balance(Routing::LEAST_OUTSTANDING);
+  if (r.max_replica_lag_transactions() == 0) r.set_max_replica_lag_transactions(1000);
   if (r.max_replica_lag_bytes() == 0) r.set_max_replica_lag_bytes(16ull << 20);
   auto& lim = *c.mutable_limits();
   if (lim.max_client_connections() == 0) lim.set_max_client_connections(10000);

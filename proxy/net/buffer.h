@@ -2,6 +2,7 @@
 // the head, and the unread rest is moved to the front only when space runs out.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string_view>
@@ -14,6 +15,8 @@ class ReadBuffer {
   ReadBuffer() = default;
 
   std::string_view readable() const { return {data_.data() + head_, tail_ - head_}; }
+  // The unread bytes, writable: a proxy patches a field in place before relaying.
+  char* unread() { return data_.data() + head_; }
   std::size_t size() const { return tail_ - head_; }
   bool empty() const { return head_ == tail_; }
   void consume(std::size_t n) {
@@ -29,7 +32,10 @@ class ReadBuffer {
         tail_ -= head_;
         head_ = 0;
       }
-      if (data_.size() - tail_ < min_free) data_.resize(tail_ + min_free);
+      // Geometric growth: a 16 MB message read in 16 KB steps must not be
+      // copied a thousand times.
+      if (data_.size() - tail_ < min_free)
+        data_.resize(std::max(tail_ + min_free, data_.size() + data_.size() / 2));
     }
     return data_.data() + tail_;
   }

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "proxy/session/my_session.h"
 #include "proxy/session/pg_session.h"
 
 namespace shardgate::net {
@@ -10,7 +11,15 @@ namespace {
 
 using tcp = asio::ip::tcp;
 
-asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const ServerTls* tls) {
+// One coroutine per client, started on the accepting thread.
+template <class Session>
+void start_session(tcp::socket socket, Worker& worker, const ServerTls* tls) {
+  auto session = std::make_shared<Session>(std::move(socket), worker, tls);
+  asio::co_spawn(worker.io(), session->run(), asio::detached);
+}
+
+asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const ServerTls* tls,
+                                  config::Listener::Protocol protocol) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -22,8 +31,10 @@ asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const 
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<session::PgSession>(std::move(socket), worker, tls);
-    asio::co_spawn(worker.io(), session->run(), asio::detached);
+    if (protocol == config::Listener::MYSQL)
+      start_session<session::MySession>(std::move(socket), worker, tls);
+    else
+      start_session<session::PgSession>(std::move(socket), worker, tls);
   }
 }
 
@@ -46,8 +57,8 @@ Result<tcp::acceptor> bind(Worker& worker, const asio::ip::address& ip, std::uin
 
 }  // namespace
 
-Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port,
-                               const ServerTls* tls) {
+Result<void> start_listener(ProxyContext& ctx, config::Listener::Protocol protocol,
+                            const std::string& address, std::uint16_t port, const ServerTls* tls) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address, ec);
   if (ec) return make_error("listener address '" + address + "' is not an IP address");
@@ -68,7 +79,7 @@ Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, st
       return make_error("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                         acceptor.error().message());
     }
-    asio::co_spawn(w->io(), accept_loop(*w, std::move(*acceptor), tls), asio::detached);
+    asio::co_spawn(w->io(), accept_loop(*w, std::move(*acceptor), tls, protocol), asio::detached);
   }
   return {};
 }

@@ -1,4 +1,4 @@
-// Accepts PostgreSQL clients. Every worker binds the same address with
+// Accepts PostgreSQL or MySQL clients. Every worker binds the same address with
 // SO_REUSEPORT, so the kernel spreads connections over the threads and each
 // session, its socket and its coroutine frames stay on one thread for life.
 #pragma once
@@ -12,7 +12,7 @@
 namespace shardgate::net {
 
 // tls: null for a listener without a certificate; must outlive the listener.
-Result<void> start_pg_listener(ProxyContext& ctx, const std::string& address, std::uint16_t port,
-                               const ServerTls* tls);
+Result<void> start_listener(ProxyContext& ctx, config::Listener::Protocol protocol,
+                            const std::string& address, std::uint16_t port, const ServerTls* tls);
 
 }  // namespace shardgate::net

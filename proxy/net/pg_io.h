@@ -1,5 +1,4 @@
-// Coroutine helpers that move PostgreSQL frames between a socket and a
-// ReadBuffer. Errors come back as values (Result); nothing here throws.
+// Reads whole PostgreSQL frames from a socket into a ReadBuffer.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -8,23 +7,10 @@
 
 #include "common/result.h"
 #include "proxy/net/buffer.h"
+#include "proxy/net/io.h"
 #include "proxy/protocol/postgres/frame.h"
 
 namespace shardgate::net {
-
-namespace asio = boost::asio;
-inline constexpr auto use_result = asio::as_tuple(asio::use_awaitable);
-inline constexpr std::size_t kReadChunk = 16 * 1024;
-
-// Reads more bytes into buf; an error or EOF becomes an Error.
-template <class Stream>
-asio::awaitable<Result<void>> read_more(Stream& s, ReadBuffer& buf, std::size_t min_free = kReadChunk) {
-  char* p = buf.prepare(min_free);
-  auto [ec, n] = co_await s.async_read_some(asio::buffer(p, buf.writable()), use_result);
-  if (ec) co_return make_error(ec == asio::error::eof ? "connection closed" : ec.message());
-  buf.commit(n);
-  co_return Result<void>{};
-}
 
 // Waits until a whole regular message is at the head of buf; returns a view of
 // it (valid until buf is consumed or read into again). The caller consumes it.
@@ -42,14 +28,6 @@ asio::awaitable<Result<pg::Frame>> read_frame(Stream& s, ReadBuffer& buf, std::u
     auto r = co_await read_more(s, buf, want);
     if (!r) co_return r.error();
   }
-}
-
-template <class Stream>
-asio::awaitable<Result<void>> write_all(Stream& s, std::string_view bytes) {
-  auto [ec, n] = co_await asio::async_write(s, asio::buffer(bytes.data(), bytes.size()), use_result);
-  (void)n;
-  if (ec) co_return make_error(ec.message());
-  co_return Result<void>{};
 }
 
 }  // namespace shardgate::net

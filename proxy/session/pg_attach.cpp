@@ -1,25 +1,12 @@
 // Attaching a server connection to a PostgreSQL client session and giving it
 // back: backend choice, liveness check, session settings, read-your-writes.
-#include <sys/socket.h>
-
 #include "proxy/net/pg_io.h"
 #include "proxy/session/pg_session.h"
+#include "proxy/session/server_attach.h"
 
 namespace shardgate::session {
 
 namespace {
-
-// A pooled connection whose server went away has EOF (or a FATAL message)
-// waiting; one non-blocking peek finds it before a statement is lost on it.
-// Connections back in use within a millisecond skip the peek: under load that
-// is one system call less per statement, and a server that died in that
-// millisecond is reported to the client like any server lost mid-statement.
-bool looks_alive(backend::PgServerConnection& c) {
-  if (std::chrono::steady_clock::now() - c.idle_since < std::chrono::milliseconds(1)) return true;
-  char byte;
-  const ssize_t n = ::recv(c.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
 
 asio::awaitable<void> send_cancel(router::BackendInfo backend, std::uint32_t pid,
                                   std::uint32_t key) {
@@ -45,53 +32,20 @@ router::TargetRole PgSession::decide(const router::Statement& stmt) {
 }
 
 asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
-  std::vector<std::uint32_t> excluded;
-  std::string last_error = "no backend configured";
-  for (int attempt = 0; attempt < 6; ++attempt) {
-    const auto min_lsn =
-        role == router::TargetRole::Replica ? routing_.replica_min_position() : std::nullopt;
-    const auto choice = worker_.choose(0, role, min_lsn, excluded);
-    if (choice.fell_back_to_primary) bump(worker_.metrics().replica_fallback_total);
-    backend::PgPool& pool = pool_for(choice.backend);
-    auto lease = co_await pool.acquire();
-    if (!lease) {
-      last_error = lease.error().message();
-      excluded.push_back(choice.backend);
-      const bool primary = choice.backend == ctx_.topology->shards[0].primary;
-      if (!primary) continue;  // another replica, or the primary, may serve
-      break;
-    }
-    std::unique_ptr<backend::PgServerConnection> conn = std::move(*lease);
-    if (!looks_alive(*conn)) {
-      pool.release(std::move(conn), false);
-      pool.drain_idle();
-      continue;
-    }
-    server_ = std::move(conn);
-    pool_ = &pool;
-    server_role_ = ctx_.topology->backends[choice.backend].role == router::MemberRole::Primary
-                       ? router::TargetRole::Primary
-                       : router::TargetRole::Replica;
-    ctx_.outstanding[choice.backend].fetch_add(1, std::memory_order_relaxed);
-    bump(server_role_ == router::TargetRole::Primary ? worker_.metrics().statements_primary_total
-                                                     : worker_.metrics().statements_replica_total);
-    const std::string sync = settings_sync_sql(settings_, server_->settings);
-    if (!sync.empty()) {
-      to_server_ += pg::query_message(sync);
-      tracker_.expect(Expect::SwallowQuery);
-      server_->settings = settings_;
-    }
-    state_ = ClientState::Active;
-    co_return Result<void>{};
+  auto attached = co_await attach_server(worker_, pools_, *user_, database_, role,
+                                         routing_.replica_min_position());
+  if (!attached) co_return attached.error();
+  server_ = std::move(attached->conn);
+  pool_ = attached->pool;
+  server_role_ = attached->role;
+  const std::string sync = settings_sync_sql(settings_, server_->settings);
+  if (!sync.empty()) {
+    to_server_ += pg::query_message(sync);
+    tracker_.expect(Expect::SwallowQuery);
+    server_->settings = settings_;
   }
-  co_return make_error("no server could take the statement: " + last_error);
-}
-
-backend::PgPool& PgSession::pool_for(std::uint32_t backend) {
-  if (pools_.size() <= backend) pools_.resize(ctx_.topology->backends.size(), nullptr);
-  if (pools_[backend] == nullptr)
-    pools_[backend] = &worker_.pool<backend::PgServerConnection>(backend, *user_, database_);
-  return *pools_[backend];
+  state_ = ClientState::Active;
+  co_return Result<void>{};
 }
 
 void PgSession::detach(bool reusable) {

@@ -19,8 +19,10 @@
 #include "proxy/net/client_stream.h"
 #include "proxy/protocol/postgres/frame.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session/client_state.h"
 #include "proxy/session/response_tracker.h"
 #include "proxy/session/routing_state.h"
+#include "proxy/session/server_attach.h"
 #include "proxy/session/settings.h"
 #include "router/route.h"
 #include "router/statement.h"
@@ -28,14 +30,6 @@
 namespace shardgate::session {
 
 namespace asio = boost::asio;
-
-enum class ClientState {
-  Startup,         // reading StartupMessage / SSLRequest / CancelRequest
-  Authenticating,  // SASL or md5 exchange
-  Idle,            // logged in, no server connection held
-  Active,          // a server connection is attached
-  Closing,
-};
 
 // A statement the client prepared by name, as the proxy remembers it so that
 // it can be prepared again on whichever server connection the client lands on.
@@ -96,7 +90,6 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   router::TargetRole route_batch();
   bool prepare_on_server(const PreparedStatement& ps);
   const router::Statement& analyze_parse(std::string_view query);
-  backend::PgPool& pool_for(std::uint32_t backend);
   void note_statement_done();
   asio::awaitable<void> server_lost(const std::string& why);
   void cancel_running();
@@ -136,7 +129,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::string last_parse_query_;
   router::Statement last_parse_stmt_;
   // Pools this session used, by backend index (saves a keyed lookup per statement).
-  std::vector<backend::PgPool*> pools_;
+  SessionPools<backend::PgServerConnection> pools_;
   std::optional<SettingChange> pending_setting_;
   bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
   std::chrono::steady_clock::time_point round_started_{};

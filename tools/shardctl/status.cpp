@@ -21,15 +21,17 @@ namespace {
 
 Result<std::string> http_get(const std::string& admin, const std::string& target) {
   const auto colon = admin.rfind(':');
-  if (colon == std::string::npos) return make_error("--admin must be HOST:PORT, got '" + admin + "'");
+  if (colon == std::string::npos)
+    return make_error("--admin must be HOST:PORT, got '" + admin + "'");
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(admin.substr(0, colon), admin.substr(colon + 1), ec);
   if (!ec) asio::connect(socket, endpoints, ec);
-  if (ec) return make_error("cannot reach the shardgate admin API at " + admin + ": " + ec.message() +
-                            " (is shardgate running, with admin.port set?)");
+  if (ec)
+    return make_error("cannot reach the shardgate admin API at " + admin + ": " + ec.message() +
+                      " (is shardgate running, with admin.port set?)");
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, admin);
   http::write(socket, req, ec);
@@ -60,20 +62,25 @@ Result<std::string> fetch_status(const std::string& admin, bool as_json) {
     return make_error("unexpected answer from the admin API: " + *body);
   const auto& root = doc.as_object();
   std::ostringstream out;
-  out << "cluster " << text(root.at("cluster")) << "  topology v" << text(root.at("topology_version"))
-      << "  clients " << text(root.at("clients")) << "\n";
+  out << "cluster " << text(root.at("cluster")) << "  topology v"
+      << text(root.at("topology_version")) << "  clients " << text(root.at("clients")) << "\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%-18s %-6s %-8s %-8s %-4s %-12s %-10s %-6s %-6s %-7s %s\n", "BACKEND", "SHARD",
-                "ROLE", "SEEN AS", "UP", "LSN", "LAG BYTES", "OPEN", "IDLE", "WAITING", "LAST ERROR");
+  std::snprintf(line, sizeof line, "%-18s %-6s %-8s %-8s %-4s %-12s %-10s %-6s %-6s %-7s %s\n",
+                "BACKEND", "SHARD", "ROLE", "SEEN AS", "UP", "POSITION", "LAG", "OPEN", "IDLE",
+                "WAITING", "LAST ERROR");
   out << line;
   for (const auto& b : root.at("backends").as_array()) {
     const auto& o = b.as_object();
     const auto& pool = o.at("pool").as_object();
     auto field = [&](const char* k) { return o.contains(k) ? text(o.at(k)) : std::string("-"); };
+    // PostgreSQL: WAL LSN and bytes behind; MySQL: GTID sequence and transactions behind.
+    const bool mysql = o.contains("gtid_seq");
+    const std::string position = mysql ? "gtid " + field("gtid_seq") : field("lsn");
+    const std::string lag = mysql ? field("lag_transactions") + " tx" : field("lag_bytes");
     std::snprintf(line, sizeof line, "%-18s %-6s %-8s %-8s %-4s %-12s %-10s %-6s %-6s %-7s %s\n",
                   field("name").c_str(), field("shard").c_str(), field("role").c_str(),
-                  field("observed_role").c_str(), field("up").c_str(), field("lsn").c_str(),
-                  field("lag_bytes").c_str(), text(pool.at("open")).c_str(), text(pool.at("idle")).c_str(),
+                  field("observed_role").c_str(), field("up").c_str(), position.c_str(),
+                  lag.c_str(), text(pool.at("open")).c_str(), text(pool.at("idle")).c_str(),
                   text(pool.at("waiting")).c_str(), field("last_error").c_str());
     out << line;
   }
@@ -83,7 +90,8 @@ Result<std::string> fetch_status(const std::string& admin, bool as_json) {
 Result<std::string> admin_from_config(const std::string& config_path) {
   auto cfg = config::load_config_file(config_path);
   if (!cfg) return cfg.error();
-  if (cfg->admin().port() == 0) return make_error("the config sets no admin.port: the admin API is off");
+  if (cfg->admin().port() == 0)
+    return make_error("the config sets no admin.port: the admin API is off");
   return cfg->admin().address() + ":" + std::to_string(cfg->admin().port());
 }
 

@@ -1,0 +1,185 @@
+// Attaching a server connection to a MySQL client session and giving it back:
+// routing through the neutral core, replaying the client's session state on
+// the connection, pinning, and what happens when a server is lost.
+#include "proxy/net/my_io.h"
+#include "proxy/protocol/mysql/messages.h"
+#include "proxy/session/my_session.h"
+
+namespace shardgate::session {
+
+namespace {
+
+// After an insert that generated an id, this many statements stay on its
+// connection: LAST_INSERT_ID() and @@identity read it there.
+constexpr int kStatementsAfterInsertId = 5;
+// A client with more distinct SET statements than this stays on one
+// connection instead of having them replayed.
+constexpr std::size_t kMaxReplayedSettings = 32;
+
+// The client flags that change the format of answers: server connections
+// opened with different ones are not interchangeable.
+constexpr std::uint32_t kVariantFlags = mysql::kClientFoundRows | mysql::kClientMultiStatements |
+                                        mysql::kClientMultiResults | mysql::kClientPsMultiResults |
+                                        mysql::kClientSessionTrack;
+
+void append_command(std::string& out, std::uint8_t command, std::string_view argument) {
+  std::string payload(1, static_cast<char>(command));
+  payload.append(argument);
+  std::uint8_t seq = 0;
+  mysql::append_packets(out, payload, seq);
+}
+
+}  // namespace
+
+std::uint32_t MySession::pool_variant() const {
+  return (capabilities_ & kVariantFlags) | (std::uint32_t{charset_} << 24);
+}
+
+asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stmt) {
+  SessionFacts facts;
+  // With autocommit off every statement opens a transaction: all on the primary.
+  facts.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
+                           user_->pool_mode() == config::PoolMode::SESSION || !autocommit_;
+  const router::TargetRole role = routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
+  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role,
+                                         routing_.replica_min_position());
+  if (!attached) co_return attached.error();
+  server_ = std::move(*attached);
+  tracker_.reset(server_.conn->capabilities());
+  sync_session_state();
+  state_ = ClientState::Active;
+  co_return Result<void>{};
+}
+
+// Makes the connection's schema and settings the client's, with commands
+// whose answers the client never sees.
+void MySession::sync_session_state() {
+  Conn& c = *server_.conn;
+  if (c.settings != settings_) {
+    const bool prefix = c.settings.size() <= settings_.size() &&
+                        std::equal(c.settings.begin(), c.settings.end(), settings_.begin());
+    std::size_t from = c.settings.size();
+    if (!prefix) {
+      // Settings that differ cannot be undone one by one: start the session
+      // over (this also closes the statements prepared there).
+      append_command(to_server_, mysql::kComResetConnection, "");
+      tracker_.expect(MyAnswer::Simple, true);
+      c.prepared.clear();
+      from = 0;
+    }
+    for (std::size_t i = from; i < settings_.size(); ++i) {
+      append_command(to_server_, mysql::kComQuery, settings_[i]);
+      tracker_.expect(MyAnswer::Query, true);
+    }
+    c.settings = settings_;
+  }
+  if (!database_.empty() && c.schema != database_) {
+    append_command(to_server_, mysql::kComInitDb, database_);
+    tracker_.expect(MyAnswer::Simple, true);
+    c.schema = database_;
+  }
+}
+
+void MySession::after_answer() {
+  const bool failed = tracker_.error_seen();
+  if (failed) bump(worker_.metrics().statement_errors_total);
+  // A replayed SET or schema change failed there: that connection's state is
+  // not what the proxy thinks; no one may reuse it.
+  if (tracker_.take_swallowed_error()) server_broken_ = true;
+  tracker_.clear_error();
+  if (preparing_id_) finish_prepare(failed);
+  if (!failed && pending_.kind != SessionChange::Kind::None && server_.conn) {
+    if (pending_.kind == SessionChange::Kind::Schema) {
+      database_ = pending_.text;
+      server_.conn->schema = database_;
+    } else if (settings_.empty() || settings_.back() != pending_.text) {
+      settings_.push_back(pending_.text);
+      server_.conn->settings.push_back(pending_.text);
+      if (settings_.size() > kMaxReplayedSettings) pinned_ = true;
+    }
+  }
+  pending_ = {};
+  autocommit_ = (tracker_.status_flags() & mysql::kServerStatusAutocommit) != 0;
+  if (tracker_.cursor_open()) pinned_ = true;
+  if (tracker_.last_insert_id() != 0) {
+    keep_for_statements_ = kStatementsAfterInsertId;
+  } else if (keep_for_statements_ > 0) {
+    --keep_for_statements_;
+  }
+  routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
+                      std::chrono::steady_clock::now());
+  if (!server_.conn) return;
+  const bool hold = pinned_ || tracker_.in_transaction() || keep_for_statements_ > 0 ||
+                    user_->pool_mode() == config::PoolMode::SESSION;
+  if (!hold) detach(!server_broken_);
+}
+
+void MySession::detach(bool reusable) {
+  const bool clean = reusable && tracker_.idle() && !server_broken_;
+  release_server(worker_, server_, clean);
+  server_broken_ = false;
+  tracker_.reset(0);
+  if (state_ == ClientState::Active) state_ = ClientState::Idle;
+}
+
+// At the end of a client whose state lived on its connection, the connection
+// is reset (COM_RESET_CONNECTION) and goes back to the pool clean.
+asio::awaitable<void> MySession::release_at_end() {
+  const bool needs_reset = pinned_ || tracker_.in_transaction() || !settings_.empty();
+  if (!needs_reset || !tracker_.idle() || server_broken_) {
+    detach(tracker_.idle() && !tracker_.in_transaction());
+    co_return;
+  }
+  append_command(to_server_, mysql::kComResetConnection, "");
+  tracker_.expect(MyAnswer::Simple, true);
+  auto sent = co_await flush_server();
+  if (sent) {
+    auto done = co_await relay_until_answered();
+    (void)done;
+  }
+  if (!server_.conn) co_return;
+  const bool ok = sent && !tracker_.take_swallowed_error();
+  server_.conn->settings.clear();
+  server_.conn->prepared.clear();
+  server_.conn->schema = login_database_;
+  detach(ok);
+}
+
+asio::awaitable<void> MySession::server_lost(const std::string& why) {
+  bump(worker_.metrics().server_connections_lost_total);
+  bump(worker_.metrics().proxy_errors_total);
+  const std::string name = ctx_.topology->backends[server_.conn->backend_index()].name;
+  const bool in_transaction = tracker_.in_transaction();
+  const bool had_state = pinned_;
+  server_.pool->drain_idle();
+  server_broken_ = true;
+  detach(false);
+  pending_ = {};
+  pinned_ = false;
+  keep_for_statements_ = 0;
+  std::string message = "shardgate lost the connection to server " + name + " (" + why + ")";
+  if (in_transaction)
+    message += ": the transaction is rolled back; start it again";
+  else
+    message += ": the statement may not have run; retry it";
+  if (had_state) message += " (session state on that server, such as user variables, is gone)";
+  queue_error(mysql::kErConnectionKilled, message);
+  co_return;
+}
+
+asio::awaitable<void> MySession::reset_session_state() {
+  if (server_.conn) {
+    // Whatever the connection holds belongs to the old session: close it.
+    server_broken_ = true;
+    detach(false);
+  }
+  settings_.clear();
+  statements_.clear();
+  pinned_ = false;
+  keep_for_statements_ = 0;
+  autocommit_ = true;
+  pending_ = {};
+  co_return;
+}
+
+}  // namespace shardgate::session

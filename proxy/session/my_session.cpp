@@ -1,0 +1,288 @@
+// The command loop of a MySQL client session: read one command, route it,
+// forward it unchanged, relay the server's answer, give the server back.
+#include "proxy/session/my_session.h"
+
+#include "proxy/net/my_io.h"
+#include "proxy/protocol/auth/mysql_auth.h"
+#include "proxy/protocol/mysql/change_user.h"
+#include "proxy/protocol/mysql/handshake.h"
+#include "proxy/protocol/mysql/messages.h"
+#include "proxy/session/my_session_state.h"
+#include "router/classify.h"
+
+namespace shardgate::session {
+
+using net::use_result;
+
+MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
+    : client_(std::move(socket)),
+      tls_(tls),
+      worker_(worker),
+      ctx_(worker.ctx()),
+      max_message_size_(ctx_.config->limits().max_message_size()),
+      connection_id_(ctx_.next_mysql_connection_id.fetch_add(1, std::memory_order_relaxed)) {
+  ctx_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.metrics().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  bump(worker_.metrics().client_connections_total);
+}
+
+MySession::~MySession() {
+  if (server_.conn) detach(false);
+  ctx_.clients.fetch_sub(1, std::memory_order_relaxed);
+  worker_.metrics().clients_connected.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> MySession::run() {
+  // Taken before the first suspension (see PgSession::run).
+  auto self = shared_from_this();
+  const auto limit = std::chrono::milliseconds(ctx_.config->limits().client_login_timeout_ms());
+  asio::steady_timer deadline(client_.get_executor(), limit);
+  bool timed_out = false;
+  deadline.async_wait([weak = weak_from_this(), &timed_out](boost::system::error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || (s->state_ != ClientState::Startup && s->state_ != ClientState::Authenticating))
+      return;
+    timed_out = true;
+    s->client_.cancel();
+  });
+  const bool logged_in = co_await greet_and_authenticate();
+  deadline.cancel();
+  if (!logged_in && timed_out) {
+    co_await refuse(mysql::kErHandshakeError, "login not completed within " +
+                                                  std::to_string(limit.count()) +
+                                                  " ms (limits.client_login_timeout_ms)");
+    co_return;
+  }
+  if (!logged_in) co_return;
+  co_await command_loop();
+  state_ = ClientState::Closing;
+  if (server_.conn) co_await release_at_end();
+}
+
+asio::awaitable<Result<void>> MySession::write_client(std::string_view bytes) {
+  co_return co_await net::write_all(client_, bytes);
+}
+
+asio::awaitable<Result<void>> MySession::flush_client() {
+  if (to_client_.empty()) co_return Result<void>{};
+  auto w = co_await write_client(to_client_);
+  to_client_.clear();
+  co_return w;
+}
+
+asio::awaitable<Result<void>> MySession::flush_server() {
+  if (to_server_.empty()) co_return Result<void>{};
+  auto w = co_await net::write_all(server_.conn->socket(), to_server_);
+  to_server_.clear();
+  co_return w;
+}
+
+void MySession::queue_error(mysql::ErrorCode code, const std::string& message) {
+  mysql::append_packets(
+      to_client_, mysql::build_err(code, message, capabilities_ | mysql::kClientProtocol41), seq_);
+}
+
+void MySession::queue_ok() {
+  mysql::OkPacket ok;
+  ok.status_flags = autocommit_ ? mysql::kServerStatusAutocommit : 0;
+  mysql::append_packets(to_client_, mysql::build_ok(ok, capabilities_), seq_);
+}
+
+asio::awaitable<void> MySession::command_loop() {
+  std::string joined;  // a command of 16 MB or more, assembled
+  for (;;) {
+    auto d = mysql::decode_message(in_.readable(), max_message_size_);
+    if (d.status == mysql::DecodeStatus::Error) {
+      seq_ = 1;
+      queue_error(mysql::kErNetPacketTooLarge, "invalid packet from client: " + d.error +
+                                                   " (limits.max_message_size " +
+                                                   std::to_string(max_message_size_) + ")");
+      co_await flush_client();
+      co_return;
+    }
+    if (d.status == mysql::DecodeStatus::NeedMore) {
+      if (!server_.conn && in_.empty()) {
+        in_.release_if_empty();
+        auto [ec] = co_await client_.async_wait_readable(use_result);
+        if (ec) co_return;
+      }
+      auto r = co_await net::read_more(client_, in_, 4096);
+      if (!r) co_return;
+      continue;
+    }
+    // Every command starts an exchange at sequence id 0; anything else means
+    // client and proxy disagree about where they are.
+    if (d.seq != 0) {
+      seq_ = static_cast<std::uint8_t>(d.last_seq + 1);
+      queue_error(mysql::kErNetPacketsOutOfOrder, "Got packets out of order (sequence id " +
+                                                      std::to_string(d.seq) +
+                                                      " where a command starts at 0)");
+      co_await flush_client();
+      co_return;
+    }
+    seq_ = static_cast<std::uint8_t>(d.last_seq + 1);
+    const std::string_view payload = mysql::message_payload(in_.readable(), d, joined);
+    if (payload.empty()) {
+      queue_error(mysql::kErMalformedPacket, "empty command packet");
+      co_await flush_client();
+      co_return;
+    }
+    if (static_cast<std::uint8_t>(payload[0]) == mysql::kComQuit) co_return;
+    auto handled = co_await handle_command(payload);
+    in_.consume(d.size);
+    joined.clear();
+    if (!handled) co_return;
+  }
+}
+
+asio::awaitable<Result<void>> MySession::handle_command(std::string_view payload) {
+  const auto command = static_cast<std::uint8_t>(payload[0]);
+  switch (command) {
+    case mysql::kComQuery:
+      co_return co_await handle_query(payload);
+    case mysql::kComPing:
+      queue_ok();
+      co_return co_await flush_client();
+    case mysql::kComInitDb:
+      co_return co_await forward(payload, read_statement(), MyAnswer::Simple);
+    case mysql::kComFieldList:
+      co_return co_await forward(payload, read_statement(), MyAnswer::FieldList);
+    case mysql::kComStatistics:
+      co_return co_await forward(payload, read_statement(), MyAnswer::Raw);
+    case mysql::kComStmtPrepare:
+      co_return co_await stmt_prepare(payload);
+    case mysql::kComStmtExecute:
+      co_return co_await stmt_execute(payload);
+    case mysql::kComStmtSendLongData:
+      stmt_send_long_data(payload);
+      co_return Result<void>{};
+    case mysql::kComStmtClose:
+      stmt_close(payload);
+      co_return Result<void>{};
+    case mysql::kComStmtReset:
+      co_return co_await stmt_reset(payload);
+    case mysql::kComStmtFetch:
+      co_return co_await stmt_fetch(payload);
+    case mysql::kComSetOption:
+      pinned_ = true;  // multi-statement mode lives on the server connection
+      co_return co_await forward(payload, read_statement(), MyAnswer::Simple);
+    case mysql::kComResetConnection:
+      co_await reset_session_state();
+      queue_ok();
+      co_return co_await flush_client();
+    case mysql::kComChangeUser:
+      co_return co_await change_user(payload);
+    default:
+      queue_error(mysql::kErUnknownComError,
+                  "Unknown command " + std::to_string(command) + " (not supported by shardgate)");
+      co_return co_await flush_client();
+  }
+}
+
+asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) {
+  const std::string_view sql = payload.substr(1);
+  if (is_load_data_local(sql)) {
+    queue_error(kErNotAllowedCommand,
+                "LOAD DATA LOCAL INFILE is not relayed by shardgate: load the file on the server "
+                "(LOAD DATA INFILE) or send the rows as INSERT statements");
+    co_return co_await flush_client();
+  }
+  const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
+  if (pins_session(sql)) pinned_ = true;
+  pending_ = classify_session_change(sql, stmt);
+  co_return co_await forward(payload, stmt, MyAnswer::Query);
+}
+
+asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
+                                                 const router::Statement& stmt, MyAnswer answer) {
+  if (!server_.conn) {
+    auto a = co_await attach_for(stmt);
+    if (!a) {
+      pending_ = {};
+      preparing_id_.reset();
+      preparing_.reset();
+      bump(worker_.metrics().proxy_errors_total);
+      queue_error(mysql::kErUnknownError, a.error().message());
+      co_return co_await flush_client();
+    }
+  } else if (router::writes_data(stmt)) {
+    routing_.note_write();
+  }
+  if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)
+    pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
+  std::uint8_t seq = 0;
+  mysql::append_packets(to_server_, payload, seq);
+  tracker_.expect(answer, false);
+  auto sent = co_await flush_server();
+  if (!sent) {
+    co_await server_lost(sent.error().message());
+    co_return co_await flush_client();
+  }
+  auto relayed = co_await relay_until_answered();
+  if (!relayed) co_return relayed;
+  after_answer();
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> MySession::relay_until_answered() {
+  for (;;) {
+    if (!server_.conn) co_return Result<void>{};  // lost, and the client was told
+    auto& sbuf = server_.conn->buffer();
+    MyFeed fed = tracker_.feed(sbuf.readable());
+    if (fed.protocol_error) {
+      co_await server_lost("malformed answer from server: " + fed.error);
+      co_return co_await flush_client();
+    }
+    if (fed.prepare_ok_at && preparing_id_) {
+      // The client knows the statement by the proxy's id, never the server's.
+      char* at = sbuf.unread() + *fed.prepare_ok_at + 1;
+      for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((*preparing_id_ >> (8 * i)) & 0xff);
+    }
+    if (fed.last_relayed_seq) seq_ = static_cast<std::uint8_t>(*fed.last_relayed_seq + 1);
+    relay_out_.clear();
+    for (const auto& s : fed.relay)
+      relay_out_.push_back(asio::buffer(sbuf.readable().data() + s.offset, s.length));
+    if (!relay_out_.empty()) {
+      auto [ec, n] = co_await asio::async_write(client_, relay_out_, use_result);
+      (void)n;
+      if (ec) co_return make_error("client gone: " + ec.message());
+    }
+    sbuf.consume(fed.consumed);
+    if (tracker_.idle()) co_return Result<void>{};
+    auto r = co_await net::read_more(server_.conn->socket(), sbuf);
+    if (!r) {
+      co_await server_lost(r.error().message());
+      co_return co_await flush_client();
+    }
+  }
+}
+
+asio::awaitable<Result<void>> MySession::change_user(std::string_view payload) {
+  auto request = mysql::parse_change_user(payload, capabilities_);
+  if (!request) {
+    queue_error(mysql::kErMalformedPacket,
+                "malformed COM_CHANGE_USER: " + request.error().message());
+    co_await flush_client();
+    co_return make_error("malformed COM_CHANGE_USER");
+  }
+  // A fresh nonce: the client answers an AuthSwitchRequest with a scramble for it.
+  nonce_ = auth::make_mysql_nonce();
+  user_ = ctx_.find_user(request->username);
+  const bool ok = co_await verify_password("", "");
+  if (!ok) {
+    queue_error(mysql::kErAccessDeniedError,
+                "Access denied for user '" + request->username + "' (COM_CHANGE_USER)");
+    co_await flush_client();
+    co_return make_error("COM_CHANGE_USER refused");
+  }
+  co_await reset_session_state();
+  pools_ = SessionPools<Conn>{};
+  if (request->charset) charset_ = static_cast<std::uint8_t>(request->charset);
+  pools_.variant = pool_variant();
+  login_database_ = request->database;
+  database_ = login_database_;
+  queue_ok();
+  co_return co_await flush_client();
+}
+
+}  // namespace shardgate::session

@@ -1,0 +1,145 @@
+// One MySQL/MariaDB client, as one coroutine in straight-line phases:
+// greeting -> authenticate -> command loop. It meets the rest of the proxy
+// through the same protocol-neutral pieces as the PostgreSQL session: the
+// router (analyze, route), RoutingState, the worker's pools and balancer
+// (attach_server). Between statements it holds no server connection unless
+// the client's state lives on one (a transaction, user variables, locks,
+// temporary tables, an open cursor): then the session is pinned to it.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "proxy/backend/my_server_connection.h"
+#include "proxy/net/buffer.h"
+#include "proxy/net/client_stream.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session/client_state.h"
+#include "proxy/session/my_response_tracker.h"
+#include "proxy/session/my_session_state.h"
+#include "proxy/session/routing_state.h"
+#include "proxy/session/server_attach.h"
+#include "router/statement.h"
+
+namespace shardgate::session {
+
+namespace asio = boost::asio;
+
+// A statement the client prepared (COM_STMT_PREPARE), under the id the proxy
+// gave it; prepared again on whichever server connection executes it.
+struct MyClientStatement {
+  std::string query;
+  router::Statement routing;
+  std::uint16_t num_params = 0;
+  std::uint16_t num_columns = 0;
+  // The parameter types of the last execution that bound them (2 bytes each):
+  // a server connection that has not seen them gets them with the execute.
+  std::string param_types;
+  // COM_STMT_SEND_LONG_DATA payloads since the last execute, replayed before it.
+  std::vector<std::string> long_data;
+};
+
+class MySession : public std::enable_shared_from_this<MySession> {
+ public:
+  MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls);
+  ~MySession();
+
+  asio::awaitable<void> run();
+
+ private:
+  using Conn = backend::MyServerConnection;
+
+  // greeting and authentication (my_startup.cpp)
+  asio::awaitable<bool> greet_and_authenticate();
+  asio::awaitable<Result<std::string>> read_client_packet();
+  asio::awaitable<bool> verify_password(const std::string& plugin, const std::string& response);
+  asio::awaitable<Result<void>> fetch_server_version();
+  asio::awaitable<void> refuse(mysql::ErrorCode code, const std::string& message);
+
+  // command loop (my_session.cpp)
+  asio::awaitable<void> command_loop();
+  asio::awaitable<Result<void>> handle_command(std::string_view payload);
+  asio::awaitable<Result<void>> handle_query(std::string_view payload);
+  asio::awaitable<Result<void>> forward(std::string_view payload, const router::Statement& stmt,
+                                        MyAnswer answer);
+  asio::awaitable<Result<void>> relay_until_answered();
+  asio::awaitable<Result<void>> change_user(std::string_view payload);
+  asio::awaitable<void> reset_session_state();
+
+  // prepared statements (my_prepared.cpp)
+  asio::awaitable<Result<void>> stmt_prepare(std::string_view payload);
+  asio::awaitable<Result<void>> stmt_execute(std::string_view payload);
+  void stmt_send_long_data(std::string_view payload);
+  asio::awaitable<Result<void>> stmt_reset(std::string_view payload);
+  asio::awaitable<Result<void>> stmt_fetch(std::string_view payload);
+  void stmt_close(std::string_view payload);
+  asio::awaitable<Result<backend::MyServerStatement*>> ensure_prepared(
+      const MyClientStatement& stmt);
+  void remember_prepared(const std::string& query, const mysql::StmtPrepareOk& ok);
+  void finish_prepare(bool failed);
+
+  // server attachment (my_attach.cpp)
+  asio::awaitable<Result<void>> attach_for(const router::Statement& stmt);
+  void sync_session_state();
+  void after_answer();
+  void detach(bool reusable);
+  asio::awaitable<void> release_at_end();
+  asio::awaitable<void> server_lost(const std::string& why);
+  std::uint32_t pool_variant() const;
+
+  asio::awaitable<Result<void>> write_client(std::string_view bytes);
+  asio::awaitable<Result<void>> flush_client();
+  asio::awaitable<Result<void>> flush_server();
+  // Queues one ERR packet for the client with the next sequence id.
+  void queue_error(mysql::ErrorCode code, const std::string& message);
+  void queue_ok();
+
+  net::ClientStream client_;
+  const net::ServerTls* tls_;
+  Worker& worker_;
+  ProxyContext& ctx_;
+  ClientState state_ = ClientState::Startup;
+  net::ReadBuffer in_;
+  std::string to_client_;
+  std::string to_server_;
+  std::uint8_t seq_ = 0;  // next sequence id towards the client in this exchange
+  std::uint32_t max_message_size_;
+  std::uint32_t connection_id_;
+  std::string nonce_;
+
+  const config::User* user_ = nullptr;
+  std::uint32_t capabilities_ = 0;  // agreed with the client
+  std::uint8_t charset_ = 0;
+  std::string login_database_;
+  std::string database_;               // current schema (COM_INIT_DB, USE)
+  std::vector<std::string> settings_;  // SET statements that succeeded, in order
+  SessionChange pending_;              // of the statement in flight, applied if it succeeds
+  bool autocommit_ = true;
+
+  Attachment<Conn> server_;
+  SessionPools<Conn> pools_;
+  MyResponseTracker tracker_;
+  RoutingState routing_;
+  // The client's state lives on the attached server: keep it until the client
+  // leaves (user variables, locks, temporary tables, a cursor ...).
+  bool pinned_ = false;
+  // The attached connection's state is unknown (a replay failed): close it.
+  bool server_broken_ = false;
+  // After an insert that generated an id, the next statements stay on the same
+  // server so that LAST_INSERT_ID() reads it there.
+  int keep_for_statements_ = 0;
+  std::vector<asio::const_buffer> relay_out_;
+
+  std::unordered_map<std::uint32_t, MyClientStatement> statements_;
+  std::uint32_t next_statement_id_ = 1;
+  // The client statement a relayed COM_STMT_PREPARE answers, until it is known.
+  std::optional<std::uint32_t> preparing_id_;
+  std::optional<MyClientStatement> preparing_;
+};
+
+}  // namespace shardgate::session

@@ -1,0 +1,107 @@
+#include "proxy/session/my_session_state.h"
+
+#include <vector>
+
+#include "router/sql_lexer.h"
+
+namespace shardgate::session {
+
+namespace {
+
+using router::Token;
+using router::TokenKind;
+
+// The statement's tokens without comments (executable /*! */ comments are
+// opened by the lexer and their content kept).
+std::vector<Token> tokens_of(std::string_view sql) {
+  std::vector<Token> out;
+  router::SqlLexer lexer(sql, router::Dialect::Mysql);
+  for (Token t = lexer.next(); t.kind != TokenKind::End; t = lexer.next()) {
+    if (t.kind == TokenKind::Error) break;
+    if (t.kind != TokenKind::Comment) out.push_back(t);
+  }
+  return out;
+}
+
+bool word_is(const std::vector<Token>& t, std::size_t i, std::string_view lower) {
+  return i < t.size() && t[i].kind == TokenKind::Word && router::iequals(t[i].text, lower);
+}
+
+// @name, @'name', @`name`: a user variable (@@name is a system variable).
+bool user_variable_at(const std::vector<Token>& t, std::size_t i) {
+  if (t[i].kind != TokenKind::Operator || !t[i].text.ends_with('@') || t[i].text.ends_with("@@"))
+    return false;
+  if (i + 1 >= t.size()) return false;
+  const TokenKind next = t[i + 1].kind;
+  return next == TokenKind::Word || next == TokenKind::QuotedIdent || next == TokenKind::String;
+}
+
+std::string unquote_identifier(std::string_view name) {
+  if (name.size() >= 2 && name.front() == '`' && name.back() == '`') {
+    std::string out;
+    for (std::size_t i = 1; i + 1 < name.size(); ++i) {
+      out.push_back(name[i]);
+      if (name[i] == '`' && i + 2 < name.size() && name[i + 1] == '`') ++i;  // `` is one `
+    }
+    return out;
+  }
+  return std::string(name);
+}
+
+}  // namespace
+
+SessionChange classify_session_change(std::string_view sql, const router::Statement& stmt) {
+  if (stmt.multi_statement) return {};
+  const auto t = tokens_of(sql);
+  if (word_is(t, 0, "use") && t.size() >= 2 &&
+      (t[1].kind == TokenKind::Word || t[1].kind == TokenKind::QuotedIdent)) {
+    return {SessionChange::Kind::Schema, unquote_identifier(t[1].text)};
+  }
+  if (!word_is(t, 0, "set")) return {};
+  // SET TRANSACTION (without SESSION) applies to the next transaction only;
+  // SET STATEMENT ... FOR runs one statement: neither is session state.
+  if (word_is(t, 1, "transaction") || word_is(t, 1, "statement")) return {};
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (user_variable_at(t, i)) return {};  // pinned instead
+  return {SessionChange::Kind::Setting, std::string(sql)};
+}
+
+bool pins_session(std::string_view sql) {
+  const auto t = tokens_of(sql);
+  if (t.empty()) return false;
+  // SQL-level prepared statements, table locks, HANDLER, XA live on the connection.
+  if (word_is(t, 0, "prepare") || word_is(t, 0, "execute") || word_is(t, 0, "deallocate") ||
+      word_is(t, 0, "lock") || word_is(t, 0, "handler") || word_is(t, 0, "xa"))
+    return true;
+  if (word_is(t, 0, "drop") && word_is(t, 1, "prepare")) return true;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (user_variable_at(t, i)) return true;
+    if (t[i].kind != TokenKind::Word) continue;
+    // CREATE/DROP TEMPORARY TABLE; GET_LOCK() and friends; FOUND_ROWS() after
+    // SQL_CALC_FOUND_ROWS reads the previous statement's count.
+    if (router::iequals(t[i].text, "temporary") || router::iequals(t[i].text, "get_lock") ||
+        router::iequals(t[i].text, "sql_calc_found_rows"))
+      return true;
+  }
+  return false;
+}
+
+bool is_load_data_local(std::string_view sql) {
+  const auto t = tokens_of(sql);
+  if (!word_is(t, 0, "load") || !word_is(t, 1, "data")) return false;
+  // LOAD DATA [LOW_PRIORITY | CONCURRENT] [LOCAL] INFILE
+  for (std::size_t i = 2; i < t.size() && i < 5; ++i) {
+    if (word_is(t, i, "local")) return true;
+    if (word_is(t, i, "infile")) return false;
+  }
+  return false;
+}
+
+router::Statement read_statement() {
+  router::Statement s;
+  s.kind = router::StatementKind::Read;
+  s.needs_primary = false;
+  return s;
+}
+
+}  // namespace shardgate::session
