@@ -16,6 +16,7 @@ router::Topology topology_from_config(const config::Cluster& cluster) {
       bi.host = b.host().empty() ? "127.0.0.1" : b.host();
       bi.port = static_cast<std::uint16_t>(b.port());
       bi.unix_socket_dir = b.unix_socket_dir();
+      bi.unix_socket = b.unix_socket();
       bi.role = b.role() == config::Backend::PRIMARY ? router::MemberRole::Primary
                                                      : router::MemberRole::Replica;
       bi.shard = static_cast<std::uint32_t>(s);

@@ -16,7 +16,8 @@ struct BackendInfo {
   std::string name;
   std::string host;
   std::uint16_t port = 0;
-  std::string unix_socket_dir;  // connect here when set
+  std::string unix_socket_dir;  // PostgreSQL: connect to the socket in this directory when set
+  std::string unix_socket;      // MySQL: connect to this socket file when set
   MemberRole role = MemberRole::Replica;
   std::uint32_t shard = 0;
   std::string zone;

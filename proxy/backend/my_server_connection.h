@@ -39,7 +39,7 @@ struct MyServerStatement {
 
 class MyServerConnection {
  public:
-  using Socket = asio::ip::tcp::socket;
+  using Socket = asio::generic::stream_protocol::socket;
 
   MyServerConnection(asio::any_io_executor ex, std::uint32_t backend_index);
 

@@ -14,6 +14,11 @@ namespace shardgate::session {
 
 using net::use_result;
 
+namespace {
+// Enough for most commands; a longer one grows the buffer as it arrives.
+constexpr std::size_t kIdleReadSize = 512;
+}  // namespace
+
 MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
     : client_(std::move(socket)),
       tls_(tls),
@@ -101,12 +106,12 @@ asio::awaitable<void> MySession::command_loop() {
       co_return;
     }
     if (d.status == mysql::DecodeStatus::NeedMore) {
-      if (!server_.conn && in_.empty()) {
-        in_.release_if_empty();
-        auto [ec] = co_await client_.async_wait_readable(use_result);
-        if (ec) co_return;
-      }
-      auto r = co_await net::read_more(client_, in_, 4096);
+      // Between commands the session holds only a small buffer. It reads
+      // straight away rather than waiting for readiness first: an Asio wait
+      // costs an epoll_ctl per command, a read registered once costs none.
+      const bool idle = !server_.conn && in_.empty();
+      if (idle) in_.release_if_empty();
+      auto r = co_await net::read_more(client_, in_, idle ? kIdleReadSize : 4096);
       if (!r) co_return;
       continue;
     }

@@ -39,9 +39,8 @@ struct EngineConfig {
   std::vector<const char*> users;  // password = name in the sandbox
   const char* monitor_user;
   const char* monitor_database;
-  // PostgreSQL's socket is a directory plus a port-derived name, which the
-  // proxy can find; MariaDB's is a file path the config cannot express, so
-  // MySQL backends are reached over TCP.
+  // PostgreSQL's socket is a directory plus a port-derived name
+  // (unix_socket_dir); MariaDB's is a file path per member (unix_socket).
   bool unix_socket_dir;
 };
 
@@ -50,13 +49,17 @@ EngineConfig engine_config(Engine engine) {
   return {"postgres", "pg", {"app", "postgres"}, "postgres", "postgres", true};
 }
 
-void write_backend(std::ostringstream& out, const Member& m,
-                   const std::optional<std::string>& socket_dir) {
+void write_backend(std::ostringstream& out, const Member& m, const SandboxOptions& options,
+                   bool unix_socket_dir) {
   out << "          - name: " << m.name << "\n"
       << "            host: 127.0.0.1\n"
       << "            port: " << m.port << "\n"
       << "            role: " << (m.primary() ? "primary" : "replica") << "\n";
-  if (socket_dir) out << "            unix_socket_dir: " << *socket_dir << "\n";
+  const auto run = options.dir / kSocketDirName;
+  if (unix_socket_dir)
+    out << "            unix_socket_dir: " << yaml_scalar(run.string()) << "\n";
+  else
+    out << "            unix_socket: " << yaml_scalar((run / (m.name + ".sock")).string()) << "\n";
 }
 
 }  // namespace
@@ -130,8 +133,6 @@ std::vector<Member> sandbox_members(const SandboxOptions& options) {
 
 std::string render_config_yaml(const SandboxOptions& options, const std::vector<Member>& members) {
   const EngineConfig engine = engine_config(options.engine);
-  std::optional<std::string> socket_dir;
-  if (engine.unix_socket_dir) socket_dir = yaml_scalar((options.dir / kSocketDirName).string());
   std::ostringstream out;
   out << "# shardgate configuration for the sandbox in " << options.dir.string() << "\n"
       << "# (written by `shardctl sandbox up`; `shardctl sandbox down --dir DIR` stops it)\n"
@@ -159,7 +160,7 @@ std::string render_config_yaml(const SandboxOptions& options, const std::vector<
     out << "      - name: s" << s << "\n"
         << "        backends:\n";
     for (const Member& m : members) {
-      if (m.shard == s) write_backend(out, m, socket_dir);
+      if (m.shard == s) write_backend(out, m, options, engine.unix_socket_dir);
     }
   }
   return out.str();
