@@ -56,8 +56,6 @@ struct ProxyContext {
   std::optional<pg::Params> server_params;
   // A MySQL cluster's version string, shown in the greeting to clients.
   std::optional<std::string> mysql_server_version;
-  // Connection ids the proxy gives MySQL clients (shown in its greeting).
-  std::atomic<std::uint32_t> next_mysql_connection_id{1};
 
   // SCRAM verifiers of the configured users, derived once at start-up.
   std::map<std::string, auth::ScramVerifier> scram_verifiers;

@@ -24,14 +24,14 @@ MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::Se
       tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
-      max_message_size_(ctx_.config->limits().max_message_size()),
-      connection_id_(ctx_.next_mysql_connection_id.fetch_add(1, std::memory_order_relaxed)) {
+      max_message_size_(ctx_.config->limits().max_message_size()) {
   ctx_.clients.fetch_add(1, std::memory_order_relaxed);
   worker_.metrics().clients_connected.fetch_add(1, std::memory_order_relaxed);
   bump(worker_.metrics().client_connections_total);
 }
 
 MySession::~MySession() {
+  if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
   if (server_.conn) detach(false);
   ctx_.clients.fetch_sub(1, std::memory_order_relaxed);
   worker_.metrics().clients_connected.fetch_sub(1, std::memory_order_relaxed);
@@ -192,6 +192,7 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
                 "(LOAD DATA INFILE) or send the rows as INSERT statements");
     co_return co_await flush_client();
   }
+  if (auto k = parse_kill(sql)) co_return co_await kill(*k);
   const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
   if (pins_session(sql)) pinned_ = true;
   pending_ = classify_session_change(sql, stmt);
@@ -260,6 +261,55 @@ asio::awaitable<Result<void>> MySession::relay_until_answered() {
       co_return co_await flush_client();
     }
   }
+}
+
+// KILL [QUERY | CONNECTION] id with a connection id this proxy gave out: the
+// target session cancels its statement on its server (and, for CONNECTION,
+// ends). Only the user that owns the target may kill it.
+asio::awaitable<Result<void>> MySession::kill(const KillRequest& request) {
+  if (!ctx_.cancels.cancel_owned(request.id, user_->name(), request.whole_connection)) {
+    queue_error(kErNoSuchThread, "Unknown thread id: " + std::to_string(request.id));
+    co_return co_await flush_client();
+  }
+  bump(worker_.metrics().cancel_requests_total);
+  queue_ok();
+  co_return co_await flush_client();
+}
+
+void MySession::cancel_running(bool whole_connection) {
+  if (server_.conn) {
+    asio::co_spawn(client_.get_executor(),
+                   kill_on_server(server_.conn->backend_index(), server_.conn->connection_id()),
+                   asio::detached);
+  }
+  if (whole_connection) {
+    boost::system::error_code ignored;
+    client_.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+    client_.cancel();
+  }
+}
+
+// KILL QUERY on the server, over another connection of the same pool.
+asio::awaitable<void> MySession::kill_on_server(std::uint32_t backend, std::uint32_t thread_id) {
+  auto self = shared_from_this();
+  auto& pool = pools_.get(worker_, backend, *user_, login_database_);
+  auto lease = co_await pool.acquire();
+  if (!lease) co_return;
+  std::unique_ptr<Conn> c = std::move(*lease);
+  std::string out;
+  std::uint8_t seq = 0;
+  mysql::append_packets(out, "\x03KILL QUERY " + std::to_string(thread_id), seq);
+  auto w = co_await net::write_all(c->socket(), out);
+  bool ok = false;
+  if (w) {
+    auto answer = co_await net::read_message(c->socket(), c->buffer(), 1 << 20);
+    if (answer) {
+      ok = c->buffer().readable().size() > 4 &&
+           static_cast<std::uint8_t>(c->buffer().readable()[4]) == mysql::kOkHeader;
+      c->buffer().consume(answer->size);
+    }
+  }
+  pool.release(std::move(c), ok);
 }
 
 asio::awaitable<Result<void>> MySession::change_user(std::string_view payload) {

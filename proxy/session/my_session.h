@@ -19,6 +19,7 @@
 #include "proxy/net/buffer.h"
 #include "proxy/net/client_stream.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session/cancel_registry.h"
 #include "proxy/session/client_state.h"
 #include "proxy/session/my_response_tracker.h"
 #include "proxy/session/my_session_state.h"
@@ -69,6 +70,9 @@ class MySession : public std::enable_shared_from_this<MySession> {
                                         MyAnswer answer);
   asio::awaitable<Result<void>> relay_until_answered();
   asio::awaitable<Result<void>> change_user(std::string_view payload);
+  asio::awaitable<Result<void>> kill(const KillRequest& request);
+  void cancel_running(bool whole_connection);
+  asio::awaitable<void> kill_on_server(std::uint32_t backend, std::uint32_t thread_id);
   asio::awaitable<void> reset_session_state();
 
   // prepared statements (my_prepared.cpp)
@@ -109,7 +113,8 @@ class MySession : public std::enable_shared_from_this<MySession> {
   std::string to_server_;
   std::uint8_t seq_ = 0;  // next sequence id towards the client in this exchange
   std::uint32_t max_message_size_;
-  std::uint32_t connection_id_;
+  std::uint32_t connection_id_ = 0;  // shown in the greeting: the pid of cancel_key_
+  std::optional<CancelRegistry::Key> cancel_key_;
   std::string nonce_;
 
   const config::User* user_ = nullptr;

@@ -86,6 +86,32 @@ bool pins_session(std::string_view sql) {
   return false;
 }
 
+std::optional<KillRequest> parse_kill(std::string_view sql) {
+  const auto t = tokens_of(sql);
+  if (!word_is(t, 0, "kill")) return std::nullopt;
+  KillRequest k;
+  std::size_t i = 1;
+  // MariaDB also has KILL HARD|SOFT and KILL ... USER name: only ids are ours.
+  if (word_is(t, i, "hard") || word_is(t, i, "soft")) ++i;
+  if (word_is(t, i, "query")) {
+    k.whole_connection = false;
+    ++i;
+  } else if (word_is(t, i, "connection")) {
+    ++i;
+  }
+  if (i + 1 != t.size() && !(i + 2 == t.size() && t[i + 1].kind == TokenKind::Semicolon))
+    return std::nullopt;
+  if (t[i].kind != TokenKind::Number) return std::nullopt;
+  std::uint64_t id = 0;
+  for (char c : t[i].text) {
+    if (c < '0' || c > '9' || id > 0xffffffffu / 10) return std::nullopt;
+    id = id * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (id > 0xffffffffu) return std::nullopt;
+  k.id = static_cast<std::uint32_t>(id);
+  return k;
+}
+
 bool is_load_data_local(std::string_view sql) {
   const auto t = tokens_of(sql);
   if (!word_is(t, 0, "load") || !word_is(t, 1, "data")) return false;

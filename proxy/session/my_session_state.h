@@ -5,6 +5,8 @@
 // it refuses.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +31,15 @@ SessionChange classify_session_change(std::string_view sql, const router::Statem
 // True when the statement leaves state on the server connection that the
 // proxy cannot carry elsewhere: the client must stay on that connection.
 bool pins_session(std::string_view sql);
+
+inline constexpr mysql::ErrorCode kErNoSuchThread{1094, "HY000"};
+
+// KILL [QUERY | CONNECTION] <id>.
+struct KillRequest {
+  std::uint32_t id = 0;
+  bool whole_connection = true;  // KILL and KILL CONNECTION; false for KILL QUERY
+};
+std::optional<KillRequest> parse_kill(std::string_view sql);
 
 // LOAD DATA LOCAL INFILE: the server would ask the client for a file.
 bool is_load_data_local(std::string_view sql);

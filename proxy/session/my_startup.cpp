@@ -86,6 +86,16 @@ asio::awaitable<bool> MySession::greet_and_authenticate() {
     greeting.server_version = ctx_.mysql_server_version.value_or(std::string(kFallbackVersion));
   }
   nonce_ = auth::make_mysql_nonce();
+  // The connection id clients see is the session's key in the cancel registry:
+  // KILL QUERY <id> from another connection finds this session.
+  std::weak_ptr<MySession> weak = weak_from_this();
+  asio::any_io_executor ex = client_.get_executor();
+  cancel_key_ = ctx_.cancels.add([weak, ex](bool whole_connection) {
+    asio::post(ex, [weak, whole_connection] {
+      if (auto self = weak.lock()) self->cancel_running(whole_connection);
+    });
+  });
+  connection_id_ = cancel_key_->pid;
   greeting.connection_id = connection_id_;
   greeting.auth_plugin_data = nonce_;
   greeting.capabilities = offered_capabilities(tls_ != nullptr);
@@ -139,6 +149,7 @@ asio::awaitable<bool> MySession::greet_and_authenticate() {
     co_return false;
   }
   pools_.variant = pool_variant();
+  ctx_.cancels.set_owner(connection_id_, user_->name());
   queue_ok();
   std::string done = std::move(to_client_);
   to_client_.clear();

@@ -246,7 +246,7 @@ asio::awaitable<bool> PgSession::send_login_ok() {
   }
   std::weak_ptr<PgSession> weak = weak_from_this();
   asio::any_io_executor ex = client_.get_executor();
-  cancel_key_ = ctx_.cancels.add([weak, ex] {
+  cancel_key_ = ctx_.cancels.add([weak, ex](bool) {
     asio::post(ex, [weak] {
       if (auto self = weak.lock()) self->cancel_running();
     });

@@ -61,5 +61,22 @@ TEST(MySessionState, LoadDataLocal) {
   EXPECT_FALSE(is_load_data_local("SELECT 'load data local'"));
 }
 
+TEST(MySessionState, Kill) {
+  auto k = parse_kill("KILL QUERY 42");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->id, 42u);
+  EXPECT_FALSE(k->whole_connection);
+  k = parse_kill("kill 7");
+  ASSERT_TRUE(k);
+  EXPECT_TRUE(k->whole_connection);
+  k = parse_kill("KILL CONNECTION 9;");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->id, 9u);
+  EXPECT_FALSE(parse_kill("KILL USER app"));
+  EXPECT_FALSE(parse_kill("KILL QUERY ID 5"));
+  EXPECT_FALSE(parse_kill("KILL 99999999999"));
+  EXPECT_FALSE(parse_kill("SELECT 1"));
+}
+
 }  // namespace
 }  // namespace shardgate::session
