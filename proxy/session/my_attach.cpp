@@ -9,9 +9,6 @@ namespace shardgate::session {
 
 namespace {
 
-// After an insert that generated an id, this many statements stay on its
-// connection: LAST_INSERT_ID() and @@identity read it there.
-constexpr int kStatementsAfterInsertId = 5;
 // A client with more distinct SET statements than this stays on one
 // connection instead of having them replayed.
 constexpr std::size_t kMaxReplayedSettings = 32;
@@ -80,6 +77,14 @@ void MySession::sync_session_state() {
   }
 }
 
+// The client's own LAST_INSERT_ID() on whatever connection it landed on: the
+// answer to this command is swallowed.
+void MySession::restore_last_insert_id() {
+  append_command(to_server_, mysql::kComQuery,
+                 "DO LAST_INSERT_ID(" + std::to_string(last_insert_id_) + ")");
+  tracker_.expect(MyAnswer::Query, true);
+}
+
 void MySession::after_answer() {
   const bool failed = tracker_.error_seen();
   if (failed) bump(worker_.metrics().statement_errors_total);
@@ -101,16 +106,13 @@ void MySession::after_answer() {
   pending_ = {};
   autocommit_ = (tracker_.status_flags() & mysql::kServerStatusAutocommit) != 0;
   if (tracker_.cursor_open()) pinned_ = true;
-  if (tracker_.last_insert_id() != 0) {
-    keep_for_statements_ = kStatementsAfterInsertId;
-  } else if (keep_for_statements_ > 0) {
-    --keep_for_statements_;
-  }
+  // Inserts that generate no id leave LAST_INSERT_ID() as it was.
+  if (tracker_.last_insert_id() != 0) last_insert_id_ = tracker_.last_insert_id();
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now());
   if (!server_.conn) return;
-  const bool hold = pinned_ || tracker_.in_transaction() || keep_for_statements_ > 0 ||
-                    user_->pool_mode() == config::PoolMode::SESSION;
+  const bool hold =
+      pinned_ || tracker_.in_transaction() || user_->pool_mode() == config::PoolMode::SESSION;
   if (!hold) detach(!server_broken_);
 }
 
@@ -156,7 +158,6 @@ asio::awaitable<void> MySession::server_lost(const std::string& why) {
   detach(false);
   pending_ = {};
   pinned_ = false;
-  keep_for_statements_ = 0;
   std::string message = "shardgate lost the connection to server " + name + " (" + why + ")";
   if (in_transaction)
     message += ": the transaction is rolled back; start it again";
@@ -176,7 +177,7 @@ asio::awaitable<void> MySession::reset_session_state() {
   settings_.clear();
   statements_.clear();
   pinned_ = false;
-  keep_for_statements_ = 0;
+  last_insert_id_ = 0;
   autocommit_ = true;
   pending_ = {};
   co_return;

@@ -53,6 +53,7 @@ asio::awaitable<Result<void>> MySession::stmt_prepare(std::string_view payload) 
   MyClientStatement st;
   st.query = std::string(payload.substr(1));
   st.routing = router::analyze(st.query, router::Dialect::Mysql, ctx_.analyze_options);
+  st.reads_insert_id = reads_last_insert_id(st.query);
   preparing_id_ = next_statement_id_++;
   preparing_ = std::move(st);
   // Preparing runs nothing: any server can answer with the metadata.
@@ -182,6 +183,7 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   for (const std::string& chunk : st.long_data)
     append_command(to_server_, with_statement_id(chunk, ss.id));
   st.long_data.clear();
+  if (st.reads_insert_id) restore_last_insert_id();
   append_command(to_server_, out);
   tracker_.expect(MyAnswer::Query, false);
   auto sent = co_await flush_server();

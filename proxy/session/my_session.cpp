@@ -195,6 +195,7 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
   if (auto k = parse_kill(sql)) co_return co_await kill(*k);
   const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
   if (pins_session(sql)) pinned_ = true;
+  restore_insert_id_ = reads_last_insert_id(sql);
   pending_ = classify_session_change(sql, stmt);
   co_return co_await forward(payload, stmt, MyAnswer::Query);
 }
@@ -205,6 +206,7 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
     auto a = co_await attach_for(stmt);
     if (!a) {
       pending_ = {};
+      restore_insert_id_ = false;
       preparing_id_.reset();
       preparing_.reset();
       bump(worker_.metrics().proxy_errors_total);
@@ -214,6 +216,7 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
   } else if (router::writes_data(stmt)) {
     routing_.note_write();
   }
+  if (std::exchange(restore_insert_id_, false)) restore_last_insert_id();
   if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)
     pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
   std::uint8_t seq = 0;

@@ -36,6 +36,7 @@ namespace asio = boost::asio;
 struct MyClientStatement {
   std::string query;
   router::Statement routing;
+  bool reads_insert_id = false;  // LAST_INSERT_ID() or @@identity in the text
   std::uint16_t num_params = 0;
   std::uint16_t num_columns = 0;
   // The parameter types of the last execution that bound them (2 bytes each):
@@ -90,6 +91,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // server attachment (my_attach.cpp)
   asio::awaitable<Result<void>> attach_for(const router::Statement& stmt);
   void sync_session_state();
+  void restore_last_insert_id();
   void after_answer();
   void detach(bool reusable);
   asio::awaitable<void> release_at_end();
@@ -135,9 +137,10 @@ class MySession : public std::enable_shared_from_this<MySession> {
   bool pinned_ = false;
   // The attached connection's state is unknown (a replay failed): close it.
   bool server_broken_ = false;
-  // After an insert that generated an id, the next statements stay on the same
-  // server so that LAST_INSERT_ID() reads it there.
-  int keep_for_statements_ = 0;
+  // The id the client's last insert generated, as its OK packet said: set on
+  // the server connection before a statement that reads LAST_INSERT_ID().
+  std::uint64_t last_insert_id_ = 0;
+  bool restore_insert_id_ = false;  // for the command being forwarded
   std::vector<asio::const_buffer> relay_out_;
 
   std::unordered_map<std::uint32_t, MyClientStatement> statements_;

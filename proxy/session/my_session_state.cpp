@@ -86,6 +86,19 @@ bool pins_session(std::string_view sql) {
   return false;
 }
 
+bool reads_last_insert_id(std::string_view sql) {
+  const auto t = tokens_of(sql);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (word_is(t, i, "last_insert_id")) return true;
+    if (t[i].kind == TokenKind::Operator && t[i].text.ends_with("@@")) {
+      std::size_t j = i + 1;
+      if (word_is(t, j, "session") && j + 1 < t.size() && t[j + 1].kind == TokenKind::Dot) j += 2;
+      if (word_is(t, j, "identity") || word_is(t, j, "last_insert_id")) return true;
+    }
+  }
+  return false;
+}
+
 std::optional<KillRequest> parse_kill(std::string_view sql) {
   const auto t = tokens_of(sql);
   if (!word_is(t, 0, "kill")) return std::nullopt;

@@ -34,6 +34,11 @@ bool pins_session(std::string_view sql);
 
 inline constexpr mysql::ErrorCode kErNoSuchThread{1094, "HY000"};
 
+// The statement reads the session's last generated id: LAST_INSERT_ID(),
+// @@identity, @@last_insert_id. The proxy first restores the client's own
+// value on the server connection it landed on.
+bool reads_last_insert_id(std::string_view sql);
+
 // KILL [QUERY | CONNECTION] <id>.
 struct KillRequest {
   std::uint32_t id = 0;

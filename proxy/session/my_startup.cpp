@@ -42,15 +42,35 @@ asio::awaitable<void> MySession::refuse(mysql::ErrorCode code, const std::string
   co_await write_client(out);
 }
 
-// Reads one whole message from the client during login; the next sequence id
-// towards it follows the message's last one.
+// Reads one whole message from the client during login. It must continue the
+// exchange's sequence ids; one out of order or too large gets its ERR packet
+// here (the caller then closes).
 asio::awaitable<Result<std::string>> MySession::read_client_packet() {
-  auto m = co_await net::read_message(client_, in_, kMaxLoginPacket);
-  if (!m) co_return m.error();
-  std::string payload = mysql::assemble_payload(in_.readable(), *m);
-  seq_ = static_cast<std::uint8_t>(m->last_seq + 1);
-  in_.consume(m->size);
-  co_return payload;
+  for (;;) {
+    auto d = mysql::decode_message(in_.readable(), kMaxLoginPacket);
+    if (d.status == mysql::DecodeStatus::Error) {
+      co_await refuse(mysql::kErNetPacketTooLarge, "login packet rejected: " + d.error +
+                                                       " (at most " +
+                                                       std::to_string(kMaxLoginPacket) + " bytes)");
+      co_return make_error(d.error);
+    }
+    if (d.status == mysql::DecodeStatus::NeedMore) {
+      auto r = co_await net::read_more(client_, in_, 1024);
+      if (!r) co_return r.error();
+      continue;
+    }
+    if (d.seq != seq_) {
+      const std::string message = "Got packets out of order (sequence id " + std::to_string(d.seq) +
+                                  ", expected " + std::to_string(seq_) + ")";
+      seq_ = static_cast<std::uint8_t>(d.last_seq + 1);
+      co_await refuse(mysql::kErNetPacketsOutOfOrder, message);
+      co_return make_error(message);
+    }
+    std::string payload = mysql::assemble_payload(in_.readable(), d);
+    seq_ = static_cast<std::uint8_t>(d.last_seq + 1);
+    in_.consume(d.size);
+    co_return payload;
+  }
 }
 
 asio::awaitable<Result<void>> MySession::fetch_server_version() {

@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -31,6 +32,7 @@ bool port_open(int port) {
 class SandboxEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
+    if (!suites_selected("Pg")) return;
     char tmpl[] = "/tmp/shardgate-it-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     g_dir = tmpl;
@@ -46,6 +48,7 @@ class SandboxEnvironment : public ::testing::Environment {
     ASSERT_GT(g_proxy, 0);
   }
   void TearDown() override {
+    if (g_dir.empty()) return;
     if (g_proxy > 0) stop_proxy(g_proxy);
     run(bin("shardctl") + " sandbox down --destroy --dir " + g_dir + "/sbx");
     run("rm -rf " + g_dir);
@@ -181,10 +184,36 @@ void stop_proxy(pid_t pid) {
   ::waitpid(pid, &status, 0);
 }
 
-std::string write_config_variant(const std::string& name, const std::string& sed_script) {
-  const std::string path = sandbox_dir() + "/" + name + ".yaml";
-  run("sed -e '" + sed_script + "' " + sandbox_dir() + "/shardgate.yaml > " + path);
+std::string write_config_variant(const std::string& name, const std::string& sed_script,
+                                 const std::string& source_yaml) {
+  const std::string source = source_yaml.empty() ? sandbox_dir() + "/shardgate.yaml" : source_yaml;
+  const std::string path = source.substr(0, source.rfind('/') + 1) + name + ".yaml";
+  run("sed -e '" + sed_script + "' " + source + " > " + path);
   return path;
+}
+
+bool suites_selected(const std::string& prefix) {
+  const auto& unit = *::testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const auto& suite = *unit.GetTestSuite(i);
+    if (suite.should_run() && std::string(suite.name()).starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream stat(proc + "/stat");
+  std::string pid_field, comm, state;
+  stat >> pid_field >> comm >> state;
+  if (state != "Z") return false;
+  // The leader of a multi-threaded process turns zombie first; its files (the
+  // sockets) close when the last of its threads has exited.
+  std::error_code ec;
+  const auto threads = std::distance(std::filesystem::directory_iterator(proc + "/task", ec),
+                                     std::filesystem::directory_iterator());
+  return ec || threads <= 1;
 }
 
 }  // namespace shardgate::it

@@ -14,7 +14,7 @@
 
 namespace shardgate::it {
 
-inline constexpr int kBasePort = 21432;    // primary; replicas +1, +2
+inline constexpr int kBasePort = 21432;  // primary; replicas +1, +2
 inline constexpr int kProxyPort = 21532;
 inline constexpr int kAdminPort = 21533;
 
@@ -56,7 +56,16 @@ bool wait_until(const std::function<bool()>& predicate, int timeout_ms);
 // returns its pid (-1 on failure). Stopped by stop_proxy.
 pid_t start_proxy(const std::string& config_path, int port);
 void stop_proxy(pid_t pid);
-// Writes the sandbox config transformed by a sed script as <sandbox>/<name>.yaml.
-std::string write_config_variant(const std::string& name, const std::string& sed_script);
+// Writes a shardgate config transformed by a sed script as <name>.yaml beside
+// it: by default the PostgreSQL sandbox's, else `source_yaml`.
+std::string write_config_variant(const std::string& name, const std::string& sed_script,
+                                 const std::string& source_yaml = "");
+
+// Whether the run includes a test of a suite whose name starts with `prefix`:
+// an environment whose sandbox no selected test uses leaves it down.
+bool suites_selected(const std::string& prefix);
+// Whether a process is gone, or only a zombie waiting to be reaped whose every
+// thread has exited (it holds no port, file or lock any more).
+bool process_gone(pid_t pid);
 
 }  // namespace shardgate::it

@@ -91,8 +91,9 @@ TEST_F(PgClientTls, DataSentAfterSslRequestIsRefused) {
 
 TEST(PgClientNoTls, UnreadableCertificateExitsTwoNamingTheKey) {
   const std::string cfg = write_config_variant(
-      "tls-bad", "s|port: 21532|port: 21540\\n    tls_cert_file: /nonexistent/cert.pem\\n    "
-                 "tls_key_file: /nonexistent/key.pem|");
+      "tls-bad",
+      "s|port: 21532|port: 21540\\n    tls_cert_file: /nonexistent/cert.pem\\n    "
+      "tls_key_file: /nonexistent/key.pem|");
   std::string out;
   EXPECT_EQ(run(bin("shardgate") + " --config " + cfg, &out), 2);
   EXPECT_NE(out.find("listeners[0].tls_cert_file"), std::string::npos) << out;

@@ -61,6 +61,15 @@ TEST(MySessionState, LoadDataLocal) {
   EXPECT_FALSE(is_load_data_local("SELECT 'load data local'"));
 }
 
+TEST(MySessionState, ReadsLastInsertId) {
+  EXPECT_TRUE(reads_last_insert_id("SELECT LAST_INSERT_ID()"));
+  EXPECT_TRUE(reads_last_insert_id("select @@identity"));
+  EXPECT_TRUE(reads_last_insert_id("SELECT @@session.last_insert_id"));
+  EXPECT_TRUE(reads_last_insert_id("INSERT INTO c (parent) VALUES (last_insert_id())"));
+  EXPECT_FALSE(reads_last_insert_id("SELECT 'last_insert_id()'"));
+  EXPECT_FALSE(reads_last_insert_id("SELECT @@port"));
+}
+
 TEST(MySessionState, Kill) {
   auto k = parse_kill("KILL QUERY 42");
   ASSERT_TRUE(k);
