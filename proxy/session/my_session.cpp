@@ -132,7 +132,18 @@ asio::awaitable<void> MySession::command_loop() {
       co_await flush_client();
       co_return;
     }
-    if (static_cast<std::uint8_t>(payload[0]) == mysql::kComQuit) co_return;
+    const auto command = static_cast<std::uint8_t>(payload[0]);
+    if (command == mysql::kComQuit) co_return;
+    if (command == mysql::kComChangeUser) {
+      // A login exchange follows on the same connection: the command must be
+      // out of the buffer before the client's answers are read into it.
+      std::string copy(payload);
+      in_.consume(d.size);
+      joined.clear();
+      auto changed = co_await change_user(copy);
+      if (!changed) co_return;
+      continue;
+    }
     auto handled = co_await handle_command(payload);
     in_.consume(d.size);
     joined.clear();
@@ -175,8 +186,6 @@ asio::awaitable<Result<void>> MySession::handle_command(std::string_view payload
       co_await reset_session_state();
       queue_ok();
       co_return co_await flush_client();
-    case mysql::kComChangeUser:
-      co_return co_await change_user(payload);
     default:
       queue_error(mysql::kErUnknownComError,
                   "Unknown command " + std::to_string(command) + " (not supported by shardgate)");
@@ -323,10 +332,12 @@ asio::awaitable<Result<void>> MySession::change_user(std::string_view payload) {
     co_await flush_client();
     co_return make_error("malformed COM_CHANGE_USER");
   }
-  // A fresh nonce: the client answers an AuthSwitchRequest with a scramble for it.
-  nonce_ = auth::make_mysql_nonce();
+  // The greeting's nonce stays: clients (libmariadb) scramble for it even
+  // after an AuthSwitchRequest, as MariaDB servers keep it for the connection.
   user_ = ctx_.find_user(request->username);
-  const bool ok = co_await verify_password("", "");
+  std::string plugin = request->auth_plugin_name;
+  if (plugin.empty()) plugin = std::string(auth::kMysqlNativePassword);
+  const bool ok = co_await verify_password(plugin, request->auth_response);
   if (!ok) {
     queue_error(mysql::kErAccessDeniedError,
                 "Access denied for user '" + request->username + "' (COM_CHANGE_USER)");

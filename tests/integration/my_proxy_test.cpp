@@ -523,6 +523,41 @@ TEST(MyProxy, LastInsertIdSurvivesLaterStatements) {
       << (*got != "0" ? "the id of another client's insert" : "the id of no insert");
 }
 
+// COM_CHANGE_USER logs the connection in again (the proxy switches the client
+// to its method with a fresh nonce) and starts a clean session.
+TEST(MyProxy, ChangeUserStartsACleanSession) {
+  auto c = my_connect();
+  ASSERT_TRUE(my_scalar(c.get(), "SET @kept := 5"));
+  ASSERT_EQ(mysql_change_user(c.get(), "app", "app", "app"), 0) << mysql_error(c.get());
+  EXPECT_EQ(my_scalar(c.get(), "SELECT COALESCE(@kept, 'gone')"), "gone");
+  EXPECT_EQ(my_scalar(c.get(), "SELECT DATABASE()"), "app");
+  EXPECT_NE(mysql_change_user(c.get(), "app", "wrong", "app"), 0);
+  EXPECT_EQ(mysql_errno(c.get()), 1045u) << mysql_error(c.get());
+}
+
+// KILL QUERY with the connection id from the greeting (what drivers use for
+// query timeouts) stops the statement on the server; someone else's id is
+// not found.
+TEST(MyProxy, KillQueryByGreetingIdStopsTheStatement) {
+  auto victim = my_connect();
+  auto killer = my_connect();
+  const unsigned long id = mysql_thread_id(victim.get());
+  std::optional<std::string> slept;
+  MyError error;
+  std::thread t([&] { slept = my_scalar(victim.get(), "SELECT SLEEP(10)", &error); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(my_scalar(killer.get(), "KILL QUERY " + std::to_string(id)));
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // MariaDB answers a killed SLEEP with 1 (interrupted) or error 1317.
+  EXPECT_TRUE(!slept || *slept == "1") << slept.value_or("error");
+  EXPECT_EQ(my_scalar(victim.get(), "SELECT 7"), "7");
+  MyError unknown;
+  EXPECT_FALSE(my_scalar(killer.get(), "KILL QUERY 4000000000", &unknown));
+  EXPECT_EQ(unknown.code, 1094u);
+}
+
 TEST(MyProxy, ReadYourWritesThousandPairs) {
   auto c = my_connect();
   ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS ryw (id INT PRIMARY KEY)"));
