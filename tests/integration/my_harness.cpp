@@ -80,6 +80,8 @@ MyConn my_try_connect(int port, const std::string& user, const std::string& pass
   mysql_options(c.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
   mysql_options(c.get(), MYSQL_OPT_READ_TIMEOUT, &io_timeout);
   mysql_options(c.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+  const unsigned long max_packet = 64ul * 1024 * 1024;  // messages over 16 MB
+  mysql_optionsv(c.get(), MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   if (mysql_real_connect(c.get(), "127.0.0.1", user.c_str(), password.c_str(),
                          database.empty() ? nullptr : database.c_str(), port, nullptr,
                          0) == nullptr) {

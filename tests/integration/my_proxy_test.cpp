@@ -558,6 +558,41 @@ TEST(MyProxy, KillQueryByGreetingIdStopsTheStatement) {
   EXPECT_EQ(unknown.code, 1094u);
 }
 
+// A statement and a row over 16 MB travel as several packets each way (the
+// 0xFFFFFF-byte continuation rule), through the proxy unchanged.
+TEST(MyProxy, MessagesOverSixteenMegabytes) {
+  auto c = my_connect();
+  ASSERT_TRUE(
+      my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS big (id INT PRIMARY KEY, b LONGBLOB)"));
+  ASSERT_TRUE(my_scalar(c.get(), "DELETE FROM big"));
+  const std::size_t size = 17 * 1024 * 1024 + 3;
+  std::string sql = "INSERT INTO big VALUES (1, '";
+  sql.append(size, 'x');
+  sql += "')";
+  MyError error;
+  ASSERT_TRUE(my_scalar(c.get(), sql, &error)) << error.code << " " << error.message;
+  EXPECT_EQ(my_scalar(c.get(), "/* shardgate:primary */ SELECT LENGTH(b) FROM big WHERE id = 1"),
+            std::to_string(size));
+  // The row itself back: one text cell of 17 MB.
+  const auto value = my_scalar(c.get(), "/* shardgate:primary */ SELECT b FROM big WHERE id = 1");
+  ASSERT_TRUE(value);
+  EXPECT_EQ(value->size(), size);
+  EXPECT_EQ(value->find_first_not_of('x'), std::string::npos);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT 1"), "1");
+  ASSERT_TRUE(my_scalar(c.get(), "DROP TABLE big"));
+}
+
+TEST(MyProxy, AdminShowsGtidPositionsAndMetrics) {
+  std::string out;
+  ASSERT_EQ(
+      run(bin("shardctl") + " status --admin 127.0.0.1:" + std::to_string(kMyAdminPort), &out), 0)
+      << out;
+  EXPECT_NE(out.find("my-s0-replica2"), std::string::npos) << out;
+  EXPECT_NE(out.find("gtid "), std::string::npos) << out;  // a GTID sequence, not an LSN
+  ASSERT_EQ(run("curl -s http://127.0.0.1:" + std::to_string(kMyAdminPort) + "/metrics", &out), 0);
+  EXPECT_NE(out.find("shardgate_statements_replica_total"), std::string::npos);
+}
+
 TEST(MyProxy, ReadYourWritesThousandPairs) {
   auto c = my_connect();
   ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS ryw (id INT PRIMARY KEY)"));

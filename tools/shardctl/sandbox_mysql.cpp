@@ -117,6 +117,8 @@ std::string server_config(const SandboxContext& ctx, const Member& m) {
       << "# usual 20000 hard limit (the default of 2000 asks for more and warns)\n"
       << "table_open_cache = 1000\n"
       << "performance_schema = OFF\n"
+      << "# room for messages over 16 MB, which travel as several packets\n"
+      << "max_allowed_packet = 64M\n"
       << "innodb_buffer_pool_size = 32M\n"
       << "innodb_log_file_size = 16M\n"
       << "# relaxed durability only because a sandbox's data is disposable; never copy it\n"
