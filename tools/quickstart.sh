@@ -1,27 +1,48 @@
 #!/usr/bin/env bash
 # From a fresh Debian 12 machine to a running shardgate: installs what is
-# missing, builds, starts a PostgreSQL sandbox (1 primary, 2 streaming
-# replicas) and the proxy in front of it, then prints how to connect.
+# missing, builds, starts a sandbox (1 primary, 2 replicas: PostgreSQL
+# streaming replication, or with --engine mysql MariaDB GTID replication) and
+# the proxy in front of it, then prints how to connect.
+#
+#   tools/quickstart.sh [--engine postgres|mysql]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR=${SANDBOX_DIR:-/tmp/shardgate-sandbox}
+ENGINE=postgres
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --engine) ENGINE=$2; shift 2 ;;
+    *) echo "usage: $0 [--engine postgres|mysql]" >&2; exit 2 ;;
+  esac
+done
+case "$ENGINE" in
+  postgres) DEFAULT_DIR=/tmp/shardgate-sandbox BASE=15432 PROXY=6432 ADMIN=9930 ;;
+  mysql) DEFAULT_DIR=/tmp/shardgate-sandbox-mysql BASE=13306 PROXY=6033 ADMIN=9931 ;;
+  *) echo "--engine must be postgres or mysql" >&2; exit 2 ;;
+esac
+DIR=${SANDBOX_DIR:-$DEFAULT_DIR}
+BASE=${BASE_PORT:-$BASE} PROXY=${PROXY_PORT:-$PROXY} ADMIN=${ADMIN_PORT:-$ADMIN}
 tools/deps.sh
 tools/build.sh
-build/bin/shardctl sandbox up --engine postgres --shards 1 --replicas 2 \
-  --base-port "${BASE_PORT:-15432}" --dir "$DIR" --proxy-port "${PROXY_PORT:-6432}" \
-  --admin-port "${ADMIN_PORT:-9930}" >/dev/null
+build/bin/shardctl sandbox up --engine "$ENGINE" --shards 1 --replicas 2 \
+  --base-port "$BASE" --dir "$DIR" --proxy-port "$PROXY" --admin-port "$ADMIN" >/dev/null
 if [ -f "$DIR/proxy-data/shardgate.pid" ] && kill -0 "$(cat "$DIR/proxy-data/shardgate.pid")" 2>/dev/null; then
   kill "$(cat "$DIR/proxy-data/shardgate.pid")"; sleep 0.5
 fi
+mkdir -p "$DIR/proxy-data"
 nohup build/bin/shardgate --config "$DIR/shardgate.yaml" >"$DIR/proxy-data/shardgate.log" 2>&1 &
 echo $! >"$DIR/proxy-data/shardgate.pid"
 for _ in $(seq 1 50); do
-  if (exec 3<>/dev/tcp/127.0.0.1/"${PROXY_PORT:-6432}") 2>/dev/null; then break; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/"$PROXY") 2>/dev/null; then break; fi
   sleep 0.1
 done
+if [ "$ENGINE" = mysql ]; then
+  CONNECT="mariadb -h 127.0.0.1 -P $PROXY -u app -papp app"
+else
+  CONNECT="psql \"host=127.0.0.1 port=$PROXY user=app password=app dbname=app\""
+fi
 cat <<MSG
 shardgate is running (pid $(cat "$DIR/proxy-data/shardgate.pid"), log $DIR/proxy-data/shardgate.log, config $DIR/shardgate.yaml).
-Connect:   psql "host=127.0.0.1 port=${PROXY_PORT:-6432} user=app password=app dbname=app"
+Connect:   $CONNECT
 Status:    build/bin/shardctl status --config $DIR/shardgate.yaml
 Stop:      kill \$(cat $DIR/proxy-data/shardgate.pid); build/bin/shardctl sandbox down --destroy --dir $DIR
 MSG
