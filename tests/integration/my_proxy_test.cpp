@@ -582,6 +582,26 @@ TEST(MyProxy, MessagesOverSixteenMegabytes) {
   ASSERT_TRUE(my_scalar(c.get(), "DROP TABLE big"));
 }
 
+// COM_STATISTICS, COM_FIELD_LIST, COM_PING and COM_INIT_DB through the proxy.
+TEST(MyProxy, CommandsWithoutSql) {
+  auto c = my_connect();
+  const char* stat = mysql_stat(c.get());
+  ASSERT_NE(stat, nullptr) << mysql_error(c.get());
+  EXPECT_NE(std::string(stat).find("Uptime"), std::string::npos) << stat;
+  ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS fl (a INT, b VARCHAR(8))"));
+  MYSQL_RES* fields = mysql_list_fields(c.get(), "fl", nullptr);
+  ASSERT_NE(fields, nullptr) << mysql_error(c.get());
+  EXPECT_EQ(mysql_num_fields(fields), 2u);
+  mysql_free_result(fields);
+  EXPECT_EQ(mysql_ping(c.get()), 0);
+  EXPECT_EQ(mysql_select_db(c.get(), "sbtest"), 0) << mysql_error(c.get());
+  EXPECT_EQ(my_scalar(c.get(), "SELECT DATABASE()"), "sbtest");
+  EXPECT_NE(mysql_select_db(c.get(), "no_such_db"), 0);
+  EXPECT_EQ(mysql_errno(c.get()), 1049u);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT DATABASE()"), "sbtest");
+  ASSERT_TRUE(my_scalar(c.get(), "DROP TABLE app.fl"));
+}
+
 TEST(MyProxy, AdminShowsGtidPositionsAndMetrics) {
   std::string out;
   ASSERT_EQ(
