@@ -68,10 +68,31 @@ void PgSession::note_statement_done() {
         if (server_) server_->prepared.clear();
         prepared_.clear();
       }
+    } else if (tracker_.transaction_status() == 'T' && !tracker_.error_seen()) {
+      // SET inside a transaction lasts only if the transaction commits.
+      txn_settings_.push_back(*pending_setting_);
     } else if (tracker_.transaction_status() != 'I') {
-      server_dirty_ = true;  // SET inside a transaction: not followed, so not shared
+      server_dirty_ = true;  // not followed, so not shared
     }
     pending_setting_.reset();
+  }
+  if (!txn_settings_.empty()) {
+    const std::string& tag = tracker_.last_command_tag();
+    if (tracker_.transaction_status() == 'I') {
+      // COMMIT of a failed transaction answers ROLLBACK: the settings went with it.
+      if (tag == "COMMIT") {
+        for (const auto& change : txn_settings_) {
+          apply_change(settings_, change);
+          if (server_) apply_change(server_->settings, change);
+        }
+      }
+      txn_settings_.clear();
+    } else if (tag == "ROLLBACK") {
+      // ROLLBACK TO SAVEPOINT may have undone some of them: which, the proxy
+      // cannot tell, so that server connection is not shared again.
+      server_dirty_ = true;
+      txn_settings_.clear();
+    }
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now());
@@ -98,6 +119,7 @@ asio::awaitable<void> PgSession::server_lost(const std::string& why) {
   pool_->drain_idle();
   detach(false);
   pending_setting_.reset();
+  txn_settings_.clear();
   skip_until_sync_ = !owes_ready;
   co_await flush_client();
 }

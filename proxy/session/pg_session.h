@@ -131,6 +131,8 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // Pools this session used, by backend index (saves a keyed lookup per statement).
   SessionPools<backend::PgServerConnection> pools_;
   std::optional<SettingChange> pending_setting_;
+  // SET statements run inside the open transaction: followed if it commits.
+  std::vector<SettingChange> txn_settings_;
   bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
   std::chrono::steady_clock::time_point round_started_{};
 

@@ -308,6 +308,28 @@ TEST(PgProxy, AdminApiAndMetrics) {
   EXPECT_NE(out.find("pg-s0-replica2"), std::string::npos) << out;
 }
 
+// A SET inside a transaction that commits follows the client to its next
+// server connections; one in a transaction that rolls back does not.
+TEST(PgProxy, SetInsideATransactionFollowsTheCommit) {
+  auto c = connect(proxy_conninfo());
+  ASSERT_TRUE(scalar(c.get(), "BEGIN"));
+  ASSERT_TRUE(scalar(c.get(), "SET application_name = 'committed_name'"));
+  ASSERT_TRUE(scalar(c.get(), "COMMIT"));
+  ASSERT_TRUE(scalar(c.get(), "BEGIN"));
+  ASSERT_TRUE(scalar(c.get(), "SET statement_timeout = '12345ms'"));
+  ASSERT_TRUE(scalar(c.get(), "ROLLBACK"));
+  // Other clients keep the pool's connections busy so that c moves around.
+  auto other = connect(proxy_conninfo());
+  std::set<int> ports;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(scalar(other.get(), "SELECT 1"));
+    EXPECT_EQ(scalar(c.get(), "SELECT current_setting('application_name')"), "committed_name");
+    EXPECT_NE(scalar(c.get(), "SELECT current_setting('statement_timeout')"), "12345ms");
+    ports.insert(server_port(c.get()));
+  }
+  EXPECT_GE(ports.size(), 2u) << "the client never changed server";
+}
+
 TEST(PgProxy, TooManyClientsGets53300) {
   const std::string cfg =
       write_config_variant("limited",
