@@ -101,31 +101,5 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-python3 - "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" <<'PY'
-import statistics, sys
-path, rounds, secs = sys.argv[1:]
-rows = [l.strip().split("|") for l in open(path) if l.strip()]
-cases = list(dict.fromkeys(r[1] for r in rows))
-targets = ["direct", "shardgate", "shardgate-split", "haproxy"]
-def med(case, t, col):
-    v = [r[col] for r in rows if r[1] == case and r[2] == t]
-    if not v or "FAIL" in v: return None
-    return statistics.median(float(x) for x in v)
-print(f"{rounds} interleaved rounds of {secs} s each; median transactions/s (ratio to direct); "
-      "latency average in ms\n")
-print("| case | " + " | ".join(targets) + " |")
-print("|---|" + "---|" * len(targets))
-for c in cases:
-    d = med(c, "direct", 3)
-    cells = []
-    for t in targets:
-        v, l = med(c, t, 3), med(c, t, 4)
-        if v is None: cells.append("failed"); continue
-        ratio = f" ({v / d:.2f}x)" if d and t != "direct" else ""
-        cells.append(f"{v:.0f}{ratio}, {l:.2f} ms")
-    print(f"| {c} | " + " | ".join(cells) + " |")
-one = "oltp_point_select, 1 thread"
-d, s = med(one, "direct", 4), med(one, "shardgate", 4)
-if d is not None and s is not None:
-    print(f"\nOne thread: shardgate adds {s - d:.3f} ms per transaction over direct.")
-PY
+tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
+  "oltp_point_select, 1 thread" transactions

@@ -128,31 +128,8 @@ for _ in $(seq 1 60); do [ "$(clients)" -eq 0 ] && break; sleep 0.5; done
 sleep 7  # the proxy trims freed memory on its 5 s housekeeping tick
 after=$(rss $SG_PID)
 
-python3 - "$RESULTS" "$before" "$peak" "$after" "$held" "$ROUNDS" "$SECONDS_PER_RUN" <<'PY'
-import statistics, sys
-path, before, peak, after, held, rounds, secs = sys.argv[1:]
-rows = [l.strip().split("|") for l in open(path) if l.strip()]
-cases = list(dict.fromkeys(r[1] for r in rows))
-targets = ["direct", "shardgate", "shardgate-split", "pgbouncer"]
-def med(case, t, col):
-    v = [r[col] for r in rows if r[1] == case and r[2] == t]
-    if not v or "FAIL" in v: return None
-    return statistics.median(float(x) for x in v)
-print(f"{rounds} interleaved rounds of {secs} s each; median tps (ratio to direct); latency average in ms\n")
-print("| case | " + " | ".join(targets) + " |")
-print("|---|" + "---|" * len(targets))
-for c in cases:
-    d = med(c, "direct", 3)
-    cells = []
-    for t in targets:
-        v, l = med(c, t, 3), med(c, t, 4)
-        if v is None: cells.append("failed"); continue
-        ratio = f" ({v / d:.2f}x)" if d and t != "direct" else ""
-        cells.append(f"{v:.0f}{ratio}, {l:.3f} ms")
-    print(f"| {c} | " + " | ".join(cells) + " |")
-one = "select-only, 1 client"
-d, s = med(one, "direct", 4), med(one, "shardgate", 4)
-if d and s: print(f"\nOne client: shardgate adds {s - d:.3f} ms per statement over direct.")
-print(f"\nIdle clients: {held} held; shardgate RSS {before} kB before, {peak} kB peak, {after} kB after; "
-      f"{(int(peak) - int(before)) * 1024 / max(1, int(held or 1)):.0f} bytes per idle client.")
-PY
+tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
+  "select-only, 1 client" transactions
+echo
+echo "Idle clients: $held held; shardgate RSS $before kB before, $peak kB peak, $after kB after;" \
+  "$(( (peak - before) * 1024 / (${held:-0} > 0 ? ${held:-0} : 1) )) bytes per idle client."

@@ -185,16 +185,7 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   st.long_data.clear();
   if (st.reads_insert_id) restore_last_insert_id();
   append_command(to_server_, out);
-  tracker_.expect(MyAnswer::Query, false);
-  auto sent = co_await flush_server();
-  if (!sent) {
-    co_await server_lost(sent.error().message());
-    co_return co_await flush_client();
-  }
-  auto relayed = co_await relay_until_answered();
-  if (!relayed) co_return relayed;
-  after_answer();
-  co_return Result<void>{};
+  co_return co_await send_and_relay(MyAnswer::Query);
 }
 
 void MySession::stmt_send_long_data(std::string_view payload) {

@@ -20,21 +20,16 @@ constexpr std::size_t kIdleReadSize = 512;
 }  // namespace
 
 MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
-    : client_(std::move(socket)),
+    : slot_(worker),
+      client_(std::move(socket)),
       tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
-      max_message_size_(ctx_.config->limits().max_message_size()) {
-  ctx_.clients.fetch_add(1, std::memory_order_relaxed);
-  worker_.metrics().clients_connected.fetch_add(1, std::memory_order_relaxed);
-  bump(worker_.metrics().client_connections_total);
-}
+      max_message_size_(ctx_.config->limits().max_message_size()) {}
 
 MySession::~MySession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
   if (server_.conn) detach(false);
-  ctx_.clients.fetch_sub(1, std::memory_order_relaxed);
-  worker_.metrics().clients_connected.fetch_sub(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> MySession::run() {
@@ -43,19 +38,11 @@ asio::awaitable<void> MySession::run() {
   const auto limit = std::chrono::milliseconds(ctx_.config->limits().client_login_timeout_ms());
   asio::steady_timer deadline(client_.get_executor(), limit);
   bool timed_out = false;
-  deadline.async_wait([weak = weak_from_this(), &timed_out](boost::system::error_code ec) {
-    auto s = weak.lock();
-    if (ec || !s || (s->state_ != ClientState::Startup && s->state_ != ClientState::Authenticating))
-      return;
-    timed_out = true;
-    s->client_.cancel();
-  });
+  arm_login_deadline(deadline, weak_from_this(), timed_out);
   const bool logged_in = co_await greet_and_authenticate();
   deadline.cancel();
   if (!logged_in && timed_out) {
-    co_await refuse(mysql::kErHandshakeError, "login not completed within " +
-                                                  std::to_string(limit.count()) +
-                                                  " ms (limits.client_login_timeout_ms)");
+    co_await refuse(mysql::kErHandshakeError, login_timeout_message(limit));
     co_return;
   }
   if (!logged_in) co_return;
@@ -230,6 +217,12 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
     pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
   std::uint8_t seq = 0;
   mysql::append_packets(to_server_, payload, seq);
+  co_return co_await send_and_relay(answer);
+}
+
+// Sends what is queued for the server (the client's command last), relays
+// the answer and settles the session after it.
+asio::awaitable<Result<void>> MySession::send_and_relay(MyAnswer answer) {
   tracker_.expect(answer, false);
   auto sent = co_await flush_server();
   if (!sent) {

@@ -20,6 +20,7 @@
 #include "proxy/net/client_stream.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/cancel_registry.h"
+#include "proxy/session/client_lifetime.h"
 #include "proxy/session/client_state.h"
 #include "proxy/session/my_response_tracker.h"
 #include "proxy/session/my_session_state.h"
@@ -53,6 +54,12 @@ class MySession : public std::enable_shared_from_this<MySession> {
 
   asio::awaitable<void> run();
 
+  // For the login deadline (client_lifetime.h).
+  bool logging_in() const {
+    return state_ == ClientState::Startup || state_ == ClientState::Authenticating;
+  }
+  void cancel_client_io() { client_.cancel(); }
+
  private:
   using Conn = backend::MyServerConnection;
 
@@ -69,6 +76,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   asio::awaitable<Result<void>> handle_query(std::string_view payload);
   asio::awaitable<Result<void>> forward(std::string_view payload, const router::Statement& stmt,
                                         MyAnswer answer);
+  asio::awaitable<Result<void>> send_and_relay(MyAnswer answer);
   asio::awaitable<Result<void>> relay_until_answered();
   asio::awaitable<Result<void>> change_user(std::string_view payload);
   asio::awaitable<Result<void>> kill(const KillRequest& request);
@@ -105,6 +113,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void queue_error(mysql::ErrorCode code, const std::string& message);
   void queue_ok();
 
+  ClientSlot slot_;
   net::ClientStream client_;
   const net::ServerTls* tls_;
   Worker& worker_;

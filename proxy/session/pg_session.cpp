@@ -13,39 +13,26 @@ using namespace asio::experimental::awaitable_operators;
 using net::use_result;
 
 PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
-    : client_(std::move(socket)),
+    : slot_(worker),
+      client_(std::move(socket)),
       tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
-      max_message_size_(ctx_.config->limits().max_message_size()) {
-  ctx_.clients.fetch_add(1, std::memory_order_relaxed);
-  worker_.metrics().clients_connected.fetch_add(1, std::memory_order_relaxed);
-  bump(worker_.metrics().client_connections_total);
-}
+      max_message_size_(ctx_.config->limits().max_message_size()) {}
 
 PgSession::~PgSession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
   if (server_) detach(false);
-  ctx_.clients.fetch_sub(1, std::memory_order_relaxed);
-  worker_.metrics().clients_connected.fetch_sub(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> PgSession::run() {
   // Taken before the first suspension: co_spawn on the session's own thread
   // starts the coroutine at once, while the listener still holds a reference.
   auto self = shared_from_this();
-  // A client that connects and never finishes logging in must not hold its
-  // slot forever: at the deadline its pending read is cancelled.
   const auto limit = std::chrono::milliseconds(ctx_.config->limits().client_login_timeout_ms());
   asio::steady_timer deadline(client_.get_executor(), limit);
   bool timed_out = false;
-  deadline.async_wait([weak = weak_from_this(), &timed_out](boost::system::error_code ec) {
-    auto s = weak.lock();
-    if (ec || !s || (s->state_ != ClientState::Startup && s->state_ != ClientState::Authenticating))
-      return;
-    timed_out = true;
-    s->client_.cancel();
-  });
+  arm_login_deadline(deadline, weak_from_this(), timed_out);
   // Straight-line on purpose: with these phases behind one more member
   // coroutine, g++ 12 resumed startup() with a corrupt `this`.
   bool logged_in = co_await startup();
@@ -53,8 +40,7 @@ asio::awaitable<void> PgSession::run() {
   if (logged_in) logged_in = co_await send_login_ok();
   deadline.cancel();
   if (!logged_in && timed_out) {
-    co_await refuse("08006", "login not completed within " + std::to_string(limit.count()) +
-                                 " ms (limits.client_login_timeout_ms)");
+    co_await refuse("08006", login_timeout_message(limit));
     co_return;
   }
   if (!logged_in) co_return;

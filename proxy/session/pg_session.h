@@ -19,6 +19,7 @@
 #include "proxy/net/client_stream.h"
 #include "proxy/protocol/postgres/frame.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session/client_lifetime.h"
 #include "proxy/session/client_state.h"
 #include "proxy/session/response_tracker.h"
 #include "proxy/session/routing_state.h"
@@ -54,6 +55,12 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
 
   // Keeps itself alive (shared_from_this) until the client is gone.
   asio::awaitable<void> run();
+
+  // For the login deadline (client_lifetime.h).
+  bool logging_in() const {
+    return state_ == ClientState::Startup || state_ == ClientState::Authenticating;
+  }
+  void cancel_client_io() { client_.cancel(); }
 
  private:
   // startup and authentication (pg_startup.cpp)
@@ -99,6 +106,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> flush_server();
   asio::awaitable<void> protocol_error(const std::string& message);
 
+  ClientSlot slot_;
   net::ClientStream client_;
   const net::ServerTls* tls_;
   Worker& worker_;
