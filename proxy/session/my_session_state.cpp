@@ -48,6 +48,26 @@ std::string unquote_identifier(std::string_view name) {
   return std::string(name);
 }
 
+// SET or USE as one of several statements in one COM_QUERY: the proxy follows
+// single ones only, so the state stays where it was set.
+bool session_change_in_batch(const std::vector<Token>& t) {
+  std::size_t statements = 0;
+  bool change = false;
+  bool at_start = true;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i].kind == TokenKind::Semicolon) {
+      at_start = true;
+      continue;
+    }
+    if (at_start) {
+      ++statements;
+      change = change || word_is(t, i, "set") || word_is(t, i, "use");
+      at_start = false;
+    }
+  }
+  return statements > 1 && change;
+}
+
 }  // namespace
 
 SessionChange classify_session_change(std::string_view sql, const router::Statement& stmt) {
@@ -74,6 +94,7 @@ bool pins_session(std::string_view sql) {
       word_is(t, 0, "lock") || word_is(t, 0, "handler") || word_is(t, 0, "xa"))
     return true;
   if (word_is(t, 0, "drop") && word_is(t, 1, "prepare")) return true;
+  if (session_change_in_batch(t)) return true;
   for (std::size_t i = 0; i < t.size(); ++i) {
     if (user_variable_at(t, i)) return true;
     if (t[i].kind != TokenKind::Word) continue;

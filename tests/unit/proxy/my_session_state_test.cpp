@@ -45,7 +45,9 @@ TEST(MySessionState, PinningStatements) {
                         "EXECUTE s",
                         "DEALLOCATE PREPARE s",
                         "HANDLER t OPEN",
-                        "XA START 'x'"};
+                        "XA START 'x'",
+                        "SET NAMES latin1; SELECT 1",
+                        "SELECT 1; USE other"};
   for (const char* sql : pins) EXPECT_TRUE(pins_session(sql)) << sql;
   const char* free[] = {"SELECT @@port",       "SELECT 'a@b'",
                         "SELECT `a@b` FROM t", "INSERT INTO t VALUES ('@x')",
