@@ -9,7 +9,7 @@ packages=(
   libprotobuf-dev protobuf-compiler librocksdb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   default-libmysqlclient-dev
-  postgresql-15 postgresql-client-15 postgresql-contrib-15
+  postgresql-15 postgresql-client-15
   mariadb-server mariadb-client sysbench
   pgbouncer haproxy curl procps iproute2
 )
