@@ -11,7 +11,7 @@ packages=(
   default-libmysqlclient-dev
   postgresql-15 postgresql-client-15
   mariadb-server mariadb-client sysbench
-  pgbouncer haproxy curl procps iproute2
+  pgbouncer haproxy curl procps iproute2 openssl
 )
 
 missing=()
