@@ -602,6 +602,58 @@ TEST(MyProxy, CommandsWithoutSql) {
   ASSERT_TRUE(my_scalar(c.get(), "DROP TABLE app.fl"));
 }
 
+// COM_STMT_SEND_LONG_DATA chunks reach the server that executes the
+// statement; a read-only cursor (COM_STMT_FETCH, a few rows at a time) keeps
+// the client on the server that holds it.
+TEST(MyProxy, LongDataAndCursorFetch) {
+  auto c = my_connect();
+  ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS cur (id INT PRIMARY KEY, b MEDIUMBLOB)"));
+  ASSERT_TRUE(my_scalar(c.get(), "DELETE FROM cur"));
+  MYSQL_STMT* ins = mysql_stmt_init(c.get());
+  const std::string insert = "INSERT INTO cur VALUES (?, ?)";
+  ASSERT_EQ(mysql_stmt_prepare(ins, insert.data(), insert.size()), 0) << mysql_stmt_error(ins);
+  int id = 1;
+  MYSQL_BIND bind[2];
+  std::memset(bind, 0, sizeof bind);
+  bind[0].buffer_type = MYSQL_TYPE_LONG;
+  bind[0].buffer = &id;
+  bind[1].buffer_type = MYSQL_TYPE_BLOB;
+  ASSERT_EQ(mysql_stmt_bind_param(ins, bind), 0) << mysql_stmt_error(ins);
+  const std::string chunk(70000, 'y');
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(mysql_stmt_send_long_data(ins, 1, chunk.data(), chunk.size()), 0)
+        << mysql_stmt_error(ins);
+  ASSERT_EQ(mysql_stmt_execute(ins), 0) << mysql_stmt_error(ins);
+  mysql_stmt_close(ins);
+  EXPECT_EQ(my_scalar(c.get(), "/* shardgate:primary */ SELECT LENGTH(b) FROM cur WHERE id = 1"),
+            std::to_string(3 * chunk.size()));
+  for (int i = 2; i <= 10; ++i)
+    ASSERT_TRUE(my_scalar(c.get(), "INSERT INTO cur VALUES (" + std::to_string(i) + ", NULL)"));
+
+  MYSQL_STMT* sel = mysql_stmt_init(c.get());
+  unsigned long cursor = CURSOR_TYPE_READ_ONLY;
+  unsigned long prefetch = 3;
+  mysql_stmt_attr_set(sel, STMT_ATTR_CURSOR_TYPE, &cursor);
+  mysql_stmt_attr_set(sel, STMT_ATTR_PREFETCH_ROWS, &prefetch);
+  const std::string query = "/* shardgate:primary */ SELECT id FROM cur ORDER BY id";
+  ASSERT_EQ(mysql_stmt_prepare(sel, query.data(), query.size()), 0) << mysql_stmt_error(sel);
+  ASSERT_EQ(mysql_stmt_execute(sel), 0) << mysql_stmt_error(sel);
+  int got = 0;
+  MYSQL_BIND out;
+  std::memset(&out, 0, sizeof out);
+  out.buffer_type = MYSQL_TYPE_LONG;
+  out.buffer = &got;
+  ASSERT_EQ(mysql_stmt_bind_result(sel, &out), 0);
+  std::vector<int> ids;
+  int rc;
+  while ((rc = mysql_stmt_fetch(sel)) == 0) ids.push_back(got);
+  EXPECT_EQ(rc, MYSQL_NO_DATA) << mysql_stmt_error(sel);
+  EXPECT_EQ(ids, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  mysql_stmt_close(sel);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT 1"), "1");
+  ASSERT_TRUE(my_scalar(c.get(), "DROP TABLE cur"));
+}
+
 TEST(MyProxy, AdminShowsGtidPositionsAndMetrics) {
   std::string out;
   ASSERT_EQ(
