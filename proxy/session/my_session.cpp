@@ -182,17 +182,18 @@ asio::awaitable<Result<void>> MySession::handle_command(std::string_view payload
 
 asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) {
   const std::string_view sql = payload.substr(1);
-  if (is_load_data_local(sql)) {
+  const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
+  StatementFacts facts = inspect_statement(sql, stmt);
+  if (facts.load_data_local) {
     queue_error(kErNotAllowedCommand,
                 "LOAD DATA LOCAL INFILE is not relayed by shardgate: load the file on the server "
                 "(LOAD DATA INFILE) or send the rows as INSERT statements");
     co_return co_await flush_client();
   }
-  if (auto k = parse_kill(sql)) co_return co_await kill(*k);
-  const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
-  if (pins_session(sql)) pinned_ = true;
-  restore_insert_id_ = reads_last_insert_id(sql);
-  pending_ = classify_session_change(sql, stmt);
+  if (facts.kill) co_return co_await kill(*facts.kill);
+  if (facts.pins) pinned_ = true;
+  restore_insert_id_ = facts.reads_insert_id;
+  pending_ = std::move(facts.change);
   co_return co_await forward(payload, stmt, MyAnswer::Query);
 }
 

@@ -13,8 +13,10 @@ using router::TokenKind;
 
 // The statement's tokens without comments (executable /*! */ comments are
 // opened by the lexer and their content kept).
-std::vector<Token> tokens_of(std::string_view sql) {
-  std::vector<Token> out;
+using Tokens = std::vector<Token>;
+
+Tokens tokens_of(std::string_view sql) {
+  Tokens out;
   router::SqlLexer lexer(sql, router::Dialect::Mysql);
   for (Token t = lexer.next(); t.kind != TokenKind::End; t = lexer.next()) {
     if (t.kind == TokenKind::Error) break;
@@ -23,12 +25,12 @@ std::vector<Token> tokens_of(std::string_view sql) {
   return out;
 }
 
-bool word_is(const std::vector<Token>& t, std::size_t i, std::string_view lower) {
+bool word_is(const Tokens& t, std::size_t i, std::string_view lower) {
   return i < t.size() && t[i].kind == TokenKind::Word && router::iequals(t[i].text, lower);
 }
 
 // @name, @'name', @`name`: a user variable (@@name is a system variable).
-bool user_variable_at(const std::vector<Token>& t, std::size_t i) {
+bool user_variable_at(const Tokens& t, std::size_t i) {
   if (t[i].kind != TokenKind::Operator || !t[i].text.ends_with('@') || t[i].text.ends_with("@@"))
     return false;
   if (i + 1 >= t.size()) return false;
@@ -50,7 +52,7 @@ std::string unquote_identifier(std::string_view name) {
 
 // SET or USE as one of several statements in one COM_QUERY: the proxy follows
 // single ones only, so the state stays where it was set.
-bool session_change_in_batch(const std::vector<Token>& t) {
+bool session_change_in_batch(const Tokens& t) {
   std::size_t statements = 0;
   bool change = false;
   bool at_start = true;
@@ -68,11 +70,9 @@ bool session_change_in_batch(const std::vector<Token>& t) {
   return statements > 1 && change;
 }
 
-}  // namespace
-
-SessionChange classify_session_change(std::string_view sql, const router::Statement& stmt) {
+SessionChange session_change_of(const Tokens& t, std::string_view sql,
+                                const router::Statement& stmt) {
   if (stmt.multi_statement) return {};
-  const auto t = tokens_of(sql);
   if (word_is(t, 0, "use") && t.size() >= 2 &&
       (t[1].kind == TokenKind::Word || t[1].kind == TokenKind::QuotedIdent)) {
     return {SessionChange::Kind::Schema, unquote_identifier(t[1].text)};
@@ -86,8 +86,7 @@ SessionChange classify_session_change(std::string_view sql, const router::Statem
   return {SessionChange::Kind::Setting, std::string(sql)};
 }
 
-bool pins_session(std::string_view sql) {
-  const auto t = tokens_of(sql);
+bool pins(const Tokens& t) {
   if (t.empty()) return false;
   // SQL-level prepared statements, table locks, HANDLER, XA live on the connection.
   if (word_is(t, 0, "prepare") || word_is(t, 0, "execute") || word_is(t, 0, "deallocate") ||
@@ -107,8 +106,7 @@ bool pins_session(std::string_view sql) {
   return false;
 }
 
-bool reads_last_insert_id(std::string_view sql) {
-  const auto t = tokens_of(sql);
+bool reads_insert_id(const Tokens& t) {
   for (std::size_t i = 0; i < t.size(); ++i) {
     if (word_is(t, i, "last_insert_id")) return true;
     if (t[i].kind == TokenKind::Operator && t[i].text.ends_with("@@")) {
@@ -120,8 +118,7 @@ bool reads_last_insert_id(std::string_view sql) {
   return false;
 }
 
-std::optional<KillRequest> parse_kill(std::string_view sql) {
-  const auto t = tokens_of(sql);
+std::optional<KillRequest> kill_of(const Tokens& t) {
   if (!word_is(t, 0, "kill")) return std::nullopt;
   KillRequest k;
   std::size_t i = 1;
@@ -146,8 +143,7 @@ std::optional<KillRequest> parse_kill(std::string_view sql) {
   return k;
 }
 
-bool is_load_data_local(std::string_view sql) {
-  const auto t = tokens_of(sql);
+bool load_data_local(const Tokens& t) {
   if (!word_is(t, 0, "load") || !word_is(t, 1, "data")) return false;
   // LOAD DATA [LOW_PRIORITY | CONCURRENT] [LOCAL] INFILE
   for (std::size_t i = 2; i < t.size() && i < 5; ++i) {
@@ -155,6 +151,35 @@ bool is_load_data_local(std::string_view sql) {
     if (word_is(t, i, "infile")) return false;
   }
   return false;
+}
+
+}  // namespace
+
+SessionChange classify_session_change(std::string_view sql, const router::Statement& stmt) {
+  return session_change_of(tokens_of(sql), sql, stmt);
+}
+bool pins_session(std::string_view sql) {
+  return pins(tokens_of(sql));
+}
+bool reads_last_insert_id(std::string_view sql) {
+  return reads_insert_id(tokens_of(sql));
+}
+std::optional<KillRequest> parse_kill(std::string_view sql) {
+  return kill_of(tokens_of(sql));
+}
+bool is_load_data_local(std::string_view sql) {
+  return load_data_local(tokens_of(sql));
+}
+
+StatementFacts inspect_statement(std::string_view sql, const router::Statement& stmt) {
+  const Tokens t = tokens_of(sql);
+  StatementFacts f;
+  f.kill = kill_of(t);
+  f.load_data_local = load_data_local(t);
+  f.pins = pins(t);
+  f.reads_insert_id = reads_insert_id(t);
+  f.change = session_change_of(t, sql, stmt);
+  return f;
 }
 
 router::Statement read_statement() {

@@ -49,6 +49,17 @@ std::optional<KillRequest> parse_kill(std::string_view sql);
 // LOAD DATA LOCAL INFILE: the server would ask the client for a file.
 bool is_load_data_local(std::string_view sql);
 
+// Everything the session asks of one COM_QUERY's text, from one lexing (the
+// functions above each lex again: they are for tests and single questions).
+struct StatementFacts {
+  std::optional<KillRequest> kill;
+  bool load_data_local = false;
+  bool pins = false;
+  bool reads_insert_id = false;
+  SessionChange change;
+};
+StatementFacts inspect_statement(std::string_view sql, const router::Statement& stmt);
+
 // The statement the proxy routes a command without SQL as (COM_INIT_DB,
 // COM_FIELD_LIST, COM_STATISTICS): any server can answer it.
 router::Statement read_statement();

@@ -72,6 +72,19 @@ TEST(MySessionState, ReadsLastInsertId) {
   EXPECT_FALSE(reads_last_insert_id("SELECT @@port"));
 }
 
+TEST(MySessionState, InspectAnswersEverythingFromOneLexing) {
+  const std::string_view sql = "SET @x := LAST_INSERT_ID()";
+  const auto f = inspect_statement(sql, router::analyze(sql, router::Dialect::Mysql, {}));
+  EXPECT_TRUE(f.pins);
+  EXPECT_TRUE(f.reads_insert_id);
+  EXPECT_FALSE(f.kill);
+  EXPECT_FALSE(f.load_data_local);
+  EXPECT_EQ(f.change.kind, SessionChange::Kind::None);
+  const std::string_view use = "USE app";
+  EXPECT_EQ(inspect_statement(use, router::analyze(use, router::Dialect::Mysql, {})).change.text,
+            "app");
+}
+
 TEST(MySessionState, Kill) {
   auto k = parse_kill("KILL QUERY 42");
   ASSERT_TRUE(k);
