@@ -28,6 +28,10 @@ inline constexpr std::uint32_t my_charset_of(std::uint32_t options) {
   return options >> 24;
 }
 
+// What MyServerConnection::schema holds when the proxy does not know it (no
+// schema name can contain a NUL byte).
+inline const std::string kUnknownSchema(1, '\0');
+
 // A statement prepared on this server connection.
 struct MyServerStatement {
   std::uint32_t id = 0;  // the server's statement id
@@ -58,7 +62,7 @@ class MyServerConnection {
   std::chrono::steady_clock::time_point idle_since{};
   // Session state applied here: the current schema and the SET statements run,
   // in order (the proxy replays a client's list where it differs).
-  std::string schema;
+  std::string schema;  // kUnknownSchema after COM_RESET_CONNECTION: set it again
   std::vector<std::string> settings;
   // Statements prepared here, by their text.
   std::unordered_map<std::string, MyServerStatement> prepared;

@@ -62,6 +62,7 @@ void MySession::sync_session_state() {
       append_command(to_server_, mysql::kComResetConnection, "");
       tracker_.expect(MyAnswer::Simple, true);
       c.prepared.clear();
+      c.schema = backend::kUnknownSchema;
       from = 0;
     }
     for (std::size_t i = from; i < settings_.size(); ++i) {
@@ -143,7 +144,7 @@ asio::awaitable<void> MySession::release_at_end() {
   const bool ok = sent && !tracker_.take_swallowed_error();
   server_.conn->settings.clear();
   server_.conn->prepared.clear();
-  server_.conn->schema = login_database_;
+  server_.conn->schema = backend::kUnknownSchema;
   detach(ok);
 }
 
