@@ -607,7 +607,8 @@ TEST(MyProxy, CommandsWithoutSql) {
 // the client on the server that holds it.
 TEST(MyProxy, LongDataAndCursorFetch) {
   auto c = my_connect();
-  ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS cur (id INT PRIMARY KEY, b MEDIUMBLOB)"));
+  ASSERT_TRUE(
+      my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS cur (id INT PRIMARY KEY, b MEDIUMBLOB)"));
   ASSERT_TRUE(my_scalar(c.get(), "DELETE FROM cur"));
   MYSQL_STMT* ins = mysql_stmt_init(c.get());
   const std::string insert = "INSERT INTO cur VALUES (?, ?)";
@@ -1016,7 +1017,9 @@ TEST_F(MyProxyFaults, PrimaryDyingMidQueryGivesAnErrorThenRecovers) {
   EXPECT_EQ(my_scalar(c.get(), "/* shardgate:primary */ SELECT @@port", &e),
             std::to_string(kMyBasePort))
       << e.code << " " << e.message;
-  EXPECT_TRUE(my_scalar(c.get(), "INSERT INTO ai (who) VALUES ('after')", &e))
+  EXPECT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS after_kill (v VARCHAR(16))", &e))
+      << e.code << " " << e.message;
+  EXPECT_TRUE(my_scalar(c.get(), "INSERT INTO after_kill VALUES ('after')", &e))
       << e.code << " " << e.message;
   for (const char* r : {kMyReplica1, kMyReplica2})
     EXPECT_TRUE(wait_until([&] { return replica_caught_up(r); }, 30000)) << r;
