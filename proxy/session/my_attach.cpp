@@ -148,6 +148,18 @@ asio::awaitable<void> MySession::release_at_end() {
   detach(ok);
 }
 
+// The command could not even be sent: the pooled connection was dead (its
+// server went away since the connection was last used). Nothing ran, so a
+// read goes again to another server (forward() retries once).
+void MySession::server_gone_before_send() {
+  bump(worker_.metrics().server_connections_lost_total);
+  server_.pool->drain_idle();
+  server_broken_ = true;
+  to_server_.clear();
+  detach(false);
+  lost_quietly_ = true;
+}
+
 asio::awaitable<void> MySession::server_lost(const std::string& why) {
   bump(worker_.metrics().server_connections_lost_total);
   bump(worker_.metrics().proxy_errors_total);

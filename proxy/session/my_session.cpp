@@ -199,26 +199,36 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
 
 asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
                                                  const router::Statement& stmt, MyAnswer answer) {
-  if (!server_.conn) {
-    auto a = co_await attach_for(stmt);
-    if (!a) {
-      pending_ = {};
-      restore_insert_id_ = false;
-      preparing_id_.reset();
-      preparing_.reset();
-      bump(worker_.metrics().proxy_errors_total);
-      queue_error(mysql::kErUnknownError, a.error().message());
-      co_return co_await flush_client();
+  const bool restore_insert_id = std::exchange(restore_insert_id_, false);
+  // A read that could not be sent to its replica (the pooled connection had
+  // died) is sent once more, to whichever server the balancer picks next.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool fresh = false;
+    if (!server_.conn) {
+      auto a = co_await attach_for(stmt);
+      if (!a) {
+        pending_ = {};
+        preparing_id_.reset();
+        preparing_.reset();
+        bump(worker_.metrics().proxy_errors_total);
+        queue_error(mysql::kErUnknownError, a.error().message());
+        co_return co_await flush_client();
+      }
+      fresh = true;
+    } else if (router::writes_data(stmt)) {
+      routing_.note_write();
     }
-  } else if (router::writes_data(stmt)) {
-    routing_.note_write();
+    retry_if_lost_ = attempt == 0 && fresh && answer == MyAnswer::Query && !pinned_ &&
+                     server_.role == router::TargetRole::Replica && !router::writes_data(stmt);
+    if (restore_insert_id) restore_last_insert_id();
+    if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)
+      pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
+    std::uint8_t seq = 0;
+    mysql::append_packets(to_server_, payload, seq);
+    auto done = co_await send_and_relay(answer);
+    if (!std::exchange(lost_quietly_, false)) co_return done;
   }
-  if (std::exchange(restore_insert_id_, false)) restore_last_insert_id();
-  if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)
-    pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
-  std::uint8_t seq = 0;
-  mysql::append_packets(to_server_, payload, seq);
-  co_return co_await send_and_relay(answer);
+  co_return Result<void>{};
 }
 
 // Sends what is queued for the server (the client's command last), relays
@@ -226,12 +236,18 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
 asio::awaitable<Result<void>> MySession::send_and_relay(MyAnswer answer) {
   tracker_.expect(answer, false);
   auto sent = co_await flush_server();
+  if (!sent && std::exchange(retry_if_lost_, false)) {
+    server_gone_before_send();
+    co_return Result<void>{};
+  }
+  retry_if_lost_ = false;  // only ever for the one command forward() is sending
   if (!sent) {
     co_await server_lost(sent.error().message());
     co_return co_await flush_client();
   }
   auto relayed = co_await relay_until_answered();
   if (!relayed) co_return relayed;
+  if (lost_quietly_) co_return Result<void>{};
   after_answer();
   co_return Result<void>{};
 }

@@ -104,6 +104,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void detach(bool reusable);
   asio::awaitable<void> release_at_end();
   asio::awaitable<void> server_lost(const std::string& why);
+  void server_gone_before_send();
   std::uint32_t pool_variant() const;
 
   asio::awaitable<Result<void>> write_client(std::string_view bytes);
@@ -150,6 +151,10 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // the server connection before a statement that reads LAST_INSERT_ID().
   std::uint64_t last_insert_id_ = 0;
   bool restore_insert_id_ = false;  // for the command being forwarded
+  // The command being sent may go again elsewhere if it cannot be sent at all
+  // (a read on a replica, outside a transaction).
+  bool retry_if_lost_ = false;
+  bool lost_quietly_ = false;  // it could not: forward() sends it again
   std::vector<asio::const_buffer> relay_out_;
 
   std::unordered_map<std::uint32_t, MyClientStatement> statements_;
