@@ -16,19 +16,15 @@
 #include <string>
 #include <string_view>
 
+#include "tests/unit/protocol/hex.h"
+
 namespace shardgate::auth {
 namespace {
 
 using namespace std::string_literals;
 using namespace std::string_view_literals;
 
-std::string from_hex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using shardgate::testing::from_hex;
 
 // 0x01 .. 0x14
 const std::string kFixedNonce = from_hex("0102030405060708090a0b0c0d0e0f1011121314");

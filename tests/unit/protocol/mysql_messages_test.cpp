@@ -13,6 +13,7 @@
 
 #include "proxy/protocol/mysql/constants.h"
 #include "proxy/protocol/mysql/messages.h"
+#include "tests/unit/protocol/hex.h"
 
 namespace shardgate::mysql {
 namespace {
@@ -20,13 +21,7 @@ namespace {
 using namespace std::string_literals;
 using namespace std::string_view_literals;
 
-std::string from_hex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using shardgate::testing::from_hex;
 
 // The capabilities libmariadb negotiated in the captures (no DEPRECATE_EOF),
 // and the MariaDB extended ones, extended column metadata among them.
