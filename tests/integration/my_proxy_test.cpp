@@ -912,31 +912,29 @@ TEST_F(MyProxyFaults, ReplicaKilledReadsContinueThenComeBack) {
   // After the write benchmark the replicas may lag for a moment (reads then
   // go to the primary, as they should): wait.
   ASSERT_TRUE(wait_until([&] { return is_replica_port(my_port(c.get())); }, 20000));
-  kill_my_member(kMyReplica1);
-  int errors = 0;
-  std::set<int> ports;
+  // Runs `reads` SELECT @@port; the ports that answered, and the errors.
   MyError e;
-  for (int i = 0; i < 200; ++i) {
-    auto p = my_scalar(c.get(), "SELECT @@port", &e);
-    if (!p)
-      ++errors;
-    else
-      ports.insert(std::stoi(*p));
-  }
+  int errors = 0;
+  auto read_ports = [&](int reads) {
+    std::set<int> ports;
+    errors = 0;
+    for (int i = 0; i < reads; ++i) {
+      auto p = my_scalar(c.get(), "SELECT @@port", &e);
+      if (!p)
+        ++errors;
+      else
+        ports.insert(std::stoi(*p));
+    }
+    return ports;
+  };
+  kill_my_member(kMyReplica1);
+  std::set<int> ports = read_ports(200);
   EXPECT_EQ(errors, 0) << e.code << " " << e.message;
   EXPECT_EQ(ports.count(kReplicaPort1), 0u) << "reads still went to the killed replica";
   EXPECT_EQ(ports.count(kReplicaPort2), 1u);
 
   kill_my_member(kMyReplica2);
-  errors = 0;
-  ports.clear();
-  for (int i = 0; i < 100; ++i) {
-    auto p = my_scalar(c.get(), "SELECT @@port", &e);
-    if (!p)
-      ++errors;
-    else
-      ports.insert(std::stoi(*p));
-  }
+  ports = read_ports(100);
   EXPECT_EQ(errors, 0) << e.code << " " << e.message;
   EXPECT_EQ(ports, std::set<int>{kMyBasePort})
       << "with every replica down, reads go to the primary";
