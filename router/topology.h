@@ -1,10 +1,12 @@
-// The cluster as the data path sees it: shards and their members. Built whole
-// from the config (and later from the topology store), published as
+// The cluster as the data path sees it: shards, their members and key ranges,
+// and which tables are sharded on which column. Built whole from the config
+// (and later from the topology store), published as
 // std::shared_ptr<const Topology>, never mutated after publication.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardgate::router {
@@ -23,17 +25,89 @@ struct BackendInfo {
   std::string zone;
 };
 
+// A slice [start, end) of the 64-bit keyspace that hashed sharding keys fall
+// into; `end_is_max` marks the slice that runs to 2^64 (not representable).
+struct KeyRange {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  bool end_is_max = true;
+
+  bool contains(std::uint64_t h) const { return h >= start && (end_is_max || h < end); }
+};
+
 struct ShardInfo {
   std::string name;
-  std::uint32_t primary = 0;               // index into backends
-  std::vector<std::uint32_t> replicas;     // indexes into backends
+  std::uint32_t primary = 0;            // index into backends
+  std::vector<std::uint32_t> replicas;  // indexes into backends
+  KeyRange key_range;                   // hash sharding: the keyspace slice it owns
 };
+
+enum class ShardStrategy {
+  Hash,  // xxh3-64 of the key, looked up in the shards' key ranges
+  Range  // the raw integer key, looked up in the table's own ranges
+};
+
+// How key text is compared: an integer column's 7, '7' and $1 = "7" are one key.
+enum class KeyType { Integer, Text };
+
+// Range sharding: integer keys in [from, to) live on `shard`; an absent bound
+// is unbounded.
+struct RangeRule {
+  bool has_from = false;
+  std::int64_t from = 0;
+  bool has_to = false;
+  std::int64_t to = 0;
+  std::uint32_t shard = 0;
+};
+
+struct ShardedTable {
+  std::string name;    // lower case; schema-qualified only when the config says so
+  std::string column;  // lower case
+  ShardStrategy strategy = ShardStrategy::Hash;
+  KeyType key_type = KeyType::Integer;
+  std::vector<RangeRule> ranges;  // Range strategy only, sorted by `from`
+};
+
+struct ShardingSchema {
+  std::vector<ShardedTable> tables;
+  std::vector<std::string> reference_tables;  // same rows on every shard
+  std::uint32_t default_shard = 0;            // unsharded tables and statements without tables
+  bool allow_scatter_writes = false;          // keyless writes to sharded tables go everywhere
+
+  bool empty() const { return tables.empty() && reference_tables.empty(); }
+};
+
+// Table names in statements may carry a schema ("public.users") that the
+// config leaves out, or the other way round; the last component decides then.
+inline bool table_name_matches(std::string_view in_statement, std::string_view configured) {
+  if (in_statement == configured) return true;
+  const auto last = [](std::string_view n) {
+    const auto dot = n.rfind('.');
+    return dot == std::string_view::npos ? n : n.substr(dot + 1);
+  };
+  const bool qualified_stmt = in_statement.find('.') != std::string_view::npos;
+  const bool qualified_conf = configured.find('.') != std::string_view::npos;
+  if (qualified_stmt == qualified_conf) return false;
+  return last(in_statement) == last(configured);
+}
 
 struct Topology {
   std::uint64_t version = 1;
   std::string cluster;
   std::vector<BackendInfo> backends;
   std::vector<ShardInfo> shards;
+  ShardingSchema sharding;
+
+  const ShardedTable* sharded_table(std::string_view name) const {
+    for (const auto& t : sharding.tables)
+      if (table_name_matches(name, t.name)) return &t;
+    return nullptr;
+  }
+  bool is_reference_table(std::string_view name) const {
+    for (const auto& t : sharding.reference_tables)
+      if (table_name_matches(name, t)) return true;
+    return false;
+  }
 };
 
 }  // namespace shardgate::router

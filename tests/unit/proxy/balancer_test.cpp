@@ -34,8 +34,8 @@ router::Topology two_shards() {
   add("s0-r3", MemberRole::Replica, 0);
   add("s1-primary", MemberRole::Primary, 1);
   add("s1-r1", MemberRole::Replica, 1);
-  t.shards.push_back({"s0", 0, {1, 2, 3}});
-  t.shards.push_back({"s1", 4, {5}});
+  t.shards.push_back({"s0", 0, {1, 2, 3}, {}});
+  t.shards.push_back({"s1", 4, {5}, {}});
   return t;
 }
 

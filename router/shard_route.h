@@ -1,0 +1,34 @@
+// The shards one execution of a statement needs: its ShardAnalysis with the
+// parameters of this execution bound. Pure; refusals come back as errors whose
+// message the session sends to the client as is.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "router/shard_keys.h"
+#include "router/topology.h"
+
+namespace shardgate::router {
+
+// A bound parameter as the protocol delivered it. Binary integers are
+// big-endian of 2, 4 or 8 bytes (PostgreSQL's int2/int4/int8 send format;
+// the MySQL session converts its own binary values to text).
+struct ParamValue {
+  enum class Form : std::uint8_t { Null, Text, Binary };
+  Form form = Form::Null;
+  std::string_view bytes;
+};
+
+struct ShardTargets {
+  std::vector<std::uint32_t> shards;  // sorted, no duplicates, never empty
+  bool every_shard = false;           // the statement has no key: all shards take it
+};
+
+Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
+                                    std::span<const ParamValue> params, const Topology& topology);
+
+}  // namespace shardgate::router
