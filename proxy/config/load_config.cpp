@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "proxy/config/yaml_loader.h"
+#include "router/shard_map.h"
 
 namespace shardgate::config {
 namespace {
@@ -60,6 +61,72 @@ Result<void> validate_backend(const Backend& b, const std::string& path) {
   return {};
 }
 
+Result<void> validate_key_ranges(const Cluster& cl, const std::string& path) {
+  int set = 0;
+  for (const auto& shard : cl.shards()) set += !shard.key_range().empty();
+  if (set == 0) return {};
+  std::vector<router::KeyRange> ranges;
+  for (int s = 0; s < cl.shards_size(); ++s) {
+    const std::string kp = path + ".shards[" + std::to_string(s) + "].key_range";
+    if (cl.shards(s).key_range().empty())
+      return at(kp, "set key_range on every shard, or on none (equal slices)");
+    auto r = router::parse_key_range(cl.shards(s).key_range());
+    if (!r) return at(kp, r.error().message());
+    ranges.push_back(*r);
+  }
+  auto tiled = router::check_key_ranges_tile(ranges);
+  if (!tiled)
+    return at(path + ".shards",
+              "the key ranges, in shard order, must cover the keyspace once: " +
+                  tiled.error().message());
+  return {};
+}
+
+Result<void> validate_sharding(const Cluster& cl, const std::string& path) {
+  if (auto r = validate_key_ranges(cl, path); !r) return r;
+  const Sharding& sh = cl.sharding();
+  const std::string sp = path + ".sharding";
+  std::set<std::string> shard_names;
+  for (const auto& shard : cl.shards()) shard_names.insert(shard.name());
+  if (!sh.default_shard().empty() && !shard_names.count(sh.default_shard()))
+    return at(sp + ".default_shard", "names no shard ('" + sh.default_shard() + "')");
+  std::set<std::string> tables;
+  for (int i = 0; i < sh.tables_size(); ++i) {
+    const ShardedTable& t = sh.tables(i);
+    const std::string tp = sp + ".tables[" + std::to_string(i) + "]";
+    if (t.name().empty()) return at(tp + ".name", "every sharded table needs a name");
+    if (t.column().empty())
+      return at(tp + ".column", "name the sharding key column of " + t.name());
+    if (!tables.insert(t.name()).second) return at(tp + ".name", "'" + t.name() + "' is listed twice");
+    const bool range = t.strategy() == ShardedTable::RANGE;
+    if (!range && t.ranges_size() > 0)
+      return at(tp + ".ranges", "only strategy: range takes ranges (hash uses the shards' key_range)");
+    if (!range) continue;
+    if (t.key_type() == ShardedTable::TEXT)
+      return at(tp + ".key_type", "range sharding needs an integer key");
+    if (t.ranges_size() == 0) return at(tp + ".ranges", "strategy: range needs ranges");
+    for (int r = 0; r < t.ranges_size(); ++r) {
+      const KeyRangeRule& rule = t.ranges(r);
+      const std::string rp = tp + ".ranges[" + std::to_string(r) + "]";
+      if (!shard_names.count(rule.shard()))
+        return at(rp + ".shard", "names no shard ('" + rule.shard() + "')");
+      if (!rule.from().empty() && !router::parse_int64(rule.from()))
+        return at(rp + ".from", "must be an integer");
+      if (!rule.to().empty() && !router::parse_int64(rule.to()))
+        return at(rp + ".to", "must be an integer");
+      if (!rule.from().empty() && !rule.to().empty() &&
+          *router::parse_int64(rule.to()) <= *router::parse_int64(rule.from()))
+        return at(rp + ".to", "must be greater than from");
+    }
+  }
+  for (int i = 0; i < sh.reference_tables_size(); ++i) {
+    if (!tables.insert(sh.reference_tables(i)).second)
+      return at(sp + ".reference_tables[" + std::to_string(i) + "]",
+                "'" + sh.reference_tables(i) + "' is listed twice or also sharded");
+  }
+  return {};
+}
+
 Result<void> validate_cluster(const Cluster& cl, const std::string& path,
                               std::set<std::string>& backend_names) {
   if (cl.name().empty()) return at(path + ".name", "every cluster needs a name");
@@ -81,7 +148,7 @@ Result<void> validate_cluster(const Cluster& cl, const std::string& path,
       return at(sp + ".backends", "exactly one backend must have role: primary (found " +
                                       std::to_string(primaries) + ")");
   }
-  return {};
+  return validate_sharding(cl, path);
 }
 
 Result<void> validate(const Config& c) {

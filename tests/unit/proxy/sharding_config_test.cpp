@@ -1,0 +1,125 @@
+// The sharding section of the configuration: validation errors name their
+// key, and the topology built from it maps keys as declared.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proxy/config/load_config.h"
+#include "proxy/topology.h"
+#include "router/shard_map.h"
+
+namespace shardgate {
+namespace {
+
+const std::string kBase = R"(listeners:
+  - {protocol: postgres, port: 6432}
+users:
+  - {name: app, password: app}
+clusters:
+  - name: main
+    engine: postgres
+    shards:
+      - name: s0
+        key_range: "-80"
+        backends:
+          - {name: a, host: 127.0.0.1, port: 5432, role: primary}
+      - name: s1
+        key_range: "80-"
+        backends:
+          - {name: b, host: 127.0.0.1, port: 5433, role: primary}
+    sharding:
+      default_shard: s1
+      reference_tables: [countries]
+      tables:
+        - {name: users, column: id}
+        - {name: Accounts, column: Email, key_type: text}
+        - name: events
+          column: id
+          strategy: range
+          ranges:
+            - {shard: s0, to: "100"}
+            - {shard: s1, from: "100"}
+)";
+
+std::string with(const std::string& from, const std::string& to) {
+  std::string yaml = kBase;
+  const auto at = yaml.find(from);
+  EXPECT_NE(at, std::string::npos) << "test bug: '" << from << "' is not in the config";
+  if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  return yaml;
+}
+
+std::string error_of(const std::string& yaml) {
+  auto r = config::parse_config(yaml);
+  EXPECT_FALSE(r.has_value()) << "parsed although it should not:\n" << yaml;
+  return r.has_value() ? std::string() : r.error().message();
+}
+
+TEST(ShardingConfig, BuildsTheTopology) {
+  auto c = config::parse_config(kBase);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  const router::Topology t = topology_from_config(c->clusters(0));
+  ASSERT_EQ(t.shards.size(), 2u);
+  EXPECT_EQ(router::format_key_range(t.shards[0].key_range), "-80");
+  EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-");
+  EXPECT_EQ(t.sharding.default_shard, 1u);
+  EXPECT_TRUE(t.is_reference_table("countries"));
+  EXPECT_TRUE(t.is_reference_table("public.countries"));
+  ASSERT_NE(t.sharded_table("accounts"), nullptr);
+  EXPECT_EQ(t.sharded_table("accounts")->column, "email");
+  EXPECT_EQ(t.sharded_table("accounts")->key_type, router::KeyType::Text);
+  const router::ShardedTable* events = t.sharded_table("events");
+  ASSERT_NE(events, nullptr);
+  EXPECT_EQ(events->strategy, router::ShardStrategy::Range);
+  router::KeyValue k;
+  k.integer = 99;
+  EXPECT_EQ(*router::shard_of(*events, k, t), 0u);
+  k.integer = 100;
+  EXPECT_EQ(*router::shard_of(*events, k, t), 1u);
+}
+
+TEST(ShardingConfig, KeyRangesDefaultToEqualSlices) {
+  std::string yaml = with("        key_range: \"-80\"\n", "");
+  const auto at = yaml.find("        key_range: \"80-\"\n");
+  yaml.erase(at, std::string("        key_range: \"80-\"\n").size());
+  auto c = config::parse_config(yaml);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  const router::Topology t = topology_from_config(c->clusters(0));
+  EXPECT_EQ(router::format_key_range(t.shards[0].key_range), "-80");
+  EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-");
+}
+
+TEST(ShardingConfig, ErrorsNameTheKey) {
+  struct Case {
+    std::string from, to, key, words;
+  } cases[] = {
+      {"key_range: \"-80\"", "key_range: \"-40\"", "clusters[0].shards", "gap"},
+      {"key_range: \"-80\"", "key_range: \"-zz\"", "clusters[0].shards[0].key_range", "hex"},
+      {"        key_range: \"-80\"\n", "", "clusters[0].shards[0].key_range", "every shard"},
+      {"default_shard: s1", "default_shard: s9", "clusters[0].sharding.default_shard", "s9"},
+      {"{name: users, column: id}", "{name: users}", "clusters[0].sharding.tables[0].column",
+       "users"},
+      {"{name: users, column: id}", "{name: events, column: id}",
+       "clusters[0].sharding.tables[2].name", "twice"},
+      {"[countries]", "[users]", "clusters[0].sharding.reference_tables[0]", "also sharded"},
+      {"{shard: s0, to: \"100\"}", "{shard: s7, to: \"100\"}",
+       "clusters[0].sharding.tables[2].ranges[0].shard", "s7"},
+      {"{shard: s0, to: \"100\"}", "{shard: s0, to: \"x\"}",
+       "clusters[0].sharding.tables[2].ranges[0].to", "integer"},
+      {"{shard: s1, from: \"100\"}", "{shard: s1, from: \"100\", to: \"50\"}",
+       "clusters[0].sharding.tables[2].ranges[1].to", "greater"},
+      {"          strategy: range\n", "", "clusters[0].sharding.tables[2].ranges", "only strategy"},
+      {"strategy: range", "strategy: range\n          key_type: text",
+       "clusters[0].sharding.tables[2].key_type", "integer"},
+      {"{name: users, column: id}", "{name: users, column: id, strategy: sideways}",
+       "clusters[0].sharding.tables[0].strategy", "hash"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = error_of(with(c.from, c.to));
+    EXPECT_NE(e.find("'" + c.key + "'"), std::string::npos) << c.to << " -> " << e;
+    EXPECT_NE(e.find(c.words), std::string::npos) << c.to << " -> " << e;
+  }
+}
+
+}  // namespace
+}  // namespace shardgate
