@@ -38,8 +38,8 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
   facts.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
                            user_->pool_mode() == config::PoolMode::SESSION || !autocommit_;
   const router::TargetRole role = routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
-  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role,
-                                         routing_.replica_min_position());
+  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role, 0,
+                                         routing_.replica_min_position(0));
   if (!attached) co_return attached.error();
   server_ = std::move(*attached);
   tracker_.reset(server_.conn->capabilities());

@@ -28,14 +28,16 @@ router::TargetRole PgSession::decide(const router::Statement& stmt) {
   facts.attached_to_replica = server_role_ == router::TargetRole::Replica;
   facts.reads_on_primary =
       ctx_.config->routing().reads_on_primary() || user_->pool_mode() == config::PoolMode::SESSION;
+  facts.shard = round_shard_;
   return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
 }
 
 asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
-  auto attached = co_await attach_server(worker_, pools_, *user_, database_, role,
-                                         routing_.replica_min_position());
+  auto attached = co_await attach_server(worker_, pools_, *user_, database_, role, round_shard_,
+                                         routing_.replica_min_position(round_shard_));
   if (!attached) co_return attached.error();
   server_ = std::move(attached->conn);
+  server_shard_ = round_shard_;
   pool_ = attached->pool;
   server_role_ = attached->role;
   const std::string sync = settings_sync_sql(settings_, server_->settings);
@@ -120,6 +122,7 @@ asio::awaitable<void> PgSession::server_lost(const std::string& why) {
   detach(false);
   pending_setting_.reset();
   txn_settings_.clear();
+  pending_raise_.reset();
   skip_until_sync_ = !owes_ready;
   co_await flush_client();
 }

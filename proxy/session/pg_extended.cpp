@@ -10,6 +10,7 @@
 
 #include "proxy/net/pg_io.h"
 #include "proxy/session/pg_session.h"
+#include "proxy/session/shard_choice.h"
 #include "router/classify.h"
 
 namespace shardgate::session {
@@ -165,22 +166,44 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     in_.consume(f.size);
     if (f.type != 'S') co_return Result<void>{};
     skip_until_sync_ = false;
-    to_client_ += pg::ready_for_query('I');
+    batch_routed_ = false;
+    if (pending_raise_) {
+      std::string sql = std::move(*pending_raise_);
+      pending_raise_.reset();
+      co_return co_await raise_on_server(std::move(sql));
+    }
+    to_client_ += pg::ready_for_query(in_client_transaction() ? 'E' : 'I');
     co_return co_await finish_round();
   }
+  if (needs_server && !batch_routed_ && sharding_active(*ctx_.topology)) {
+    batch_routed_ = true;
+    auto chosen = batch_shard();
+    Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+    if (!settled) {
+      skip_until_sync_ = true;
+      auto refused = co_await refuse_round("0A000", settled.error().message(), false);
+      if (!refused) co_return refused;
+      co_return co_await handle_extended(f);  // consumes it (and runs the Sync if it is one)
+    }
+  }
   if (needs_server && !server_) {
-    const auto role = f.type == 'F' ? router::TargetRole::Primary : route_batch();
+    const auto role = f.type == 'F'         ? router::TargetRole::Primary
+                      : deferred_begin_ ? decide(deferred_begin_stmt_)
+                                        : route_batch();
     auto a = co_await attach(role);
     if (!a) {
       bump(worker_.metrics().proxy_errors_total);
       to_client_ += pg::error_response("08006", a.error().message());
+      deferred_begin_.reset();
       skip_until_sync_ = true;
       in_.consume(f.size);
       co_return co_await flush_client();
     }
+    begin_deferred_transaction();
   }
   const std::string_view raw(f.body.data() - 5, f.size);
   if (f.type == 'S' || f.type == 'F') {
+    batch_routed_ = false;
     in_.consume(f.size);
     if (!server_) {  // a batch the proxy answered alone (Close only, say)
       std::vector<Segment> synthetic;

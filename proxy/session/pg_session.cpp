@@ -1,6 +1,7 @@
 // The command loop of a PostgreSQL client session: read client messages,
 // route, forward, relay the server's answer, give the server connection back.
 #include "proxy/session/pg_session.h"
+#include "proxy/session/shard_choice.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -204,15 +205,23 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   if (stmt.kind == router::StatementKind::Deallocate && !stmt.multi_statement) {
     if (auto answered = co_await deallocate_locally(f, sql)) co_return *answered;
   }
+  if (sharding_active(*ctx_.topology)) {
+    if (auto answered = co_await shard_query(f, sql, stmt)) co_return *answered;
+  }
   if (!server_) {
-    auto a = co_await attach(decide(stmt));
+    // A deferred BEGIN decides where the transaction runs, as it would have.
+    const router::Statement& lead = deferred_begin_ ? deferred_begin_stmt_ : stmt;
+    auto a = co_await attach(decide(lead));
     if (!a) {
       in_.consume(f.size);
       to_client_ += pg::error_response("08006", a.error().message());
       to_client_ += pg::ready_for_query('I');
+      deferred_begin_.reset();
       bump(worker_.metrics().proxy_errors_total);
       co_return co_await flush_client();
     }
+    begin_deferred_transaction();
+    if (router::writes_data(stmt)) routing_.note_write();
   } else if (router::writes_data(stmt)) {
     routing_.note_write();
   }

@@ -90,6 +90,20 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<Result<void>> wait_for_input_or_server();
   void shed_idle_memory();
 
+  // sharding (pg_shard.cpp)
+  asio::awaitable<std::optional<Result<void>>> shard_query(const pg::Frame& f,
+                                                           std::string_view sql,
+                                                           const router::Statement& stmt);
+  Result<std::optional<std::uint32_t>> batch_shard();
+  Result<void> settle_shard(std::optional<std::uint32_t> wanted);
+  asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag,
+                                             char status);
+  asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate,
+                                             const std::string& message, bool simple);
+  asio::awaitable<Result<void>> raise_on_server(std::string sql);
+  void begin_deferred_transaction();
+  bool in_client_transaction() const;
+
   // server attachment (pg_attach.cpp)
   asio::awaitable<Result<void>> attach(router::TargetRole role);
   void detach(bool reusable);
@@ -145,6 +159,17 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::chrono::steady_clock::time_point round_started_{};
 
   RoutingState routing_;
+
+  // Sharding: the shard the next attach goes to and the one attached.
+  std::uint32_t round_shard_ = 0;
+  std::uint32_t server_shard_ = 0;
+  // BEGIN answered by the proxy and not yet sent: the transaction's first
+  // statement decides its shard.
+  std::optional<std::string> deferred_begin_;
+  router::Statement deferred_begin_stmt_;
+  // A refused batch inside a transaction: raised on the server at its Sync.
+  std::optional<std::string> pending_raise_;
+  bool batch_routed_ = false;  // the batch in progress had its shard checked
 };
 
 }  // namespace shardgate::session

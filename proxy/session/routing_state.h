@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "proxy/metrics.h"
 #include "router/route.h"
@@ -24,6 +25,7 @@ struct SessionFacts {
   bool in_transaction = false;       // a transaction is open on the attached server
   bool attached_to_replica = false;  // ... and that server is a replica
   bool reads_on_primary = false;     // config or pool mode keeps reads on the primary
+  std::uint32_t shard = 0;           // the shard the round goes to
 };
 
 class RoutingState {
@@ -39,15 +41,24 @@ class RoutingState {
   // After the round: a write starts a read-your-writes wait when enabled.
   void round_done(bool read_your_writes, std::chrono::steady_clock::time_point now);
 
-  // The position a replica must have replayed to serve this client's reads.
-  std::optional<std::uint64_t> replica_min_position() const { return ryw_position_; }
+  // The position a replica of `shard` must have replayed to serve this
+  // client's reads. Each shard has its own barrier: positions of different
+  // servers do not compare, and a write on one shard does not hold back
+  // reads on another.
+  std::optional<std::uint64_t> replica_min_position(std::uint32_t shard = 0) const {
+    return shard < barriers_.size() ? barriers_[shard].position : std::nullopt;
+  }
 
  private:
-  bool round_wrote_ = false;
   // The time of the last write and, once a monitor round that started after
   // it has been seen, the primary position that replicas must have replayed.
-  std::optional<std::chrono::steady_clock::time_point> last_write_;
-  std::optional<std::uint64_t> ryw_position_;
+  struct Barrier {
+    std::optional<std::chrono::steady_clock::time_point> last_write;
+    std::optional<std::uint64_t> position;
+  };
+  bool round_wrote_ = false;
+  std::uint32_t round_shard_ = 0;
+  std::vector<Barrier> barriers_;  // by shard, grown on first write
 };
 
 }  // namespace shardgate::session

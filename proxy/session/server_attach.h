@@ -55,27 +55,28 @@ struct SessionPools {
   }
 };
 
-// Leases a connection for `role` on shard 0; a replica must have replayed
+// Leases a connection for `role` on `shard`; a replica must have replayed
 // `min_position` (read-your-writes). Counts the statement by route.
 template <class Conn>
 asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionPools<Conn>& pools,
                                                         const config::User& user,
                                                         const std::string& database,
                                                         router::TargetRole role,
+                                                        std::uint32_t shard,
                                                         std::optional<std::uint64_t> min_position) {
   ProxyContext& ctx = worker.ctx();
   std::vector<std::uint32_t> excluded;
   std::string last_error = "no backend configured";
   for (int attempt = 0; attempt < 6; ++attempt) {
     const auto min = role == router::TargetRole::Replica ? min_position : std::nullopt;
-    const auto choice = worker.choose(0, role, min, excluded);
+    const auto choice = worker.choose(shard, role, min, excluded);
     if (choice.fell_back_to_primary) bump(worker.metrics().replica_fallback_total);
     backend::Pool<Conn>& pool = pools.get(worker, choice.backend, user, database);
     auto lease = co_await pool.acquire();
     if (!lease) {
       last_error = lease.error().message();
       excluded.push_back(choice.backend);
-      const bool primary = choice.backend == ctx.topology->shards[0].primary;
+      const bool primary = choice.backend == ctx.topology->shards[shard].primary;
       if (!primary) continue;  // another replica, or the primary, may serve
       break;
     }

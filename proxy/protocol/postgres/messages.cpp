@@ -135,6 +135,33 @@ std::optional<BindHead> parse_bind(std::string_view body) {
   return b;
 }
 
+bool parse_bind_params(std::string_view rest, std::vector<BindParam>& out) {
+  out.clear();
+  BodyReader r(rest);
+  const std::uint16_t nformats = r.u16();
+  std::vector<std::uint16_t> formats;
+  for (std::uint16_t i = 0; i < nformats && !r.failed(); ++i) formats.push_back(r.u16());
+  const std::uint16_t nparams = r.u16();
+  // Zero format codes: all text; one: it applies to all; else one per parameter.
+  if (r.failed() || (nformats > 1 && nformats != nparams)) return false;
+  for (std::uint16_t i = 0; i < nparams; ++i) {
+    BindParam p;
+    const std::uint16_t format = nformats == 0 ? 0 : formats[nformats == 1 ? 0 : i];
+    if (format > 1) return false;
+    p.binary = format == 1;
+    const std::uint32_t len = r.u32();
+    if (r.failed()) return false;
+    if (len == 0xffffffffu) {
+      p.null = true;
+    } else {
+      p.value = r.bytes(len);
+      if (r.failed()) return false;
+    }
+    out.push_back(p);
+  }
+  return true;
+}
+
 std::optional<DescribeOrClose> parse_describe_or_close(std::string_view body) {
   BodyReader r(body);
   DescribeOrClose d;

@@ -70,6 +70,16 @@ struct BindHead {
 };
 std::optional<BindHead> parse_bind(std::string_view body);
 
+// One parameter value of a Bind, by position.
+struct BindParam {
+  bool null = false;
+  bool binary = false;  // format code 1
+  std::string_view value;
+};
+// Decodes BindHead::rest's formats and values (the result formats after them
+// are not needed); false when the message is malformed.
+bool parse_bind_params(std::string_view rest, std::vector<BindParam>& out);
+
 struct DescribeOrClose {
   char kind = 0;  // 'S' statement or 'P' portal
   std::string_view name;

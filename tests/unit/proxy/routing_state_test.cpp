@@ -80,5 +80,31 @@ TEST(RoutingState, SessionFactsPinAndKeepReadsOnPrimary) {
   EXPECT_EQ(rs.decide(pg("SELECT 1"), reads_on_primary, h, m), TargetRole::Primary);
 }
 
+TEST(RoutingState, EachShardHasItsOwnBarrier) {
+  RoutingState rs;
+  Metrics m;
+  const auto t0 = Clock::now();
+  HealthView before;
+  before.round_started = t0;
+  before.primary_lsn = {100, 9000};
+  SessionFacts on_shard1;
+  on_shard1.shard = 1;
+  SessionFacts on_shard0;
+  EXPECT_EQ(rs.decide(pg("INSERT INTO t VALUES (1)"), on_shard1, before, m), TargetRole::Primary);
+  rs.round_done(true, t0 + std::chrono::milliseconds(1));
+  // Shard 0 saw no write of this session: its replicas serve at once.
+  EXPECT_EQ(rs.decide(pg("SELECT 1"), on_shard0, before, m), TargetRole::Replica);
+  rs.round_done(true, t0 + std::chrono::milliseconds(2));
+  EXPECT_EQ(rs.replica_min_position(0), std::nullopt);
+  EXPECT_EQ(rs.decide(pg("SELECT 1"), on_shard1, before, m), TargetRole::Primary);
+  rs.round_done(true, t0 + std::chrono::milliseconds(3));
+  HealthView after = before;
+  after.round_started = t0 + std::chrono::milliseconds(5);
+  after.primary_lsn = {120, 9100};
+  EXPECT_EQ(rs.decide(pg("SELECT 1"), on_shard1, after, m), TargetRole::Replica);
+  EXPECT_EQ(rs.replica_min_position(1), 9100u);  // shard 1's primary, not shard 0's
+  EXPECT_EQ(rs.replica_min_position(0), std::nullopt);
+}
+
 }  // namespace
 }  // namespace shardgate::session

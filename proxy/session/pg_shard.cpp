@@ -1,0 +1,197 @@
+// Sharding for a PostgreSQL client session: the shard a query or an extended
+// batch needs (session/shard_choice.h), transactions begun lazily so that
+// their first statement picks the shard, and refusals that behave like the
+// server's own errors.
+//
+// A refusal inside a transaction must leave it failed, as a server error
+// would (25P02 for what follows, COMMIT answered by ROLLBACK). Rather than
+// imitate that state machine, the proxy makes the server raise the error
+// itself: the transaction really fails, and everything after it is the
+// server's own behaviour.
+#include "proxy/session/pg_session.h"
+#include "proxy/session/shard_choice.h"
+#include "router/classify.h"
+
+namespace shardgate::session {
+
+namespace {
+
+// DO block that raises `message` with `sqlstate`. The message goes in an E''
+// literal with \ and ' escaped and '$' written as \x24, so neither the
+// server's standard_conforming_strings nor the dollar quote can be broken.
+std::string raise_sql(std::string_view sqlstate, std::string_view message) {
+  std::string literal = "E'";
+  for (char c : message) {
+    if (c == '\\' || c == '\'') literal.push_back('\\');
+    if (c == '$') {
+      literal += "\\x24";
+      continue;
+    }
+    literal.push_back(c);
+  }
+  literal += "'";
+  return "DO $shardgate$ BEGIN RAISE EXCEPTION USING ERRCODE = '" + std::string(sqlstate) +
+         "', MESSAGE = " + literal + "; END $shardgate$";
+}
+
+}  // namespace
+
+asio::awaitable<Result<void>> PgSession::answer_query(const pg::Frame& f, std::string_view tag,
+                                                      char status) {
+  in_.consume(f.size);
+  pg::Encoder e;
+  e.begin('C').cstr(tag).end();
+  to_client_ += e.take();
+  to_client_ += pg::ready_for_query(status);
+  co_return co_await flush_client();
+}
+
+bool PgSession::in_client_transaction() const {
+  return deferred_begin_.has_value() || (server_ && tracker_.transaction_status() != 'I');
+}
+
+// Refuses the round whose client messages were consumed (a Query) or are
+// being skipped up to Sync (a batch; `at_sync` once the Sync is here).
+asio::awaitable<Result<void>> PgSession::refuse_round(std::string_view sqlstate,
+                                                      const std::string& message, bool simple) {
+  bump(worker_.metrics().statements_refused_total);
+  if (!in_client_transaction()) {
+    to_client_ += pg::error_response(sqlstate, message);
+    if (simple) to_client_ += pg::ready_for_query('I');
+    co_return co_await flush_client();
+  }
+  if (!simple) {
+    pending_raise_ = raise_sql(sqlstate, message);  // sent when the batch's Sync arrives
+    co_return Result<void>{};
+  }
+  co_return co_await raise_on_server(raise_sql(sqlstate, message));
+}
+
+// Makes the server fail the client's transaction with the proxy's error.
+asio::awaitable<Result<void>> PgSession::raise_on_server(std::string sql) {
+  if (!server_) {
+    round_shard_ = ctx_.topology->sharding.default_shard;
+    auto a = co_await attach(decide(deferred_begin_stmt_));
+    if (!a) {
+      deferred_begin_.reset();
+      to_client_ += pg::error_response("08006", a.error().message());
+      to_client_ += pg::ready_for_query('I');
+      co_return co_await flush_client();
+    }
+    begin_deferred_transaction();
+  }
+  to_server_ += pg::query_message(sql);
+  tracker_.expect(Expect::Query);
+  co_return co_await finish_round();
+}
+
+void PgSession::begin_deferred_transaction() {
+  if (!deferred_begin_) return;
+  to_server_ += pg::query_message(*deferred_begin_);
+  tracker_.expect(Expect::SwallowQuery);
+  deferred_begin_.reset();
+}
+
+// The shard for the next round: `wanted` by its statements, or where the
+// session already is, or the default shard. An error refuses the round.
+Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted) {
+  const router::Topology& topo = *ctx_.topology;
+  if (!server_) {
+    round_shard_ = wanted.value_or(topo.sharding.default_shard);
+    return {};
+  }
+  if (!wanted || *wanted == server_shard_) return {};
+  if (tracker_.transaction_status() != 'I')
+    return make_error(cross_shard_transaction_message(topo, server_shard_, *wanted));
+  if (user_->pool_mode() == config::PoolMode::SESSION || !tracker_.idle())
+    return make_error("this session holds a server connection on shard " +
+                      topo.shards[server_shard_].name + " and the statement needs shard " +
+                      topo.shards[*wanted].name +
+                      ": use pool_mode: transaction with a sharded cluster");
+  detach(true);
+  round_shard_ = *wanted;
+  return {};
+}
+
+// Handles what sharding decides for a simple Query before it is forwarded:
+// a BEGIN is deferred, an empty deferred transaction ends in the proxy, a
+// refusal is answered. nullopt: forward it to round_shard_.
+asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Frame& f,
+                                                                    std::string_view sql,
+                                                                    const router::Statement& stmt) {
+  const bool single = !stmt.multi_statement;
+  if (!server_ && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
+    deferred_begin_ = std::string(sql);
+    deferred_begin_stmt_ = stmt;
+    co_return co_await answer_query(f, "BEGIN", 'T');
+  }
+  const bool ends = stmt.kind == router::StatementKind::Commit ||
+                    stmt.kind == router::StatementKind::Rollback;
+  if (!server_ && deferred_begin_ && single && ends) {
+    deferred_begin_.reset();
+    co_return co_await answer_query(
+        f, stmt.kind == router::StatementKind::Commit ? "COMMIT" : "ROLLBACK", 'I');
+  }
+  ShardChoice choice(*ctx_.topology);
+  choice.add(stmt, sql, router::Dialect::Postgres, {});
+  auto chosen = choice.result();
+  Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+  if (settled) co_return std::nullopt;
+  in_.consume(f.size);
+  co_return co_await refuse_round("0A000", settled.error().message(), true);
+}
+
+// The shard an extended batch needs: every Bind of it (up to Sync) executes a
+// statement with parameters.
+Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
+  ShardChoice choice(*ctx_.topology);
+  std::vector<pg::BindParam> bound;
+  std::vector<router::ParamValue> params;
+  std::string_view unnamed;  // the batch's last unnamed Parse
+  std::vector<std::pair<std::string_view, std::string_view>> parsed;  // name -> query, this batch
+  std::string_view rest = in_.readable();
+  while (!rest.empty()) {
+    auto d = pg::decode_frame(rest, max_message_size_);
+    if (d.status != pg::DecodeStatus::Frame) break;
+    const pg::Frame& f = d.frame;
+    if (f.type == 'P') {
+      if (auto p = pg::parse_parse(f.body)) {
+        if (p->name.empty())
+          unnamed = p->query;
+        else
+          parsed.emplace_back(p->name, p->query);
+      }
+    } else if (f.type == 'B') {
+      auto b = pg::parse_bind(f.body);
+      if (!b || !pg::parse_bind_params(b->rest, bound))
+        return make_error("malformed Bind message");
+      std::optional<std::string_view> query;
+      if (b->statement.empty()) {
+        query = unnamed;
+      } else {
+        for (const auto& [name, q] : parsed)
+          if (name == b->statement) query = q;
+        if (!query) {
+          auto it = prepared_.find(b->statement);
+          if (it != prepared_.end()) query = it->second.query;
+        }
+      }
+      // A statement the proxy never saw prepared: the server reports it.
+      if (query) {
+        params.clear();
+        for (const auto& p : bound)
+          params.push_back({p.null ? router::ParamValue::Form::Null
+                                   : (p.binary ? router::ParamValue::Form::Binary
+                                               : router::ParamValue::Form::Text),
+                            p.value});
+        const auto& stmt = analyze_parse(*query);
+        choice.add(stmt, *query, router::Dialect::Postgres, params);
+      }
+    }
+    if (f.type == 'S') break;
+    rest.remove_prefix(f.size);
+  }
+  return choice.result();
+}
+
+}  // namespace shardgate::session

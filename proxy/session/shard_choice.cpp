@@ -1,0 +1,61 @@
+#include "proxy/session/shard_choice.h"
+
+#include "router/shard_keys.h"
+
+namespace shardgate::session {
+
+void ShardChoice::add(const router::Statement& stmt, std::string_view sql,
+                      router::Dialect dialect, std::span<const router::ParamValue> params) {
+  if (error_) return;
+  const router::ShardAnalysis analysis = router::analyze_shards(sql, dialect, stmt, topology_);
+  // Reference-table reads and table-less statements run on any shard.
+  const bool free = !analysis.refusal && !analysis.writes_reference &&
+                    (analysis.scope == router::ShardScope::Reference ||
+                     (analysis.scope == router::ShardScope::None && stmt.tables.empty()));
+  if (free) return;
+  auto targets = router::resolve_shards(analysis, params, topology_);
+  if (!targets) {
+    error_ = targets.error().message();
+    return;
+  }
+  if (targets->shards.size() > 1) {
+    std::string names;
+    for (std::uint32_t s : targets->shards)
+      names += (names.empty() ? "" : ", ") + topology_.shards[s].name;
+    if (targets->every_shard && analysis.keyless) {
+      error_ = "the statement reads sharded table " + analysis.keyless->name +
+               " without its sharding key " + analysis.keyless->column +
+               ", which needs every shard; shardgate does not run one statement on several "
+               "shards yet: add WHERE " +
+               analysis.keyless->column + " = ...";
+    } else {
+      error_ = "the statement needs shards " + names +
+               "; shardgate does not run one statement on several shards yet: split it so "
+               "that each statement's keys live on one shard";
+    }
+    return;
+  }
+  const std::uint32_t shard = targets->shards.front();
+  if (shard_ && *shard_ != shard) {
+    error_ = "the statements sent together need different shards (" +
+             topology_.shards[*shard_].name + " and " + topology_.shards[shard].name +
+             "): send them separately";
+    return;
+  }
+  shard_ = shard;
+}
+
+Result<std::optional<std::uint32_t>> ShardChoice::result() const {
+  if (error_) return make_error(*error_);
+  return shard_;
+}
+
+std::string cross_shard_transaction_message(const router::Topology& topology,
+                                            std::uint32_t current, std::uint32_t wanted) {
+  return "this transaction runs on shard " + topology.shards[current].name +
+         " and the statement needs shard " + topology.shards[wanted].name +
+         "; transactions across shards are not supported yet: keep a transaction's keys on one "
+         "shard";
+}
+
+}  // namespace shardgate::session
