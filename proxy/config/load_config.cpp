@@ -76,9 +76,8 @@ Result<void> validate_key_ranges(const Cluster& cl, const std::string& path) {
   }
   auto tiled = router::check_key_ranges_tile(ranges);
   if (!tiled)
-    return at(path + ".shards",
-              "the key ranges, in shard order, must cover the keyspace once: " +
-                  tiled.error().message());
+    return at(path + ".shards", "the key ranges, in shard order, must cover the keyspace once: " +
+                                    tiled.error().message());
   return {};
 }
 
@@ -97,10 +96,12 @@ Result<void> validate_sharding(const Cluster& cl, const std::string& path) {
     if (t.name().empty()) return at(tp + ".name", "every sharded table needs a name");
     if (t.column().empty())
       return at(tp + ".column", "name the sharding key column of " + t.name());
-    if (!tables.insert(t.name()).second) return at(tp + ".name", "'" + t.name() + "' is listed twice");
+    if (!tables.insert(t.name()).second)
+      return at(tp + ".name", "'" + t.name() + "' is listed twice");
     const bool range = t.strategy() == ShardedTable::RANGE;
     if (!range && t.ranges_size() > 0)
-      return at(tp + ".ranges", "only strategy: range takes ranges (hash uses the shards' key_range)");
+      return at(tp + ".ranges",
+                "only strategy: range takes ranges (hash uses the shards' key_range)");
     if (!range) continue;
     if (t.key_type() == ShardedTable::TEXT)
       return at(tp + ".key_type", "range sharding needs an integer key");

@@ -187,7 +187,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     }
   }
   if (needs_server && !server_) {
-    const auto role = f.type == 'F'         ? router::TargetRole::Primary
+    const auto role = f.type == 'F'     ? router::TargetRole::Primary
                       : deferred_begin_ ? decide(deferred_begin_stmt_)
                                         : route_batch();
     auto a = co_await attach(role);

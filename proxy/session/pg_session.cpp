@@ -1,11 +1,11 @@
 // The command loop of a PostgreSQL client session: read client messages,
 // route, forward, relay the server's answer, give the server connection back.
 #include "proxy/session/pg_session.h"
-#include "proxy/session/shard_choice.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "proxy/net/pg_io.h"
+#include "proxy/session/shard_choice.h"
 #include "router/classify.h"
 
 namespace shardgate::session {

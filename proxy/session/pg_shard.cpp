@@ -125,8 +125,8 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     deferred_begin_stmt_ = stmt;
     co_return co_await answer_query(f, "BEGIN", 'T');
   }
-  const bool ends = stmt.kind == router::StatementKind::Commit ||
-                    stmt.kind == router::StatementKind::Rollback;
+  const bool ends =
+      stmt.kind == router::StatementKind::Commit || stmt.kind == router::StatementKind::Rollback;
   if (!server_ && deferred_begin_ && single && ends) {
     deferred_begin_.reset();
     co_return co_await answer_query(
@@ -163,8 +163,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
       }
     } else if (f.type == 'B') {
       auto b = pg::parse_bind(f.body);
-      if (!b || !pg::parse_bind_params(b->rest, bound))
-        return make_error("malformed Bind message");
+      if (!b || !pg::parse_bind_params(b->rest, bound)) return make_error("malformed Bind message");
       std::optional<std::string_view> query;
       if (b->statement.empty()) {
         query = unnamed;

@@ -4,8 +4,8 @@
 
 namespace shardgate::session {
 
-void ShardChoice::add(const router::Statement& stmt, std::string_view sql,
-                      router::Dialect dialect, std::span<const router::ParamValue> params) {
+void ShardChoice::add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
+                      std::span<const router::ParamValue> params) {
   if (error_) return;
   const router::ShardAnalysis analysis = router::analyze_shards(sql, dialect, stmt, topology_);
   // Reference-table reads and table-less statements run on any shard.
@@ -50,8 +50,8 @@ Result<std::optional<std::uint32_t>> ShardChoice::result() const {
   return shard_;
 }
 
-std::string cross_shard_transaction_message(const router::Topology& topology,
-                                            std::uint32_t current, std::uint32_t wanted) {
+std::string cross_shard_transaction_message(const router::Topology& topology, std::uint32_t current,
+                                            std::uint32_t wanted) {
   return "this transaction runs on shard " + topology.shards[current].name +
          " and the statement needs shard " + topology.shards[wanted].name +
          "; transactions across shards are not supported yet: keep a transaction's keys on one "

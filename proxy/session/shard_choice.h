@@ -20,7 +20,9 @@ namespace shardgate::session {
 
 // Sharding is in play when the cluster has more than one shard; with one,
 // every statement goes to it and no statement is analyzed for keys.
-inline bool sharding_active(const router::Topology& t) { return t.shards.size() > 1; }
+inline bool sharding_active(const router::Topology& t) {
+  return t.shards.size() > 1;
+}
 
 class ShardChoice {
  public:
@@ -42,7 +44,7 @@ class ShardChoice {
 
 // The refusal for a statement that needs shard `wanted` inside a transaction
 // already running on shard `current`.
-std::string cross_shard_transaction_message(const router::Topology& topology,
-                                            std::uint32_t current, std::uint32_t wanted);
+std::string cross_shard_transaction_message(const router::Topology& topology, std::uint32_t current,
+                                            std::uint32_t wanted);
 
 }  // namespace shardgate::session

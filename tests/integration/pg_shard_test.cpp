@@ -1,0 +1,305 @@
+// Sharding through shardgate over four real PostgreSQL shards: statements go
+// to the shard of their key (literal, text or binary parameter), rows land
+// where the documented hash says, transactions stay on one shard, and what no
+// shard can answer correctly is refused with 0A000 while the connection
+// keeps working.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/shard_harness.h"
+
+namespace shardgate::it {
+namespace {
+
+std::string proxy() {
+  return "host=127.0.0.1 port=" + std::to_string(kPgShardProxyPort) +
+         " user=app password=app dbname=app connect_timeout=10";
+}
+std::string shard_direct(int shard) {
+  return "host=127.0.0.1 port=" + std::to_string(pg_shard_primary_port(shard)) +
+         " user=app password=app dbname=app connect_timeout=10";
+}
+
+struct Outcome {
+  bool ok = false;
+  std::string sqlstate, message, tag;
+  std::vector<std::string> rows;  // first column
+};
+
+Outcome exec(PGconn* c, const std::string& sql) {
+  Res r(PQexec(c, sql.c_str()));
+  Outcome o;
+  const auto st = PQresultStatus(r.get());
+  o.ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+  if (!o.ok) {
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    o.sqlstate = state ? state : "";
+    o.message = PQresultErrorMessage(r.get());
+    return o;
+  }
+  o.tag = PQcmdStatus(r.get());
+  for (int i = 0; i < PQntuples(r.get()); ++i) o.rows.emplace_back(PQgetvalue(r.get(), i, 0));
+  return o;
+}
+
+void exec_ok(PGconn* c, const std::string& sql) {
+  const Outcome o = exec(c, sql);
+  ASSERT_TRUE(o.ok) << sql << ": " << o.message;
+}
+
+// Two user ids whose rows live on different shards.
+std::pair<std::int64_t, std::int64_t> ids_on_two_shards(std::int64_t from) {
+  std::int64_t b = from + 1;
+  while (shard_of_user(b) == shard_of_user(from)) ++b;
+  return {from, b};
+}
+
+// Which shards hold users.id = id (read on each primary directly).
+std::vector<int> shards_holding_user(std::int64_t id) {
+  std::vector<int> found;
+  for (int s = 0; s < kShards; ++s) {
+    Conn c = connect(shard_direct(s));
+    const Outcome o = exec(c.get(), "SELECT count(*) FROM users WHERE id = " + std::to_string(id));
+    if (o.ok && !o.rows.empty() && o.rows[0] != "0") found.push_back(s);
+  }
+  return found;
+}
+
+class PgShard : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // The schema on every shard, created directly: DDL through the proxy
+    // would need every shard (not run by shardgate yet).
+    for (int s = 0; s < kShards; ++s) {
+      Conn c = connect(shard_direct(s));
+      for (const char* sql :
+            "CREATE TABLE users (id bigint PRIMARY KEY, name text, score int DEFAULT 0)",
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total int)",
+            "CREATE TABLE accounts (email text PRIMARY KEY, balance int)",
+            "CREATE TABLE countries (code text PRIMARY KEY, name text)",
+            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"
+    }) {
+      exec_ok(c.get(), sql);
+    }
+    if (s == 0) exec_ok(c.get(), "CREATE TABLE logs (id serial PRIMARY KEY, msg text)");
+  }
+}
+};
+
+TEST_F(PgShard, KeyedInsertsLandOnTheShardTheHashNames) {
+  Conn c = connect(proxy());
+  for (int id = 1; id <= 200; ++id)
+    exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'user" +
+                         std::to_string(id) + "')");
+  std::map<int, int> per_shard;
+  for (int s = 0; s < kShards; ++s) {
+    Conn d = connect(shard_direct(s));
+    const Outcome o = exec(d.get(), "SELECT id FROM users WHERE id BETWEEN 1 AND 200");
+    ASSERT_TRUE(o.ok) << o.message;
+    for (const auto& id : o.rows) {
+      EXPECT_EQ(shard_of_user(std::stoll(id)), s) << "user " << id << " is on shard " << s;
+      per_shard[s]++;
+    }
+  }
+  int total = 0;
+  for (int s = 0; s < kShards; ++s) {
+    EXPECT_GE(per_shard[s], 25) << "shard " << s << " got too few of 200 keys";
+    total += per_shard[s];
+  }
+  EXPECT_EQ(total, 200);  // each row on exactly one shard
+}
+
+TEST_F(PgShard, KeyedReadsFindEveryRowWithLiteralsAndParameters) {
+  Conn c = connect(proxy());
+  for (int id = 1001; id <= 1040; ++id)
+    exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'n" +
+                         std::to_string(id) + "')");
+  Res prep(PQprepare(c.get(), "by_id", "SELECT name FROM users WHERE id = $1", 1, nullptr));
+  ASSERT_EQ(PQresultStatus(prep.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  for (int id = 1001; id <= 1040; ++id) {
+    const std::string want = "n" + std::to_string(id);
+    EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(id)).rows,
+              std::vector<std::string>{want});
+    EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = '" + std::to_string(id) + "'").rows,
+              std::vector<std::string>{want});
+    // Text parameter, unnamed statement.
+    const std::string text = std::to_string(id);
+    const char* values[] = {text.c_str()};
+    Res r1(PQexecParams(c.get(), "SELECT name FROM users WHERE id = $1", 1, nullptr, values,
+                        nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r1.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    ASSERT_EQ(PQntuples(r1.get()), 1) << id;
+    EXPECT_EQ(PQgetvalue(r1.get(), 0, 0), want);
+    // Binary int8 parameter, named statement.
+    std::string be(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      be[i] = static_cast<char>((static_cast<std::uint64_t>(id) >> (56 - 8 * i)) & 0xff);
+    const Oid int8_oid = 20;
+    Res typed(PQexecParams(c.get(), "SELECT name FROM users WHERE id = $1::bigint", 1, &int8_oid,
+                           std::array<const char*, 1>{be.data()}.data(),
+                           std::array<int, 1>{8}.data(), std::array<int, 1>{1}.data(), 0));
+    ASSERT_EQ(PQresultStatus(typed.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    ASSERT_EQ(PQntuples(typed.get()), 1) << id;
+    EXPECT_EQ(PQgetvalue(typed.get(), 0, 0), want);
+    Res r2(PQexecPrepared(c.get(), "by_id", 1, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQntuples(r2.get()), 1) << id;
+    EXPECT_EQ(PQgetvalue(r2.get(), 0, 0), want);
+  }
+  // IN lists whose keys share a shard are one statement on that shard.
+  std::vector<int> same;
+  for (int id = 1001; id <= 1040 && same.size() < 3; ++id)
+    if (shard_of_user(id) == shard_of_user(1001)) same.push_back(id);
+  const Outcome in =
+      exec(c.get(), "SELECT count(*) FROM users WHERE id IN (" + std::to_string(same[0]) + "," +
+                        std::to_string(same[1]) + "," + std::to_string(same[2]) + ")");
+  ASSERT_TRUE(in.ok) << in.message;
+  EXPECT_EQ(in.rows, std::vector<std::string>{"3"});
+}
+
+TEST_F(PgShard, ParameterizedWritesLandWhereLiteralsDo) {
+  Conn c = connect(proxy());
+  for (int id = 2001; id <= 2030; ++id) {
+    const std::string text = std::to_string(id);
+    const char* values[] = {text.c_str(), "p"};
+    Res r(PQexecParams(c.get(), "INSERT INTO users (id, name) VALUES ($1, $2)", 2, nullptr, values,
+                       nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(shards_holding_user(id), std::vector<int>{shard_of_user(id)}) << id;
+  }
+}
+
+TEST_F(PgShard, TextKeys) {
+  Conn c = connect(proxy());
+  std::set<int> shards;
+  for (int i = 0; i < 24; ++i) {
+    const std::string email = "u" + std::to_string(i) + "@example.org";
+    exec_ok(c.get(), "INSERT INTO accounts (email, balance) VALUES ('" + email + "', " +
+                         std::to_string(i) + ")");
+    shards.insert(shard_of_account(email));
+    Conn d = connect(shard_direct(shard_of_account(email)));
+    EXPECT_EQ(exec(d.get(), "SELECT balance FROM accounts WHERE email = '" + email + "'").rows,
+              std::vector<std::string>{std::to_string(i)});
+    EXPECT_EQ(exec(c.get(), "SELECT balance FROM accounts WHERE email = '" + email + "'").rows,
+              std::vector<std::string>{std::to_string(i)});
+  }
+  EXPECT_GE(shards.size(), 3u);
+}
+
+TEST_F(PgShard, ATransactionRunsOnItsFirstKeysShard) {
+  Conn c = connect(proxy());
+  const auto [a, b] = ids_on_two_shards(3001);
+  (void)b;
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'before')");
+  exec_ok(c.get(), "UPDATE users SET name = 'after' WHERE id = " + std::to_string(a));
+  EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(a)).rows,
+            std::vector<std::string>{"after"});
+  EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});  // no key: same shard
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  // A transaction that never ran a statement needs no server.
+  EXPECT_EQ(exec(c.get(), "BEGIN").tag, "BEGIN");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  // ROLLBACK undoes on the shard it ran on.
+  exec_ok(c.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ");
+  exec_ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(a));
+  EXPECT_EQ(exec(c.get(), "SHOW transaction_isolation").rows,
+            std::vector<std::string>{"repeatable read"});
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+}
+
+TEST_F(PgShard, AStatementForAnotherShardFailsTheTransactionLikeAServerError) {
+  Conn c = connect(proxy());
+  const auto [a, b] = ids_on_two_shards(4001);
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'x')");
+  const Outcome cross =
+      exec(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(b) + ", 'y')");
+  EXPECT_FALSE(cross.ok);
+  EXPECT_EQ(cross.sqlstate, "0A000");
+  EXPECT_NE(cross.message.find("transactions across shards are not supported"), std::string::npos)
+      << cross.message;
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a).empty());
+  EXPECT_TRUE(shards_holding_user(b).empty());
+  // The same through the extended protocol.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'x')");
+  const std::string other = std::to_string(b);
+  const char* values[] = {other.c_str()};
+  Res r(PQexecParams(c.get(), "SELECT name FROM users WHERE id = $1", 1, nullptr, values, nullptr,
+                     nullptr, 0));
+  EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a).empty());
+  // A refusal as a deferred transaction's first statement fails it too.
+  exec_ok(c.get(), "BEGIN");
+  EXPECT_EQ(exec(c.get(), "SELECT * FROM users").sqlstate, "0A000");
+  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
+}
+
+TEST_F(PgShard, StatementsNoShardCanAnswerAreRefusedClearly) {
+  Conn c = connect(proxy());
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (5001, 'k')");
+  const std::pair<const char*, const char*> cases[] = {
+      {"UPDATE users SET id = 5002 WHERE id = 5001", "changes the sharding key users.id"},
+      {"DELETE FROM users WHERE name = 'k'",
+       "writes sharded table users without its sharding key id"},
+      {"SELECT * FROM users WHERE name = 'k'", "without its sharding key id"},
+      {"SELECT * FROM users u JOIN orders o ON o.total = u.score WHERE u.id = 5001",
+       "without equating their sharding keys"},
+      {"INSERT INTO users VALUES (5003, 'k')", "must list its columns"},
+      {"INSERT INTO users (id, name) VALUES (5004, 'a'), (5005, 'b'), (5006, 'c'), (5007, 'd')",
+       "needs shards"},
+  };
+  for (const auto& [sql, words] : cases) {
+    const Outcome o = exec(c.get(), sql);
+    EXPECT_FALSE(o.ok) << sql;
+    EXPECT_EQ(o.sqlstate, "0A000") << sql;
+    EXPECT_NE(o.message.find(words), std::string::npos) << sql << " -> " << o.message;
+    EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = 5001").rows,
+              std::vector<std::string>{"k"})
+        << "the connection must keep working after: " << sql;
+  }
+  const char* values[] = {"k"};
+  Res r(PQexecParams(c.get(), "SELECT id FROM users WHERE name = $1", 1, nullptr, values, nullptr,
+                     nullptr, 0));
+  EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
+}
+
+TEST_F(PgShard, ReferenceAndUnshardedTables) {
+  Conn c = connect(proxy());
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(exec(c.get(), "SELECT name FROM countries WHERE code = 'fr'").rows,
+              std::vector<std::string>{"France"});
+  exec_ok(c.get(), "INSERT INTO logs (msg) VALUES ('on the default shard')");
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM logs").rows, std::vector<std::string>{"1"});
+  Conn s0 = connect(shard_direct(0));
+  EXPECT_EQ(exec(s0.get(), "SELECT msg FROM logs").rows,
+            std::vector<std::string>{"on the default shard"});
+  // A reference-table read inside a transaction goes where the transaction is.
+  const std::int64_t id = 6001;
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (6001, 'r')");
+  exec_ok(c.get(), "BEGIN");
+  EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(id)).rows,
+            std::vector<std::string>{"r"});
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM countries").rows, std::vector<std::string>{"2"});
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+}
+
+}  // namespace
+}  // namespace shardgate::it

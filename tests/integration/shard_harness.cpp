@@ -1,0 +1,117 @@
+#include "tests/integration/shard_harness.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "router/shard_map.h"
+#include "tests/integration/harness.h"
+
+namespace shardgate::it {
+
+namespace {
+
+// One engine's four-shard sandbox and its proxy.
+class ShardEnvironment : public ::testing::Environment {
+ public:
+  ShardEnvironment(std::string engine, std::string suite_prefix, int base, int proxy, int admin)
+      : engine_(std::move(engine)),
+        prefix_(std::move(suite_prefix)),
+        base_(base),
+        proxy_port_(proxy),
+        admin_port_(admin) {}
+
+  void SetUp() override {
+    if (!suites_selected(prefix_)) return;
+    char tmpl[] = "/tmp/shardgate-shards-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ::chmod(dir_.c_str(), 0755);  // the servers run as the sandbox's own OS user
+    std::string out;
+    const int rc =
+        run(bin("shardctl") + " sandbox up --engine " + engine_ + " --shards " +
+                std::to_string(kShards) + " --replicas " + std::to_string(kShardReplicas) +
+                " --base-port " + std::to_string(base_) + " --proxy-port " +
+                std::to_string(proxy_port_) + " --admin-port " + std::to_string(admin_port_) +
+                " --dir " + dir_ + "/sbx",
+            &out);
+    ASSERT_EQ(rc, 0) << "sandbox up --engine " << engine_ << " --shards 4 failed:\n" << out;
+    {
+      std::ofstream yaml(dir_ + "/sbx/shardgate.yaml", std::ios::app);
+      yaml << kShardingYaml;
+    }
+    proxy_ = start_proxy(dir_ + "/sbx/shardgate.yaml", proxy_port_);
+    ASSERT_GT(proxy_, 0);
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    if (proxy_ > 0) stop_proxy(proxy_);
+    run(bin("shardctl") + " sandbox down --destroy --dir " + dir_ + "/sbx");
+    run("rm -rf " + dir_);
+  }
+
+ private:
+  std::string engine_, prefix_;
+  int base_, proxy_port_, admin_port_;
+  std::string dir_;
+  pid_t proxy_ = -1;
+};
+
+const auto* const g_pg = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
+    "postgres", "PgShard", kPgShardBasePort, kPgShardProxyPort, kPgShardAdminPort));
+const auto* const g_my = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
+    "mysql", "MyShard", kMyShardBasePort, kMyShardProxyPort, kMyShardAdminPort));
+
+router::Topology make_topology() {
+  router::Topology t;
+  const auto ranges = router::even_key_ranges(kShards);
+  for (int s = 0; s < kShards; ++s) {
+    router::ShardInfo info;
+    info.name = "s" + std::to_string(s);
+    info.key_range = ranges[s];
+    t.shards.push_back(info);
+  }
+  router::ShardedTable users;
+  users.name = "users";
+  users.column = "id";
+  t.sharding.tables.push_back(users);
+  router::ShardedTable accounts;
+  accounts.name = "accounts";
+  accounts.column = "email";
+  accounts.key_type = router::KeyType::Text;
+  t.sharding.tables.push_back(accounts);
+  return t;
+}
+
+}  // namespace
+
+int pg_shard_primary_port(int shard) {
+  return kPgShardBasePort + shard * (kShardReplicas + 1);
+}
+int my_shard_primary_port(int shard) {
+  return kMyShardBasePort + shard * (kShardReplicas + 1);
+}
+
+const router::Topology& declared_topology() {
+  static const router::Topology t = make_topology();
+  return t;
+}
+
+int shard_of_user(std::int64_t id) {
+  const auto& t = declared_topology();
+  router::KeyValue k;
+  k.integer = id;
+  return static_cast<int>(*router::shard_of(t.sharding.tables[0], k, t));
+}
+
+int shard_of_account(const std::string& email) {
+  const auto& t = declared_topology();
+  router::KeyValue k;
+  k.type = router::KeyType::Text;
+  k.text = email;
+  return static_cast<int>(*router::shard_of(t.sharding.tables[1], k, t));
+}
+
+}  // namespace shardgate::it

@@ -1,0 +1,44 @@
+// Integration-test harness for sharding: a real four-shard sandbox per engine
+// (`shardctl sandbox up --shards 4 --replicas 1`), its shardgate.yaml with a
+// sharding section appended, and a shardgate in front. The PgShard* and
+// MyShard* suites share them; a run that selects neither starts nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "router/topology.h"
+
+namespace shardgate::it {
+
+inline constexpr int kShards = 4;
+inline constexpr int kShardReplicas = 1;
+
+inline constexpr int kPgShardBasePort = 23432;  // shard s, member m: base + s*2 + m
+inline constexpr int kPgShardProxyPort = 23532;
+inline constexpr int kPgShardAdminPort = 23533;
+
+inline constexpr int kMyShardBasePort = 24306;
+inline constexpr int kMyShardProxyPort = 24336;
+inline constexpr int kMyShardAdminPort = 24337;
+
+// The sharding section both environments declare: users(id) and
+// orders(user_id) hashed on integers, accounts(email) on text, countries a
+// reference table. Anything else lives on the default shard s0.
+inline constexpr const char* kShardingYaml =
+    "    sharding:\n"
+    "      reference_tables: [countries]\n"
+    "      tables:\n"
+    "        - {name: users, column: id}\n"
+    "        - {name: orders, column: user_id}\n"
+    "        - {name: accounts, column: email, key_type: text}\n";
+
+int pg_shard_primary_port(int shard);
+int my_shard_primary_port(int shard);
+
+// The topology the sandbox config declares, for computing where a key lives.
+const router::Topology& declared_topology();
+int shard_of_user(std::int64_t id);  // users.id / orders.user_id
+int shard_of_account(const std::string& email);
+
+}  // namespace shardgate::it
