@@ -32,18 +32,33 @@ std::uint32_t MySession::pool_variant() const {
   return (capabilities_ & kVariantFlags) | (std::uint32_t{charset_} << 24);
 }
 
-asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stmt) {
+asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stmt,
+                                                    bool runs_statement) {
   SessionFacts facts;
   // With autocommit off every statement opens a transaction: all on the primary.
   facts.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
                            user_->pool_mode() == config::PoolMode::SESSION || !autocommit_;
-  const router::TargetRole role = routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
-  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role, 0,
-                                         routing_.replica_min_position(0));
-  if (!attached) co_return attached.error();
+  const std::uint32_t shard = next_shard_.value_or(ctx_.topology->sharding.default_shard);
+  next_shard_.reset();
+  facts.shard = shard;
+  // A deferred BEGIN goes with the transaction's first statement and decides
+  // where it runs, as it would have. Commands that run no statement (prepare,
+  // ping ...) leave it waiting.
+  const bool begins = runs_statement && deferred_begin_;
+  const router::Statement& lead = begins ? deferred_begin_stmt_ : stmt;
+  const router::TargetRole role = routing_.decide(lead, facts, worker_.health(), worker_.metrics());
+  if (begins && router::writes_data(stmt)) routing_.note_write();
+  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role, shard,
+                                         routing_.replica_min_position(shard));
+  if (!attached) {
+    if (begins) deferred_begin_.reset();
+    co_return attached.error();
+  }
   server_ = std::move(*attached);
+  server_shard_ = shard;
   tracker_.reset(server_.conn->capabilities());
   sync_session_state();
+  if (begins) begin_deferred_transaction();
   state_ = ClientState::Active;
   co_return Result<void>{};
 }

@@ -8,6 +8,7 @@
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/session/my_session.h"
+#include "proxy/session/shard_choice.h"
 #include "router/classify.h"
 
 namespace shardgate::session {
@@ -160,8 +161,16 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   }
   if (exec->new_params_bound) st.param_types = raw_types(exec->param_types);
   if (exec->flags != 0) pinned_ = true;  // a cursor: its rows stay on that server
+  if (sharding_active(*ctx_.topology)) {
+    if (auto settled = shard_execute(st, *exec); !settled) {
+      bump(worker_.metrics().statements_refused_total);
+      st.long_data.clear();
+      queue_error(mysql::kErNotSupportedYet, settled.error().message());
+      co_return co_await flush_client();
+    }
+  }
   if (!server_.conn) {
-    auto a = co_await attach_for(st.routing);
+    auto a = co_await attach_for(st.routing, true);
     if (!a) {
       bump(worker_.metrics().proxy_errors_total);
       queue_error(mysql::kErUnknownError, a.error().message());

@@ -8,6 +8,7 @@
 #include "proxy/protocol/mysql/handshake.h"
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/session/my_session_state.h"
+#include "proxy/session/shard_choice.h"
 #include "router/classify.h"
 
 namespace shardgate::session {
@@ -191,6 +192,9 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
     co_return co_await flush_client();
   }
   if (facts.kill) co_return co_await kill(*facts.kill);
+  if (sharding_active(*ctx_.topology)) {
+    if (auto answered = co_await shard_query(sql, stmt)) co_return *answered;
+  }
   if (facts.pins) pinned_ = true;
   restore_insert_id_ = facts.reads_insert_id;
   pending_ = std::move(facts.change);
@@ -204,8 +208,10 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
   // died) is sent once more, to whichever server the balancer picks next.
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool fresh = false;
+    // A BEGIN sent with this command cannot be sent again with a retry.
+    const bool begins = deferred_begin_.has_value() && answer == MyAnswer::Query;
     if (!server_.conn) {
-      auto a = co_await attach_for(stmt);
+      auto a = co_await attach_for(stmt, answer == MyAnswer::Query);
       if (!a) {
         pending_ = {};
         preparing_id_.reset();
@@ -218,7 +224,7 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
     } else if (router::writes_data(stmt)) {
       routing_.note_write();
     }
-    retry_if_lost_ = attempt == 0 && fresh && answer == MyAnswer::Query && !pinned_ &&
+    retry_if_lost_ = attempt == 0 && fresh && !begins && answer == MyAnswer::Query && !pinned_ &&
                      server_.role == router::TargetRole::Replica && !router::writes_data(stmt);
     if (restore_insert_id) restore_last_insert_id();
     if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)

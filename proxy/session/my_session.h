@@ -18,6 +18,7 @@
 #include "proxy/backend/my_server_connection.h"
 #include "proxy/net/buffer.h"
 #include "proxy/net/client_stream.h"
+#include "proxy/protocol/mysql/messages.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/cancel_registry.h"
 #include "proxy/session/client_lifetime.h"
@@ -96,8 +97,17 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void remember_prepared(const std::string& query, const mysql::StmtPrepareOk& ok);
   void finish_prepare(bool failed);
 
+  // sharding (my_shard.cpp)
+  asio::awaitable<std::optional<Result<void>>> shard_query(std::string_view sql,
+                                                           const router::Statement& stmt);
+  Result<void> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+  Result<void> settle_shard(std::optional<std::uint32_t> wanted);
+  void begin_deferred_transaction();
+  void queue_transaction_ok(bool in_transaction);
+
   // server attachment (my_attach.cpp)
-  asio::awaitable<Result<void>> attach_for(const router::Statement& stmt);
+  // runs_statement: a query or execute, which a deferred BEGIN goes with.
+  asio::awaitable<Result<void>> attach_for(const router::Statement& stmt, bool runs_statement);
   void sync_session_state();
   void restore_last_insert_id();
   void after_answer();
@@ -162,6 +172,15 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // The client statement a relayed COM_STMT_PREPARE answers, until it is known.
   std::optional<std::uint32_t> preparing_id_;
   std::optional<MyClientStatement> preparing_;
+
+  // Sharding: the shard the next attach goes to (default shard when unset)
+  // and the one attached.
+  std::optional<std::uint32_t> next_shard_;
+  std::uint32_t server_shard_ = 0;
+  // BEGIN answered by the proxy and not yet sent: the transaction's first
+  // statement decides its shard.
+  std::optional<std::string> deferred_begin_;
+  router::Statement deferred_begin_stmt_;
 };
 
 }  // namespace shardgate::session

@@ -68,7 +68,7 @@ std::vector<int> shards_holding_user(std::int64_t id) {
   return found;
 }
 
-class PgShard : public ::testing::Test {
+class ShardedPg : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // The schema on every shard, created directly: DDL through the proxy
@@ -76,20 +76,19 @@ class PgShard : public ::testing::Test {
     for (int s = 0; s < kShards; ++s) {
       Conn c = connect(shard_direct(s));
       for (const char* sql :
-            "CREATE TABLE users (id bigint PRIMARY KEY, name text, score int DEFAULT 0)",
+           {"CREATE TABLE users (id bigint PRIMARY KEY, name text, score int DEFAULT 0)",
             "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total int)",
             "CREATE TABLE accounts (email text PRIMARY KEY, balance int)",
             "CREATE TABLE countries (code text PRIMARY KEY, name text)",
-            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"
-    }) {
-      exec_ok(c.get(), sql);
+            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"}) {
+        exec_ok(c.get(), sql);
+      }
+      if (s == 0) exec_ok(c.get(), "CREATE TABLE logs (id serial PRIMARY KEY, msg text)");
     }
-    if (s == 0) exec_ok(c.get(), "CREATE TABLE logs (id serial PRIMARY KEY, msg text)");
   }
-}
 };
 
-TEST_F(PgShard, KeyedInsertsLandOnTheShardTheHashNames) {
+TEST_F(ShardedPg, KeyedInsertsLandOnTheShardTheHashNames) {
   Conn c = connect(proxy());
   for (int id = 1; id <= 200; ++id)
     exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'user" +
@@ -112,7 +111,7 @@ TEST_F(PgShard, KeyedInsertsLandOnTheShardTheHashNames) {
   EXPECT_EQ(total, 200);  // each row on exactly one shard
 }
 
-TEST_F(PgShard, KeyedReadsFindEveryRowWithLiteralsAndParameters) {
+TEST_F(ShardedPg, KeyedReadsFindEveryRowWithLiteralsAndParameters) {
   Conn c = connect(proxy());
   for (int id = 1001; id <= 1040; ++id)
     exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'n" +
@@ -159,7 +158,7 @@ TEST_F(PgShard, KeyedReadsFindEveryRowWithLiteralsAndParameters) {
   EXPECT_EQ(in.rows, std::vector<std::string>{"3"});
 }
 
-TEST_F(PgShard, ParameterizedWritesLandWhereLiteralsDo) {
+TEST_F(ShardedPg, ParameterizedWritesLandWhereLiteralsDo) {
   Conn c = connect(proxy());
   for (int id = 2001; id <= 2030; ++id) {
     const std::string text = std::to_string(id);
@@ -171,7 +170,7 @@ TEST_F(PgShard, ParameterizedWritesLandWhereLiteralsDo) {
   }
 }
 
-TEST_F(PgShard, TextKeys) {
+TEST_F(ShardedPg, TextKeys) {
   Conn c = connect(proxy());
   std::set<int> shards;
   for (int i = 0; i < 24; ++i) {
@@ -188,7 +187,7 @@ TEST_F(PgShard, TextKeys) {
   EXPECT_GE(shards.size(), 3u);
 }
 
-TEST_F(PgShard, ATransactionRunsOnItsFirstKeysShard) {
+TEST_F(ShardedPg, ATransactionRunsOnItsFirstKeysShard) {
   Conn c = connect(proxy());
   const auto [a, b] = ids_on_two_shards(3001);
   (void)b;
@@ -214,7 +213,7 @@ TEST_F(PgShard, ATransactionRunsOnItsFirstKeysShard) {
   EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
 }
 
-TEST_F(PgShard, AStatementForAnotherShardFailsTheTransactionLikeAServerError) {
+TEST_F(ShardedPg, AStatementForAnotherShardFailsTheTransactionLikeAServerError) {
   Conn c = connect(proxy());
   const auto [a, b] = ids_on_two_shards(4001);
   exec_ok(c.get(), "BEGIN");
@@ -250,7 +249,7 @@ TEST_F(PgShard, AStatementForAnotherShardFailsTheTransactionLikeAServerError) {
   EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
 }
 
-TEST_F(PgShard, StatementsNoShardCanAnswerAreRefusedClearly) {
+TEST_F(ShardedPg, StatementsNoShardCanAnswerAreRefusedClearly) {
   Conn c = connect(proxy());
   exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (5001, 'k')");
   const std::pair<const char*, const char*> cases[] = {
@@ -281,7 +280,7 @@ TEST_F(PgShard, StatementsNoShardCanAnswerAreRefusedClearly) {
   EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
 }
 
-TEST_F(PgShard, ReferenceAndUnshardedTables) {
+TEST_F(ShardedPg, ReferenceAndUnshardedTables) {
   Conn c = connect(proxy());
   for (int i = 0; i < 8; ++i)
     EXPECT_EQ(exec(c.get(), "SELECT name FROM countries WHERE code = 'fr'").rows,

@@ -60,9 +60,9 @@ class ShardEnvironment : public ::testing::Environment {
 };
 
 const auto* const g_pg = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
-    "postgres", "PgShard", kPgShardBasePort, kPgShardProxyPort, kPgShardAdminPort));
+    "postgres", "ShardedPg", kPgShardBasePort, kPgShardProxyPort, kPgShardAdminPort));
 const auto* const g_my = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
-    "mysql", "MyShard", kMyShardBasePort, kMyShardProxyPort, kMyShardAdminPort));
+    "mysql", "ShardedMy", kMyShardBasePort, kMyShardProxyPort, kMyShardAdminPort));
 
 router::Topology make_topology() {
   router::Topology t;

@@ -1,7 +1,7 @@
 // Integration-test harness for sharding: a real four-shard sandbox per engine
 // (`shardctl sandbox up --shards 4 --replicas 1`), its shardgate.yaml with a
-// sharding section appended, and a shardgate in front. The PgShard* and
-// MyShard* suites share them; a run that selects neither starts nothing.
+// sharding section appended, and a shardgate in front. The ShardedPg* and
+// ShardedMy* suites share them; a run that selects neither starts nothing.
 #pragma once
 
 #include <cstdint>

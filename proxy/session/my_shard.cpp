@@ -1,0 +1,146 @@
+// Sharding for a MySQL client session: the shard a COM_QUERY or a
+// COM_STMT_EXECUTE (with its bound parameters) needs, and transactions begun
+// lazily so that their first statement picks the shard. A refusal is an ERR
+// packet (1235, 42000); as with any MySQL error, an open transaction stays
+// open.
+#include <charconv>
+
+#include "proxy/protocol/mysql/messages.h"
+#include "proxy/session/my_session.h"
+#include "proxy/session/shard_choice.h"
+
+namespace shardgate::session {
+
+namespace {
+
+// Parameters of a COM_STMT_EXECUTE as the router takes them: integers as
+// decimal text (kept in `storage`), strings as their bytes. Parameters sent
+// with COM_STMT_SEND_LONG_DATA (`long_data`) have no value in the packet.
+Result<std::vector<router::ParamValue>> execute_params(const mysql::StmtExecute& exec,
+                                                       std::string_view raw_types,
+                                                       std::uint16_t count,
+                                                       const std::vector<bool>& long_data,
+                                                       std::vector<std::string>& storage) {
+  std::vector<router::ParamValue> out(count);
+  storage.assign(count, std::string());
+  std::vector<mysql::BinaryType> types = exec.param_types;
+  if (types.empty()) {
+    if (raw_types.size() < std::size_t{count} * 2)
+      return make_error("COM_STMT_EXECUTE without parameter types");
+    for (std::uint16_t i = 0; i < count; ++i)
+      types.push_back({static_cast<std::uint8_t>(raw_types[2 * i]),
+                       (static_cast<std::uint8_t>(raw_types[2 * i + 1]) & 0x80) != 0});
+  }
+  mysql::PayloadReader reader(exec.values);
+  for (std::uint16_t i = 0; i < count; ++i) {
+    const bool null = i / 8 < exec.null_bitmap.size() &&
+                      (static_cast<std::uint8_t>(exec.null_bitmap[i / 8]) >> (i % 8)) & 1;
+    if (null) continue;  // Form::Null
+    if (i < long_data.size() && long_data[i]) {
+      storage[i] = "(long data)";
+      out[i] = {router::ParamValue::Form::Text, storage[i]};
+      continue;
+    }
+    auto value = mysql::read_binary_value(reader, types[i]);
+    if (!value) return value.error();
+    std::string& text = storage[i];
+    if (auto* s = std::get_if<std::int64_t>(&*value)) {
+      text = std::to_string(*s);
+    } else if (auto* u = std::get_if<std::uint64_t>(&*value)) {
+      text = std::to_string(*u);
+    } else if (auto* bytes = std::get_if<std::string_view>(&*value)) {
+      text.assign(*bytes);
+    } else if (auto* d = std::get_if<double>(&*value)) {
+      text = std::to_string(*d);
+    } else if (auto* f = std::get_if<float>(&*value)) {
+      text = std::to_string(*f);
+    } else {
+      text = "(a date or time)";
+    }
+    out[i] = {router::ParamValue::Form::Text, text};
+  }
+  return out;
+}
+
+}  // namespace
+
+void MySession::queue_transaction_ok(bool in_transaction) {
+  mysql::OkPacket ok;
+  ok.status_flags = static_cast<std::uint16_t>((autocommit_ ? mysql::kServerStatusAutocommit : 0) |
+                                               (in_transaction ? mysql::kServerStatusInTrans : 0));
+  mysql::append_packets(to_client_, mysql::build_ok(ok, capabilities_), seq_);
+}
+
+void MySession::begin_deferred_transaction() {
+  if (!deferred_begin_) return;
+  std::string payload(1, static_cast<char>(mysql::kComQuery));
+  payload += *deferred_begin_;
+  std::uint8_t seq = 0;
+  mysql::append_packets(to_server_, payload, seq);
+  tracker_.expect(MyAnswer::Query, true);
+  deferred_begin_.reset();
+}
+
+// The shard for the next attach: `wanted`, or where the session is, or the
+// default shard. An error is a refusal.
+Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted) {
+  const router::Topology& topo = *ctx_.topology;
+  if (!server_.conn) {
+    next_shard_ = wanted.value_or(topo.sharding.default_shard);
+    return {};
+  }
+  if (!wanted || *wanted == server_shard_) return {};
+  if (tracker_.in_transaction())
+    return make_error(cross_shard_transaction_message(topo, server_shard_, *wanted));
+  return make_error("this session holds a server connection on shard " +
+                    topo.shards[server_shard_].name +
+                    " (user variables, locks, temporary "
+                    "tables or session pooling) and the statement needs shard " +
+                    topo.shards[*wanted].name + ": keep such sessions on one shard");
+}
+
+asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_view sql,
+                                                                    const router::Statement& stmt) {
+  const bool single = !stmt.multi_statement;
+  if (!server_.conn && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
+    deferred_begin_ = std::string(sql);
+    deferred_begin_stmt_ = stmt;
+    queue_transaction_ok(true);
+    co_return co_await flush_client();
+  }
+  const bool ends =
+      stmt.kind == router::StatementKind::Commit || stmt.kind == router::StatementKind::Rollback;
+  if (!server_.conn && deferred_begin_ && single && ends) {
+    deferred_begin_.reset();
+    queue_transaction_ok(false);
+    co_return co_await flush_client();
+  }
+  ShardChoice choice(*ctx_.topology);
+  choice.add(stmt, sql, router::Dialect::Mysql, {});
+  auto chosen = choice.result();
+  Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+  if (settled) co_return std::nullopt;
+  bump(worker_.metrics().statements_refused_total);
+  queue_error(mysql::kErNotSupportedYet, settled.error().message());
+  co_return co_await flush_client();
+}
+
+Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec) {
+  std::vector<bool> long_data(st.num_params, false);
+  for (const std::string& chunk : st.long_data) {
+    if (chunk.size() < 7) continue;
+    const auto param = static_cast<std::uint16_t>(static_cast<std::uint8_t>(chunk[5]) |
+                                                  (static_cast<std::uint8_t>(chunk[6]) << 8));
+    if (param < long_data.size()) long_data[param] = true;
+  }
+  std::vector<std::string> storage;
+  auto params = execute_params(exec, st.param_types, st.num_params, long_data, storage);
+  if (!params) return params.error();
+  ShardChoice choice(*ctx_.topology);
+  choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
+  auto chosen = choice.result();
+  if (!chosen) return chosen.error();
+  return settle_shard(*chosen);
+}
+
+}  // namespace shardgate::session

@@ -1,0 +1,206 @@
+// Sharding through shardgate over four real MariaDB shards: COM_QUERY and
+// COM_STMT_EXECUTE go to the shard of their key, rows land where the
+// documented hash says (the same mapping as PostgreSQL), transactions stay
+// on one shard, and what no shard can answer correctly is refused with 1235
+// while the connection keeps working.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/my_harness.h"
+#include "tests/integration/shard_harness.h"
+
+namespace shardgate::it {
+namespace {
+
+MyConn proxy() {
+  return my_connect(kMyShardProxyPort);
+}
+MyConn direct(int shard) {
+  return my_connect(my_shard_primary_port(shard));
+}
+
+void ok(MYSQL* c, const std::string& sql) {
+  MyError e;
+  ASSERT_TRUE(my_scalar(c, sql, &e).has_value()) << sql << ": " << e.code << " " << e.message;
+}
+
+std::vector<int> shards_holding_user(std::int64_t id) {
+  std::vector<int> found;
+  for (int s = 0; s < kShards; ++s) {
+    MyConn c = direct(s);
+    if (my_scalar(c.get(), "SELECT count(*) FROM users WHERE id = " + std::to_string(id)) != "0")
+      found.push_back(s);
+  }
+  return found;
+}
+
+std::pair<std::int64_t, std::int64_t> ids_on_two_shards(std::int64_t from) {
+  std::int64_t b = from + 1;
+  while (shard_of_user(b) == shard_of_user(from)) ++b;
+  return {from, b};
+}
+
+class ShardedMy : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    for (int s = 0; s < kShards; ++s) {
+      MyConn c = direct(s);
+      for (const char* sql :
+           {"CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(64), score INT DEFAULT 0)",
+            "CREATE TABLE orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, user_id BIGINT NOT NULL, "
+            "total INT)",
+            "CREATE TABLE accounts (email VARCHAR(128) PRIMARY KEY, balance INT)",
+            "CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(64))",
+            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"}) {
+        ok(c.get(), sql);
+      }
+      if (s == 0) ok(c.get(), "CREATE TABLE logs (id INT AUTO_INCREMENT PRIMARY KEY, msg TEXT)");
+    }
+  }
+};
+
+TEST_F(ShardedMy, KeyedInsertsLandOnTheShardTheHashNames) {
+  MyConn c = proxy();
+  for (int id = 1; id <= 120; ++id)
+    ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'user" +
+                    std::to_string(id) + "')");
+  std::map<int, int> per_shard;
+  int total = 0;
+  for (int s = 0; s < kShards; ++s) {
+    MyConn d = direct(s);
+    auto rows = my_rows(d.get(), "SELECT id FROM users WHERE id BETWEEN 1 AND 120");
+    ASSERT_TRUE(rows);
+    for (const auto& id : *rows) {
+      EXPECT_EQ(shard_of_user(std::stoll(id)), s) << "user " << id << " is on shard " << s;
+      per_shard[s]++;
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, 120);
+  for (int s = 0; s < kShards; ++s) EXPECT_GE(per_shard[s], 12) << "shard " << s;
+}
+
+TEST_F(ShardedMy, KeyedReadsAndPreparedStatementsRouteByParameter) {
+  MyConn c = proxy();
+  for (int id = 1001; id <= 1030; ++id)
+    ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'n" +
+                    std::to_string(id) + "')");
+  Stmt by_id(c.get(), "SELECT name FROM users WHERE id = ?");
+  ASSERT_TRUE(by_id.ok()) << by_id.error();
+  Stmt put(c.get(), "INSERT INTO users (id, name) VALUES (?, ?)");
+  ASSERT_TRUE(put.ok()) << put.error();
+  for (int id = 1001; id <= 1030; ++id) {
+    const std::string want = "n" + std::to_string(id);
+    EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(id)), want);
+    EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM users WHERE id = '" + std::to_string(id) + "'"),
+              want);
+    auto as_int = by_id.run({static_cast<long long>(id)});
+    ASSERT_TRUE(as_int) << by_id.error();
+    ASSERT_EQ(as_int->size(), 1u) << id;
+    EXPECT_EQ((*as_int)[0][0], want);
+    auto as_text = by_id.run({std::to_string(id)});
+    ASSERT_TRUE(as_text) << by_id.error();
+    ASSERT_EQ(as_text->size(), 1u) << id;
+    EXPECT_EQ((*as_text)[0][0], want);
+  }
+  for (long long id = 2001; id <= 2020; ++id) {
+    ASSERT_TRUE(put.run({id, std::string("p")})) << put.error();
+    EXPECT_EQ(shards_holding_user(id), std::vector<int>{shard_of_user(id)}) << id;
+  }
+}
+
+TEST_F(ShardedMy, TextKeys) {
+  MyConn c = proxy();
+  std::set<int> shards;
+  for (int i = 0; i < 24; ++i) {
+    const std::string email = "u" + std::to_string(i) + "@example.org";
+    ok(c.get(),
+       "INSERT INTO accounts (email, balance) VALUES ('" + email + "', " + std::to_string(i) + ")");
+    shards.insert(shard_of_account(email));
+    MyConn d = direct(shard_of_account(email));
+    EXPECT_EQ(my_scalar(d.get(), "SELECT balance FROM accounts WHERE email = '" + email + "'"),
+              std::to_string(i));
+  }
+  EXPECT_GE(shards.size(), 3u);
+}
+
+TEST_F(ShardedMy, TransactionsStayOnTheirFirstKeysShard) {
+  MyConn c = proxy();
+  const auto [a, b] = ids_on_two_shards(3001);
+  ok(c.get(), "START TRANSACTION");
+  ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'before')");
+  ok(c.get(), "UPDATE users SET name = 'after' WHERE id = " + std::to_string(a));
+  EXPECT_EQ(my_scalar(c.get(), "SELECT @@in_transaction"), "1");
+  MyError e;
+  EXPECT_FALSE(my_scalar(
+      c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(b) + ", 'no')", &e));
+  EXPECT_EQ(e.code, 1235u);
+  EXPECT_NE(e.message.find("transactions across shards are not supported"), std::string::npos)
+      << e.message;
+  // As after any MySQL error, the transaction goes on.
+  EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(a)), "after");
+  ok(c.get(), "COMMIT");
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  EXPECT_TRUE(shards_holding_user(b).empty());
+  // BEGIN ... ROLLBACK on the key's shard; an empty transaction needs no server.
+  ok(c.get(), "BEGIN");
+  ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(a));
+  ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  ok(c.get(), "BEGIN");
+  ok(c.get(), "COMMIT");
+  // A prepared execute picks the transaction's shard too.
+  Stmt put(c.get(), "INSERT INTO users (id, name) VALUES (?, ?)");
+  ASSERT_TRUE(put.ok()) << put.error();
+  ok(c.get(), "BEGIN");
+  ASSERT_TRUE(put.run({static_cast<long long>(b), std::string("tx")})) << put.error();
+  const std::int64_t other = ids_on_two_shards(b).second;
+  EXPECT_FALSE(put.run({static_cast<long long>(other), std::string("other")}));
+  EXPECT_NE(put.error().find("1235"), std::string::npos) << put.error();
+  ok(c.get(), "COMMIT");
+  EXPECT_EQ(shards_holding_user(b), std::vector<int>{shard_of_user(b)});
+}
+
+TEST_F(ShardedMy, StatementsNoShardCanAnswerAreRefusedClearly) {
+  MyConn c = proxy();
+  ok(c.get(), "INSERT INTO users (id, name) VALUES (5001, 'k')");
+  const std::pair<const char*, const char*> cases[] = {
+      {"UPDATE users SET id = 5002 WHERE id = 5001", "changes the sharding key users.id"},
+      {"DELETE FROM users WHERE name = 'k'",
+       "writes sharded table users without its sharding key id"},
+      {"SELECT * FROM users WHERE name = 'k'", "without its sharding key id"},
+      {"INSERT INTO users SET name = 'x'", "must set its sharding key id"},
+      {"SELECT * FROM users u JOIN orders o ON o.total = u.score WHERE u.id = 5001",
+       "without equating their sharding keys"},
+  };
+  for (const auto& [sql, words] : cases) {
+    MyError e;
+    EXPECT_FALSE(my_scalar(c.get(), sql, &e)) << sql;
+    EXPECT_EQ(e.code, 1235u) << sql;
+    EXPECT_NE(e.message.find(words), std::string::npos) << sql << " -> " << e.message;
+    EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM users WHERE id = 5001"), "k") << sql;
+  }
+  Stmt by_name(c.get(), "SELECT id FROM users WHERE name = ?");
+  ASSERT_TRUE(by_name.ok()) << by_name.error();  // preparing needs no shard
+  EXPECT_FALSE(by_name.run({std::string("k")}));
+  EXPECT_NE(by_name.error().find("1235"), std::string::npos) << by_name.error();
+  EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
+}
+
+TEST_F(ShardedMy, ReferenceAndUnshardedTables) {
+  MyConn c = proxy();
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM countries WHERE code = 'fr'"), "France");
+  ok(c.get(), "INSERT INTO logs (msg) VALUES ('on the default shard')");
+  EXPECT_EQ(my_scalar(c.get(), "SELECT count(*) FROM logs"), "1");
+  MyConn s0 = direct(0);
+  EXPECT_EQ(my_scalar(s0.get(), "SELECT msg FROM logs"), "on the default shard");
+  // LAST_INSERT_ID() follows the client across shards' connections.
+  EXPECT_NE(my_scalar(c.get(), "SELECT LAST_INSERT_ID()"), "0");
+}
+
+}  // namespace
+}  // namespace shardgate::it
