@@ -6,6 +6,9 @@
 
 #include "router/classify.h"
 #include "router/route.h"
+#include "router/shard_keys.h"
+#include "router/shard_map.h"
+#include "router/shard_route.h"
 
 namespace {
 
@@ -41,6 +44,49 @@ void BM_AnalyzeAndRoute(benchmark::State& state) {
     benchmark::DoNotOptimize(route(analyze(sql, Dialect::Postgres, options), view));
 }
 BENCHMARK(BM_AnalyzeAndRoute);
+
+Topology four_shards() {
+  Topology t;
+  const auto ranges = even_key_ranges(4);
+  for (std::uint32_t s = 0; s < 4; ++s) {
+    ShardInfo info;
+    info.name = "s" + std::to_string(s);
+    info.key_range = ranges[s];
+    t.shards.push_back(info);
+  }
+  ShardedTable accounts;
+  accounts.name = "pgbench_accounts";
+  accounts.column = "aid";
+  t.sharding.tables.push_back(accounts);
+  return t;
+}
+
+// Everything the data path does for a keyed simple query on a sharded
+// cluster: classify, read the key, hash it, find the shard.
+void BM_ShardRouteLiteral(benchmark::State& state) {
+  const AnalyzeOptions options;
+  const Topology topo = four_shards();
+  const std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
+  for (auto _ : state) {
+    const Statement stmt = analyze(sql, Dialect::Postgres, options);
+    const ShardAnalysis a = analyze_shards(sql, Dialect::Postgres, stmt, topo);
+    benchmark::DoNotOptimize(resolve_shards(a, {}, topo));
+  }
+}
+BENCHMARK(BM_ShardRouteLiteral);
+
+// A prepared statement's execution once its analysis is known (what a plan
+// cache hit leaves): bind the parameter, hash it, find the shard.
+void BM_ShardResolveBoundParameter(benchmark::State& state) {
+  const AnalyzeOptions options;
+  const Topology topo = four_shards();
+  const std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
+  const ShardAnalysis a =
+      analyze_shards(sql, Dialect::Postgres, analyze(sql, Dialect::Postgres, options), topo);
+  const ParamValue param{ParamValue::Form::Text, "48213"};
+  for (auto _ : state) benchmark::DoNotOptimize(resolve_shards(a, {&param, 1}, topo));
+}
+BENCHMARK(BM_ShardResolveBoundParameter);
 
 }  // namespace
 
