@@ -783,17 +783,26 @@ class Analyzer {
   std::vector<std::uint32_t> param_;
 };
 
-std::vector<Token> lex(std::string_view sql, Dialect dialect, LexerMode mode, bool& error) {
-  std::vector<Token> tokens;
+struct Lexed {
+  std::vector<Token> tokens;  // without comments
+  bool error = false;
+  bool backslash_single = false;
+  bool backslash_double = false;
+};
+
+Lexed lex(std::string_view sql, Dialect dialect, LexerMode mode) {
+  Lexed out;
   SqlLexer lexer(sql, dialect, mode);
   for (Token t = lexer.next(); t.kind != TokenKind::End; t = lexer.next()) {
     if (t.kind == TokenKind::Error) {
-      error = true;
+      out.error = true;
       break;
     }
-    if (t.kind != TokenKind::Comment) tokens.push_back(t);
+    if (t.kind != TokenKind::Comment) out.tokens.push_back(t);
   }
-  return tokens;
+  out.backslash_single = lexer.backslash_in_single_quotes();
+  out.backslash_double = lexer.backslash_in_double_quotes();
+  return out;
 }
 
 // A table the statement names that is neither sharded nor reference (and not
@@ -822,35 +831,27 @@ ShardAnalysis analyze_shards(std::string_view sql, Dialect dialect, const Statem
                              const Topology& topology) {
   ShardAnalysis out;
   if (topology.sharding.empty()) return out;
-  bool error = false;
-  const LexerMode mode = default_lexer_mode(dialect);
-  const std::vector<Token> tokens = lex(sql, dialect, mode, error);
-  if (error) {
+  const Lexed lexed = lex(sql, dialect, default_lexer_mode(dialect));
+  if (lexed.error) {
     // The text the server would reject anyway; which tables it names is unknowable.
-    out.refusal =
-        "shardgate cannot read this statement (an unterminated string, quoted name "
-        "or comment), so it cannot tell which shard it belongs to";
+    out.refusal = "shardgate cannot read this statement (an unterminated string, quoted name "
+                  "or comment), so it cannot tell which shard it belongs to";
     return out;
   }
-  out = Analyzer(tokens, dialect, topology).text();
+  out = Analyzer(lexed.tokens, dialect, topology).text();
   // Where a backslash in a string could end it elsewhere under other server
   // settings, every reading must agree.
-  SqlLexer probe(sql, dialect, mode);
-  while (probe.next().kind != TokenKind::End) {
-  }
   std::vector<LexerMode> alternates;
-  if (dialect == Dialect::Postgres && probe.backslash_in_single_quotes())
+  if (dialect == Dialect::Postgres && lexed.backslash_single)
     alternates.push_back(LexerMode{true, false});
-  if (dialect == Dialect::Mysql &&
-      (probe.backslash_in_single_quotes() || probe.backslash_in_double_quotes())) {
+  if (dialect == Dialect::Mysql && (lexed.backslash_single || lexed.backslash_double)) {
     alternates.push_back(LexerMode{true, false});
     alternates.push_back(LexerMode{false, false});
   }
   for (LexerMode other : alternates) {
-    bool other_error = false;
-    const std::vector<Token> again = lex(sql, dialect, other, other_error);
-    if (other_error) continue;
-    if (!(Analyzer(again, dialect, topology).text() == out)) {
+    const Lexed again = lex(sql, dialect, other);
+    if (again.error) continue;
+    if (!(Analyzer(again.tokens, dialect, topology).text() == out)) {
       ShardAnalysis refused;
       refused.refusal =
           "a backslash in a string makes the statement's meaning depend on server settings "
