@@ -13,6 +13,7 @@
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
 #include "proxy/topology.h"
+#include "proxy/topology_store.h"
 #include "replication/mysql_monitor.h"
 #include "replication/pg_monitor.h"
 
@@ -21,6 +22,7 @@ namespace {
 using namespace shardgate;
 
 constexpr int kExitUsage = 2;
+constexpr int kExitFailed = 1;
 
 void log(const std::string& line) {
   std::fprintf(stderr, "shardgate: %s\n", line.c_str());
@@ -125,7 +127,38 @@ int main(int argc, char** argv) {
   const config::Config& cfg = *ctx.config;
   const config::Cluster& cluster = cfg.clusters(0);
   const bool mysql = cluster.engine() == config::Cluster::MYSQL;
-  ctx.topology = std::make_shared<const router::Topology>(topology_from_config(cluster));
+  // The topology store (data_dir) is the durable source of the topology,
+  // seeded and kept in step with the config's cluster section.
+  std::unique_ptr<TopologyStore> store;
+  config::TopologyRecord record;
+  if (!cfg.data_dir().empty()) {
+    auto opened = TopologyStore::open(cfg.data_dir());
+    if (!opened) {
+      log(opened.error().message());
+      return kExitFailed;
+    }
+    store = std::move(*opened);
+    auto reconciled = reconcile_with_config(*store, cluster);
+    if (!reconciled) {
+      log(reconciled.error().message());
+      return kExitFailed;
+    }
+    record = std::move(*reconciled);
+    ctx.topology_store_path = store->path();
+  } else {
+    record.set_version(1);
+    *record.mutable_cluster() = cluster;
+    record.set_reason("from the configuration file (no data_dir: not stored)");
+  }
+  ctx.topology_reason = record.reason();
+  ctx.topology_updated_unix_ms = record.updated_unix_ms();
+  {
+    router::Topology t = topology_from_config(record.cluster());
+    t.version = record.version();
+    ctx.topology = std::make_shared<const router::Topology>(std::move(t));
+  }
+  log("topology v" + std::to_string(record.version()) + " of cluster " + cluster.name() + " (" +
+      record.reason() + ")");
   for (const auto& f : cfg.routing().writing_functions())
     ctx.analyze_options.writing_functions.push_back(f);
   for (const auto& u : cfg.users()) {

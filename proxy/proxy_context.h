@@ -43,6 +43,11 @@ class Worker;
 struct ProxyContext {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const router::Topology> topology;
+  // Where the topology came from: the store's path and the version's reason
+  // ("seeded from the configuration file" ...); empty path without data_dir.
+  std::string topology_store_path;
+  std::string topology_reason;
+  std::int64_t topology_updated_unix_ms = 0;
   router::AnalyzeOptions analyze_options;
   session::CancelRegistry cancels;
   std::atomic<std::int64_t> clients{0};

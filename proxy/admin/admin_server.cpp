@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 
 #include "replication/pg_monitor.h"
+#include "router/shard_map.h"
 // Boost.JSON header-only: its definitions are compiled in this one file.
 #include <boost/json/src.hpp>
 
@@ -107,6 +108,9 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     } else if (target == "/api/v1/backends") {
       res.set(http::field::content_type, "application/json");
       res.body() = co_await backends_json();
+    } else if (target == "/api/v1/topology") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = topology_json();
     } else if (target == "/metrics") {
       res.set(http::field::content_type, "text/plain; version=0.0.4");
       res.body() = co_await metrics_text();
@@ -114,7 +118,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       res.body() = "ok\n";
     } else {
       res.result(http::status::not_found);
-      res.body() = "not found: try /api/v1/backends or /metrics\n";
+      res.body() = "not found: try /api/v1/backends, /api/v1/topology or /metrics\n";
     }
     res.prepare_payload();
     auto [wec, wn] = co_await http::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
@@ -171,6 +175,68 @@ asio::awaitable<std::string> AdminServer::backends_json() {
   root["clients"] = ctx_.clients.load(std::memory_order_relaxed);
   root["backends"] = std::move(out);
   co_return json::serialize(root) + "\n";
+}
+
+// The topology the data path uses: version, shards with key ranges and
+// members, and the sharding of tables. Pure data, no I/O.
+std::string AdminServer::topology_json() const {
+  const router::Topology& t = *ctx_.topology;
+  json::array shards;
+  for (std::uint32_t s = 0; s < t.shards.size(); ++s) {
+    const auto& shard = t.shards[s];
+    json::object o;
+    o["name"] = shard.name;
+    o["key_range"] = router::format_key_range(shard.key_range);
+    o["default"] = s == t.sharding.default_shard;
+    json::array members;
+    for (const auto& b : t.backends) {
+      if (b.shard != s) continue;
+      json::object m;
+      m["name"] = b.name;
+      m["role"] = role_name(b.role);
+      m["address"] = b.host + ":" + std::to_string(b.port);
+      // The proxy connects through the server's Unix socket when one is set.
+      if (!b.unix_socket.empty() || !b.unix_socket_dir.empty())
+        m["socket"] = b.unix_socket.empty() ? b.unix_socket_dir : b.unix_socket;
+      m["zone"] = b.zone;
+      members.push_back(std::move(m));
+    }
+    o["members"] = std::move(members);
+    shards.push_back(std::move(o));
+  }
+  json::array tables;
+  for (const auto& st : t.sharding.tables) {
+    json::object o;
+    o["name"] = st.name;
+    o["column"] = st.column;
+    o["strategy"] = st.strategy == router::ShardStrategy::Hash ? "hash" : "range";
+    o["key_type"] = st.key_type == router::KeyType::Integer ? "integer" : "text";
+    if (st.strategy == router::ShardStrategy::Range) {
+      json::array ranges;
+      for (const auto& r : st.ranges) {
+        json::object ro;
+        ro["shard"] = t.shards[r.shard].name;
+        if (r.has_from) ro["from"] = r.from;
+        if (r.has_to) ro["to"] = r.to;
+        ranges.push_back(std::move(ro));
+      }
+      o["ranges"] = std::move(ranges);
+    }
+    tables.push_back(std::move(o));
+  }
+  json::array reference;
+  for (const auto& name : t.sharding.reference_tables) reference.push_back(json::string(name));
+  json::object root;
+  root["cluster"] = t.cluster;
+  root["version"] = t.version;
+  root["reason"] = ctx_.topology_reason;
+  root["updated_unix_ms"] = ctx_.topology_updated_unix_ms;
+  root["store"] = ctx_.topology_store_path;
+  root["shards"] = std::move(shards);
+  root["sharded_tables"] = std::move(tables);
+  root["reference_tables"] = std::move(reference);
+  root["allow_scatter_writes"] = t.sharding.allow_scatter_writes;
+  return json::serialize(root) + "\n";
 }
 
 asio::awaitable<std::string> AdminServer::metrics_text() {

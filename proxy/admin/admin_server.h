@@ -23,6 +23,7 @@ class AdminServer {
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor acceptor);
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<std::string> backends_json();
+  std::string topology_json() const;
   boost::asio::awaitable<std::string> metrics_text();
 
   ProxyContext& ctx_;

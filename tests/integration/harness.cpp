@@ -187,8 +187,11 @@ void stop_proxy(pid_t pid) {
 std::string write_config_variant(const std::string& name, const std::string& sed_script,
                                  const std::string& source_yaml) {
   const std::string source = source_yaml.empty() ? sandbox_dir() + "/shardgate.yaml" : source_yaml;
-  const std::string path = source.substr(0, source.rfind('/') + 1) + name + ".yaml";
-  run("sed -e '" + sed_script + "' " + source + " > " + path);
+  const std::string dir = source.substr(0, source.rfind('/') + 1);
+  const std::string path = dir + name + ".yaml";
+  // Each proxy needs a data_dir of its own (the topology store's lock).
+  run("sed -e '" + sed_script + "' -e 's|^data_dir: .*|data_dir: " + dir + name + "-data|' " +
+      source + " > " + path);
   return path;
 }
 

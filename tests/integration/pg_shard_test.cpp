@@ -300,5 +300,57 @@ TEST_F(ShardedPg, ReferenceAndUnshardedTables) {
   EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
 }
 
+TEST_F(ShardedPg, ShardctlTopologyShowsShardsRangesAndTables) {
+  std::string out;
+  ASSERT_EQ(
+      run(bin("shardctl") + " topology --admin 127.0.0.1:" + std::to_string(kPgShardAdminPort),
+          &out),
+      0)
+      << out;
+  for (const char* want :
+       {"topology v1 (seeded from the configuration file)", "s0       -40", "s3       c0-",
+        "users by id (hash, integer key)", "accounts by email (hash, text key)",
+        "reference tables: countries", "pg-s1-primary (primary 127.0.0.1:23434)"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << out;
+  }
+  ASSERT_EQ(run(bin("shardctl") +
+                    " topology --json --admin 127.0.0.1:" + std::to_string(kPgShardAdminPort),
+                &out),
+            0);
+  EXPECT_NE(out.find("\"version\":1"), std::string::npos) << out;
+  EXPECT_NE(out.find("/topology\""), std::string::npos) << "no store path in " << out;
+}
+
+// The topology lives in RocksDB in data_dir: a restart serves the stored
+// version, a changed config publishes the next one.
+TEST_F(ShardedPg, TopologyVersionSurvivesRestartsAndFollowsConfigChanges) {
+  const std::string ports = "s/port: 23532/port: 23540/; s/port: 23533/port: 23541/";
+  auto topology_line = [] {
+    std::string out;
+    run(bin("shardctl") + " topology --admin 127.0.0.1:23541", &out);
+    return out.substr(0, out.find('\n'));
+  };
+  const std::string cfg = write_config_variant("topo", ports, pg_shard_config());
+  pid_t pid = start_proxy(cfg, 23540);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(topology_line(), "cluster pg  topology v1 (seeded from the configuration file)");
+  stop_proxy(pid);
+  pid = start_proxy(cfg, 23540);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(topology_line(), "cluster pg  topology v1 (seeded from the configuration file)");
+  stop_proxy(pid);
+  const std::string changed = write_config_variant(
+      "topo",
+      ports + "; s/reference_tables: \\[countries\\]/reference_tables: [countries, currencies]/",
+      pg_shard_config());
+  pid = start_proxy(changed, 23540);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(topology_line(), "cluster pg  topology v2 (the configuration file changed)");
+  std::string out;
+  run(bin("shardctl") + " topology --admin 127.0.0.1:23541", &out);
+  EXPECT_NE(out.find("reference tables: countries, currencies"), std::string::npos) << out;
+  stop_proxy(pid);
+}
+
 }  // namespace
 }  // namespace shardgate::it

@@ -45,6 +45,8 @@ class ShardEnvironment : public ::testing::Environment {
     proxy_ = start_proxy(dir_ + "/sbx/shardgate.yaml", proxy_port_);
     ASSERT_GT(proxy_, 0);
   }
+  std::string config() const { return dir_ + "/sbx/shardgate.yaml"; }
+
   void TearDown() override {
     if (dir_.empty()) return;
     if (proxy_ > 0) stop_proxy(proxy_);
@@ -59,10 +61,16 @@ class ShardEnvironment : public ::testing::Environment {
   pid_t proxy_ = -1;
 };
 
-const auto* const g_pg = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
-    "postgres", "ShardedPg", kPgShardBasePort, kPgShardProxyPort, kPgShardAdminPort));
-const auto* const g_my = ::testing::AddGlobalTestEnvironment(new ShardEnvironment(
-    "mysql", "ShardedMy", kMyShardBasePort, kMyShardProxyPort, kMyShardAdminPort));
+ShardEnvironment* const g_pg = new ShardEnvironment("postgres", "ShardedPg", kPgShardBasePort,
+                                                    kPgShardProxyPort, kPgShardAdminPort);
+ShardEnvironment* const g_my = new ShardEnvironment("mysql", "ShardedMy", kMyShardBasePort,
+                                                    kMyShardProxyPort, kMyShardAdminPort);
+// gtest owns and runs them.
+const bool g_registered = [] {
+  ::testing::AddGlobalTestEnvironment(g_pg);
+  ::testing::AddGlobalTestEnvironment(g_my);
+  return true;
+}();
 
 router::Topology make_topology() {
   router::Topology t;
@@ -86,6 +94,13 @@ router::Topology make_topology() {
 }
 
 }  // namespace
+
+std::string pg_shard_config() {
+  return g_pg->config();
+}
+std::string my_shard_config() {
+  return g_my->config();
+}
 
 int pg_shard_primary_port(int shard) {
   return kPgShardBasePort + shard * (kShardReplicas + 1);

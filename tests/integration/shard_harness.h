@@ -34,6 +34,9 @@ inline constexpr const char* kShardingYaml =
     "        - {name: accounts, column: email, key_type: text}\n";
 
 int pg_shard_primary_port(int shard);
+// The sharded sandboxes' shardgate.yaml (with the sharding section).
+std::string pg_shard_config();
+std::string my_shard_config();
 int my_shard_primary_port(int shard);
 
 // The topology the sandbox config declares, for computing where a key lives.

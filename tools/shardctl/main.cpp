@@ -28,6 +28,7 @@ constexpr const char* kUsage =
     "                        [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
+    "  shardctl topology     [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl help\n"
     "\n"
     "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --dir ./sandbox\n"
@@ -154,9 +155,12 @@ int sandbox(const Args& args) {
   return usage_error("unknown sandbox subcommand '" + args[0] + "': use up or down");
 }
 
-int status(const Args& args) {
+// status and topology: one admin API call, printed as a table or JSON.
+int admin_view(const Args& args,
+               const std::function<Result<std::string>(const std::string&, bool)>& fetch) {
   std::map<std::string, std::string> given;
-  if (auto e = parse_options(args, {"--admin", "--config"}, {"--json"}, given)) return usage_error(e->message);
+  if (auto e = parse_options(args, {"--admin", "--config"}, {"--json"}, given))
+    return usage_error(e->message);
   std::string admin = given.count("--admin") ? given["--admin"] : "127.0.0.1:9930";
   if (given.count("--config")) {
     auto a = admin_from_config(given["--config"]);
@@ -166,13 +170,20 @@ int status(const Args& args) {
     }
     admin = *a;
   }
-  auto table = fetch_status(admin, given.count("--json") > 0);
+  auto table = fetch(admin, given.count("--json") > 0);
   if (!table) {
     std::cerr << "shardctl: " << table.error().message() << "\n";
     return kExitFailed;
   }
   std::cout << *table;
   return kExitOk;
+}
+
+int status(const Args& args) {
+  return admin_view(args, fetch_status);
+}
+int topology(const Args& args) {
+  return admin_view(args, fetch_topology);
 }
 
 int help(const Args&) {
@@ -183,7 +194,8 @@ int help(const Args&) {
 // One row per top-level command; new commands (status, failover...) go here.
 const std::map<std::string, std::function<int(const Args&)>>& commands() {
   static const std::map<std::string, std::function<int(const Args&)>> table{
-      {"sandbox", sandbox}, {"status", status}, {"help", help}, {"--help", help}, {"-h", help}};
+      {"sandbox", sandbox}, {"status", status}, {"topology", topology},
+      {"help", help},       {"--help", help},   {"-h", help}};
   return table;
 }
 

@@ -87,6 +87,58 @@ Result<std::string> fetch_status(const std::string& admin, bool as_json) {
   return out.str();
 }
 
+Result<std::string> fetch_topology(const std::string& admin, bool as_json) {
+  auto body = http_get(admin, "/api/v1/topology");
+  if (!body || as_json) return body;
+  boost::system::error_code ec;
+  json::value doc = json::parse(*body, ec);
+  if (ec || !doc.is_object() || !doc.as_object().contains("shards"))
+    return make_error("unexpected answer from the admin API: " + *body);
+  const auto& root = doc.as_object();
+  std::ostringstream out;
+  out << "cluster " << text(root.at("cluster")) << "  topology v" << text(root.at("version"))
+      << " (" << text(root.at("reason")) << ")\n";
+  const std::string store = text(root.at("store"));
+  out << "store " << (store.empty() ? "none (no data_dir)" : store) << "\n\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s %-10s %-8s %s\n", "SHARD", "KEY RANGE", "DEFAULT",
+                "MEMBERS");
+  out << line;
+  for (const auto& sv : root.at("shards").as_array()) {
+    const auto& shard = sv.as_object();
+    std::string members;
+    for (const auto& mv : shard.at("members").as_array()) {
+      const auto& m = mv.as_object();
+      members += (members.empty() ? "" : ", ") + text(m.at("name")) + " (" + text(m.at("role")) +
+                 " " + text(m.at("address")) + ")";
+    }
+    std::snprintf(line, sizeof line, "%-8s %-10s %-8s %s\n", text(shard.at("name")).c_str(),
+                  text(shard.at("key_range")).c_str(), shard.at("default").as_bool() ? "yes" : "",
+                  members.c_str());
+    out << line;
+  }
+  const auto& tables = root.at("sharded_tables").as_array();
+  out << "\nsharded tables:" << (tables.empty() ? " none" : "") << "\n";
+  for (const auto& tv : tables) {
+    const auto& t = tv.as_object();
+    out << "  " << text(t.at("name")) << " by " << text(t.at("column")) << " ("
+        << text(t.at("strategy")) << ", " << text(t.at("key_type")) << " key)";
+    if (t.contains("ranges")) {
+      for (const auto& rv : t.at("ranges").as_array()) {
+        const auto& r = rv.as_object();
+        out << " [" << (r.contains("from") ? text(r.at("from")) : "") << ", "
+            << (r.contains("to") ? text(r.at("to")) : "") << ") -> " << text(r.at("shard"));
+      }
+    }
+    out << "\n";
+  }
+  std::string reference;
+  for (const auto& rv : root.at("reference_tables").as_array())
+    reference += (reference.empty() ? "" : ", ") + text(rv);
+  out << "reference tables: " << (reference.empty() ? "none" : reference) << "\n";
+  return out.str();
+}
+
 Result<std::string> admin_from_config(const std::string& config_path) {
   auto cfg = config::load_config_file(config_path);
   if (!cfg) return cfg.error();

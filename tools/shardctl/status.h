@@ -11,6 +11,9 @@ namespace shardgate::shardctl {
 // the raw JSON when json is set.
 Result<std::string> fetch_status(const std::string& admin, bool json);
 
+// `shardctl topology`: shards, key ranges, members and table sharding.
+Result<std::string> fetch_topology(const std::string& admin, bool json);
+
 // Reads admin.address/admin.port from a shardgate config file.
 Result<std::string> admin_from_config(const std::string& config_path);
 

@@ -1,0 +1,134 @@
+#include "proxy/topology_store.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <xxhash.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace shardgate {
+
+namespace {
+
+std::string current_key(const std::string& cluster) {
+  return "topology/" + cluster + "/current";
+}
+
+// Zero-padded so that keys sort by version.
+std::string history_key(const std::string& cluster, std::uint64_t version) {
+  char v[24];
+  std::snprintf(v, sizeof v, "%020llu", static_cast<unsigned long long>(version));
+  return "topology/" + cluster + "/history/" + v;
+}
+
+Error store_error(const std::string& what, const rocksdb::Status& s) {
+  return make_error("topology store: " + what + ": " + s.ToString());
+}
+
+}  // namespace
+
+TopologyStore::TopologyStore(std::unique_ptr<rocksdb::DB> db, std::string path)
+    : db_(std::move(db)), path_(std::move(path)) {}
+
+TopologyStore::~TopologyStore() = default;
+
+Result<std::unique_ptr<TopologyStore>> TopologyStore::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error("cannot create data_dir " + dir + ": " + ec.message());
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.keep_log_file_num = 4;
+  rocksdb::DB* raw = nullptr;
+  const std::string path = dir + "/topology";
+  const rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+      return make_error(
+          "topology store " + path +
+          " is in use by another shardgate (each proxy needs its own data_dir): " + s.ToString());
+    return store_error("cannot open " + path, s);
+  }
+  return std::unique_ptr<TopologyStore>(new TopologyStore(std::unique_ptr<rocksdb::DB>(raw), path));
+}
+
+Result<std::optional<config::TopologyRecord>> TopologyStore::current(
+    const std::string& cluster) const {
+  std::string bytes;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), current_key(cluster), &bytes);
+  if (s.IsNotFound()) return std::optional<config::TopologyRecord>{};
+  if (!s.ok()) return store_error("cannot read " + current_key(cluster), s);
+  config::TopologyRecord record;
+  if (!record.ParseFromString(bytes))
+    return make_error("topology store: " + current_key(cluster) + " is not a TopologyRecord");
+  return std::optional<config::TopologyRecord>(std::move(record));
+}
+
+Result<std::vector<config::TopologyRecord>> TopologyStore::history(
+    const std::string& cluster) const {
+  std::vector<config::TopologyRecord> out;
+  const std::string prefix = "topology/" + cluster + "/history/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    config::TopologyRecord record;
+    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return make_error("topology store: " + it->key().ToString() + " is not a TopologyRecord");
+    out.push_back(std::move(record));
+  }
+  if (!it->status().ok()) return store_error("cannot list " + prefix, it->status());
+  return out;
+}
+
+Result<void> TopologyStore::publish(const config::TopologyRecord& record) {
+  std::string bytes;
+  if (!record.SerializeToString(&bytes)) return make_error("topology store: cannot serialize");
+  const std::string& cluster = record.cluster().name();
+  rocksdb::WriteBatch batch;
+  batch.Put(current_key(cluster), bytes);
+  batch.Put(history_key(cluster, record.version()), bytes);
+  rocksdb::WriteOptions options;
+  options.sync = true;  // a published version must survive a crash
+  const rocksdb::Status s = db_->Write(options, &batch);
+  if (!s.ok()) return store_error("cannot write version " + std::to_string(record.version()), s);
+  return {};
+}
+
+std::string cluster_digest(const config::Cluster& cluster) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    cluster.SerializeToCodedStream(&out);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(bytes.data(), bytes.size())));
+  return hex;
+}
+
+Result<config::TopologyRecord> reconcile_with_config(TopologyStore& store,
+                                                     const config::Cluster& from_config) {
+  auto stored = store.current(from_config.name());
+  if (!stored) return stored.error();
+  const std::string digest = cluster_digest(from_config);
+  if (*stored && (*stored)->config_digest() == digest) return **stored;
+  config::TopologyRecord record;
+  record.set_version(*stored ? (*stored)->version() + 1 : 1);
+  *record.mutable_cluster() = from_config;
+  record.set_config_digest(digest);
+  record.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+  record.set_reason(*stored ? "the configuration file changed"
+                            : "seeded from the configuration file");
+  if (auto r = store.publish(record); !r) return r.error();
+  return record;
+}
+
+}  // namespace shardgate
