@@ -91,15 +91,16 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   void shed_idle_memory();
 
   // sharding (pg_shard.cpp)
-  asio::awaitable<std::optional<Result<void>>> shard_query(const pg::Frame& f,
-                                                           std::string_view sql,
+  asio::awaitable<std::optional<Result<void>>> shard_query(const pg::Frame& f, std::string_view sql,
                                                            const router::Statement& stmt);
   Result<std::optional<std::uint32_t>> batch_shard();
+  asio::awaitable<Result<void>> scatter_query(const pg::Frame& f, std::string_view sql,
+                                              const router::Statement& stmt,
+                                              const std::vector<std::uint32_t>& shards);
   Result<void> settle_shard(std::optional<std::uint32_t> wanted);
-  asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag,
-                                             char status);
-  asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate,
-                                             const std::string& message, bool simple);
+  asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag, char status);
+  asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate, const std::string& message,
+                                             bool simple);
   asio::awaitable<Result<void>> raise_on_server(std::string sql);
   void begin_deferred_transaction();
   bool in_client_transaction() const;

@@ -132,9 +132,16 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     co_return co_await answer_query(
         f, stmt.kind == router::StatementKind::Commit ? "COMMIT" : "ROLLBACK", 'I');
   }
-  ShardChoice choice(*ctx_.topology);
+  ShardChoice choice(*ctx_.topology, true);
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
+  if (chosen && !choice.several().empty()) {
+    if (!in_client_transaction() && !server_)
+      co_return co_await scatter_query(f, sql, stmt, choice.several());
+    chosen = make_error(
+        "the statement reads several shards, which shardgate runs only outside a transaction "
+        "for now: read them before BEGIN, or give the statement a key");
+  }
   Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
   if (settled) co_return std::nullopt;
   in_.consume(f.size);

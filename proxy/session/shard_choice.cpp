@@ -7,6 +7,11 @@ namespace shardgate::session {
 void ShardChoice::add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
                       std::span<const router::ParamValue> params) {
   if (error_) return;
+  ++statements_;
+  if (!several_.empty()) {
+    error_ = "a read over several shards must be sent alone";
+    return;
+  }
   const router::ShardAnalysis analysis = router::analyze_shards(sql, dialect, stmt, topology_);
   // Reference-table reads and table-less statements run on any shard.
   const bool free = !analysis.refusal && !analysis.writes_reference &&
@@ -19,20 +24,13 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     return;
   }
   if (targets->shards.size() > 1) {
-    std::string names;
-    for (std::uint32_t s : targets->shards)
-      names += (names.empty() ? "" : ", ") + topology_.shards[s].name;
-    if (targets->every_shard && analysis.keyless) {
-      error_ = "the statement reads sharded table " + analysis.keyless->name +
-               " without its sharding key " + analysis.keyless->column +
-               ", which needs every shard; shardgate does not run one statement on several "
-               "shards yet: add WHERE " +
-               analysis.keyless->column + " = ...";
-    } else {
-      error_ = "the statement needs shards " + names +
-               "; shardgate does not run one statement on several shards yet: split it so "
-               "that each statement's keys live on one shard";
+    const bool read = !analysis.writes && !analysis.writes_reference &&
+                      stmt.kind == router::StatementKind::Read && !stmt.multi_statement;
+    if (several_allowed_ && read && statements_ == 1 && !shard_) {
+      several_ = targets->shards;
+      return;
     }
+    error_ = several_shards_refusal(analysis, targets->shards);
     return;
   }
   const std::uint32_t shard = targets->shards.front();
@@ -43,6 +41,27 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     return;
   }
   shard_ = shard;
+}
+
+std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& analysis,
+                                                const std::vector<std::uint32_t>& shards) const {
+  std::string names;
+  for (std::uint32_t s : shards) names += (names.empty() ? "" : ", ") + topology_.shards[s].name;
+  if (analysis.writes || analysis.writes_reference)
+    return "the statement writes on shards " + names +
+           "; shardgate does not run a write on several shards yet: split it so that each "
+           "statement's keys live on one shard";
+  const std::string what = analysis.keyless
+                               ? "the statement reads sharded table " + analysis.keyless->name +
+                                     " without its sharding key " + analysis.keyless->column +
+                                     ", which needs shards " + names
+                               : "the statement reads shards " + names;
+  if (!several_allowed_)
+    return what +
+           "; reads over several shards run only as PostgreSQL simple queries outside a "
+           "transaction for now";
+  return "the statement needs shards " + names +
+         " together with other statements; send a read over several shards alone";
 }
 
 Result<std::optional<std::uint32_t>> ShardChoice::result() const {

@@ -10,8 +10,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
+#include "router/shard_keys.h"
 #include "router/shard_route.h"
 #include "router/statement.h"
 #include "router/topology.h"
@@ -26,7 +28,10 @@ inline bool sharding_active(const router::Topology& t) {
 
 class ShardChoice {
  public:
-  explicit ShardChoice(const router::Topology& topology) : topology_(topology) {}
+  // several_shards: the caller can run a lone read on several shards and
+  // merge its rows (scatter-gather); otherwise such a read is refused.
+  ShardChoice(const router::Topology& topology, bool several_shards = false)
+      : topology_(topology), several_allowed_(several_shards) {}
 
   // Folds in one statement executed with `params`.
   void add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
@@ -36,9 +41,18 @@ class ShardChoice {
   // The error is a refusal for the client.
   Result<std::optional<std::uint32_t>> result() const;
 
+  // A lone read that needs these shards (two or more); empty otherwise.
+  const std::vector<std::uint32_t>& several() const { return several_; }
+
  private:
+  std::string several_shards_refusal(const router::ShardAnalysis& analysis,
+                                     const std::vector<std::uint32_t>& shards) const;
+
   const router::Topology& topology_;
+  bool several_allowed_;
+  int statements_ = 0;
   std::optional<std::uint32_t> shard_;
+  std::vector<std::uint32_t> several_;
   std::optional<std::string> error_;
 };
 

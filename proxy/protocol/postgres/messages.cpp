@@ -171,6 +171,73 @@ std::optional<DescribeOrClose> parse_describe_or_close(std::string_view body) {
   return d;
 }
 
+std::optional<std::vector<FieldDescription>> parse_row_description(std::string_view body) {
+  BodyReader r(body);
+  const std::uint16_t n = r.u16();
+  std::vector<FieldDescription> fields;
+  for (std::uint16_t i = 0; i < n && !r.failed(); ++i) {
+    FieldDescription f;
+    f.name = std::string(r.cstr());
+    f.table_oid = r.u32();
+    f.column = r.u16();
+    f.type_oid = r.u32();
+    f.type_size = static_cast<std::int16_t>(r.u16());
+    f.type_modifier = static_cast<std::int32_t>(r.u32());
+    f.format = r.u16();
+    fields.push_back(std::move(f));
+  }
+  if (r.failed() || !r.at_end()) return std::nullopt;
+  return fields;
+}
+
+std::string row_description(const std::vector<FieldDescription>& fields) {
+  Encoder e;
+  e.begin('T').u16(static_cast<std::uint16_t>(fields.size()));
+  for (const auto& f : fields) {
+    e.cstr(f.name).u32(f.table_oid).u16(f.column).u32(f.type_oid);
+    e.u16(static_cast<std::uint16_t>(f.type_size)).u32(static_cast<std::uint32_t>(f.type_modifier));
+    e.u16(f.format);
+  }
+  e.end();
+  return e.take();
+}
+
+bool parse_data_row(std::string_view body, DataRowCells& out) {
+  out.clear();
+  BodyReader r(body);
+  const std::uint16_t n = r.u16();
+  for (std::uint16_t i = 0; i < n && !r.failed(); ++i) {
+    const std::uint32_t len = r.u32();
+    if (len == 0xffffffffu) {
+      out.emplace_back(std::nullopt);
+    } else {
+      out.emplace_back(r.bytes(len));
+    }
+  }
+  return !r.failed() && r.at_end();
+}
+
+void append_data_row(std::string& out, const std::vector<std::optional<std::string>>& cells) {
+  std::size_t size = 4 + 2;
+  for (const auto& c : cells) size += 4 + (c ? c->size() : 0);
+  out.reserve(out.size() + 1 + size);
+  auto u32 = [&out](std::uint32_t v) {
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  out.push_back('D');
+  u32(static_cast<std::uint32_t>(size));
+  out.push_back(static_cast<char>((cells.size() >> 8) & 0xff));
+  out.push_back(static_cast<char>(cells.size() & 0xff));
+  for (const auto& c : cells) {
+    if (!c) {
+      u32(0xffffffffu);
+      continue;
+    }
+    u32(static_cast<std::uint32_t>(c->size()));
+    out += *c;
+  }
+}
+
 ErrorFields parse_error_fields(std::string_view body) {
   ErrorFields f;
   BodyReader r(body);
@@ -179,11 +246,20 @@ ErrorFields parse_error_fields(std::string_view body) {
     if (code == '\0') break;
     auto value = r.cstr();
     switch (code) {
-      case 'S': f.severity = value; break;
-      case 'C': f.sqlstate = value; break;
-      case 'M': f.message = value; break;
-      case 'D': f.detail = value; break;
-      default: break;
+      case 'S':
+        f.severity = value;
+        break;
+      case 'C':
+        f.sqlstate = value;
+        break;
+      case 'M':
+        f.message = value;
+        break;
+      case 'D':
+        f.detail = value;
+        break;
+      default:
+        break;
     }
   }
   return f;

@@ -86,6 +86,24 @@ struct DescribeOrClose {
 };
 std::optional<DescribeOrClose> parse_describe_or_close(std::string_view body);
 
+// RowDescription ('T') fields and DataRow ('D') cells: what a proxy that
+// merges the rows of several servers reads and writes again.
+struct FieldDescription {
+  std::string name;
+  std::uint32_t table_oid = 0;
+  std::uint16_t column = 0;
+  std::uint32_t type_oid = 0;
+  std::int16_t type_size = 0;
+  std::int32_t type_modifier = 0;
+  std::uint16_t format = 0;  // 0 text, 1 binary
+};
+std::optional<std::vector<FieldDescription>> parse_row_description(std::string_view body);
+std::string row_description(const std::vector<FieldDescription>& fields);
+
+using DataRowCells = std::vector<std::optional<std::string_view>>;  // nullopt: SQL NULL
+bool parse_data_row(std::string_view body, DataRowCells& out);
+void append_data_row(std::string& out, const std::vector<std::optional<std::string>>& cells);
+
 struct ErrorFields {
   std::string severity, sqlstate, message, detail;
 };

@@ -560,5 +560,51 @@ TEST(PgBodyReader, ReadingAtTheEnd) {
   EXPECT_TRUE(r.failed());
 }
 
+TEST(PgRows, RowDescriptionRoundTrips) {
+  std::vector<FieldDescription> fields(2);
+  fields[0].name = "id";
+  fields[0].type_oid = 20;
+  fields[0].type_size = 8;
+  fields[0].type_modifier = -1;
+  fields[1].name = "note";
+  fields[1].table_oid = 16384;
+  fields[1].column = 3;
+  fields[1].type_oid = 25;
+  fields[1].type_size = -1;
+  fields[1].type_modifier = -1;
+  const std::string msg = row_description(fields);
+  auto d = decode_frame(msg, 1 << 20);
+  ASSERT_EQ(d.status, DecodeStatus::Frame);
+  EXPECT_EQ(d.frame.type, 'T');
+  auto back = parse_row_description(d.frame.body);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].name, "note");
+  EXPECT_EQ((*back)[1].table_oid, 16384u);
+  EXPECT_EQ((*back)[1].type_size, -1);
+  EXPECT_EQ((*back)[0].type_modifier, -1);
+  EXPECT_FALSE(parse_row_description(d.frame.body.substr(0, d.frame.body.size() - 1)));
+}
+
+TEST(PgRows, DataRowRoundTripsWithNulls) {
+  std::string msg;
+  append_data_row(msg, {std::string("42"), std::nullopt, std::string()});
+  EXPECT_EQ(msg,
+            "D\0\0\0\x14\0\x03\0\0\0\x02"
+            "42\xff\xff\xff\xff\0\0\0\0"s);
+  auto d = decode_frame(msg, 1 << 20);
+  ASSERT_EQ(d.status, DecodeStatus::Frame);
+  DataRowCells cells;
+  ASSERT_TRUE(parse_data_row(d.frame.body, cells));
+  ASSERT_EQ(cells.size(), 3u);
+  EXPECT_EQ(cells[0], "42");
+  EXPECT_FALSE(cells[1]);
+  EXPECT_EQ(cells[2], "");
+  EXPECT_FALSE(
+      parse_data_row("\0\x02\0\0\0\x05"
+                     "ab"s,
+                     cells));  // truncated value
+}
+
 }  // namespace
 }  // namespace shardgate::pg

@@ -1,0 +1,263 @@
+// A PostgreSQL read that needs several shards (scatter-gather): the plan's
+// text goes to one server connection per shard at once, and the rows come
+// back through the router's Merger, which says which shard to read next, so
+// memory stays bounded by the plan (one row per shard for ORDER BY). The
+// client sees one ordinary result: RowDescription, DataRows, SELECT n.
+//
+// Only a simple Query outside a transaction takes this path; a server error
+// on any shard is the client's error, after every shard has answered.
+#include "proxy/net/pg_io.h"
+#include "proxy/session/pg_session.h"
+#include "proxy/session/server_attach.h"
+#include "router/merge_plan.h"
+#include "router/merger.h"
+
+namespace shardgate::session {
+
+namespace {
+
+// How the merger compares a column, by PostgreSQL type OID.
+router::ValueKind kind_of(std::uint32_t oid) {
+  switch (oid) {
+    case 20:  // int8
+    case 21:  // int2
+    case 23:  // int4
+    case 26:  // oid
+      return router::ValueKind::Integer;
+    case 700:   // float4
+    case 701:   // float8
+    case 1700:  // numeric
+      return router::ValueKind::Number;
+    default:
+      return router::ValueKind::Text;
+  }
+}
+
+// Reads the connection's next message into `frame` (valid until consumed);
+// false when the connection failed or spoke nonsense.
+asio::awaitable<bool> read_frame(backend::PgServerConnection& conn, std::uint32_t max_size,
+                                 pg::Frame& frame) {
+  for (;;) {
+    auto d = pg::decode_frame(conn.buffer().readable(), max_size);
+    if (d.status == pg::DecodeStatus::Frame) {
+      frame = d.frame;
+      co_return true;
+    }
+    if (d.status == pg::DecodeStatus::Error) co_return false;
+    auto r = co_await net::read_more(conn.socket(), conn.buffer());
+    if (!r) co_return false;
+  }
+}
+
+struct ShardStream {
+  Attachment<backend::PgServerConnection> server;
+  int swallow = 0;         // answers to settings replays, not the client's
+  bool rows_over = false;  // CommandComplete (or an error) seen
+  bool ready = false;      // its ReadyForQuery seen: the connection is free
+  bool broken = false;     // the connection failed: close it
+};
+
+}  // namespace
+
+asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::string_view sql,
+                                                       const router::Statement& stmt,
+                                                       const std::vector<std::uint32_t>& shards) {
+  in_.consume(f.size);
+  const auto started = std::chrono::steady_clock::now();
+  auto plan = router::plan_merge(sql, router::Dialect::Postgres);
+  if (!plan) co_return co_await refuse_round("0A000", plan.error().message(), true);
+  bump(worker_.metrics().scatter_statements_total);
+
+  std::vector<ShardStream> streams(shards.size());
+  std::string failure;  // a proxy-side failure (attach, socket): 08006
+  for (std::size_t i = 0; i < shards.size() && failure.empty(); ++i) {
+    round_shard_ = shards[i];
+    const router::TargetRole role = decide(stmt);
+    auto a = co_await attach_server(worker_, pools_, *user_, database_, role, shards[i],
+                                    routing_.replica_min_position(shards[i]));
+    if (!a) {
+      failure = a.error().message();
+      break;
+    }
+    streams[i].server = std::move(*a);
+  }
+  if (failure.empty()) {
+    for (auto& s : streams) {
+      auto& conn = *s.server.conn;
+      std::string out;
+      const std::string sync = settings_sync_sql(settings_, conn.settings);
+      if (!sync.empty()) {
+        out += pg::query_message(sync);
+        s.swallow = 1;
+        conn.settings = settings_;
+      }
+      out += pg::query_message(plan->shard_sql);
+      auto w = co_await net::write_all(conn.socket(), out);
+      if (!w) {
+        s.broken = true;
+        failure = "lost the connection to server " +
+                  ctx_.topology->backends[conn.backend_index()].name + " (" + w.error().message() +
+                  ")";
+        break;
+      }
+    }
+  }
+
+  router::Merger merger(*plan, shards.size(), router::Dialect::Postgres);
+  bool described = false;
+  std::string server_error;  // the first ErrorResponse a shard sent, as sent
+  std::uint64_t rows = 0;
+  pg::DataRowCells cells;
+
+  // Handles one message of shard i; the merger hears of rows and ends.
+  auto take = [&](std::size_t i, const pg::Frame& frame) {
+    ShardStream& s = streams[i];
+    const bool swallowed = s.swallow > 0;
+    switch (frame.type) {
+      case 'T': {
+        if (swallowed || described || !server_error.empty()) break;
+        auto fields = pg::parse_row_description(frame.body);
+        if (!fields) {
+          failure = "malformed RowDescription from a server";
+          break;
+        }
+        std::vector<std::string> names;
+        std::vector<router::ValueKind> kinds;
+        for (const auto& field : *fields) {
+          names.push_back(field.name);
+          kinds.push_back(kind_of(field.type_oid));
+        }
+        if (auto ok = merger.set_columns(names, kinds); !ok) {
+          server_error = pg::error_response("0A000", ok.error().message());
+          break;
+        }
+        described = true;
+        fields->resize(merger.visible_columns());
+        for (const auto& [item, count_column] : plan->avg_counts) {
+          auto& field = (*fields)[item];
+          (void)count_column;
+          field.type_oid = 1700;  // AVG answers numeric
+          field.type_size = -1;
+          field.type_modifier = -1;
+          if (field.name == "sum") field.name = "avg";
+        }
+        to_client_ += pg::row_description(*fields);
+        break;
+      }
+      case 'D':
+        if (swallowed || !described || !server_error.empty()) break;
+        if (!pg::parse_data_row(frame.body, cells)) {
+          failure = "malformed DataRow from a server";
+          break;
+        }
+        {
+          router::Row row;
+          row.reserve(cells.size());
+          for (const auto& c : cells)
+            row.push_back(c ? std::optional<std::string>(std::string(*c)) : std::nullopt);
+          merger.push(i, std::move(row));
+        }
+        break;
+      case 'E':
+        if (swallowed) {
+          s.broken = true;  // its settings are not what the proxy thinks
+          break;
+        }
+        if (server_error.empty())
+          server_error.assign(frame.body.data() - 5, frame.size);  // relayed as the server sent it
+        s.rows_over = true;
+        merger.end(i);
+        break;
+      case 'C':
+      case 'I':
+        if (swallowed) break;
+        if (!s.rows_over) merger.end(i);
+        s.rows_over = true;
+        break;
+      case 'Z':
+        if (swallowed) {
+          --s.swallow;
+          break;
+        }
+        s.ready = true;
+        if (!s.rows_over) merger.end(i);
+        s.rows_over = true;
+        break;
+      default:  // NoticeResponse, ParameterStatus: not the client's business here
+        break;
+    }
+  };
+
+  if (failure.empty()) {
+    while (failure.empty() && server_error.empty() && !merger.finished()) {
+      while (auto row = merger.next()) {
+        pg::append_data_row(to_client_, *row);
+        ++rows;
+      }
+      if (to_client_.size() > 64 * 1024) {
+        auto flushed = co_await flush_client();
+        if (!flushed) break;
+      }
+      auto wanted = merger.wants();
+      if (!wanted) {
+        if (merger.finished()) break;
+        continue;
+      }
+      pg::Frame frame;
+      const bool got = co_await read_frame(*streams[*wanted].server.conn, max_message_size_, frame);
+      if (!got) {
+        streams[*wanted].broken = true;
+        failure = "lost the connection to a server of shard " +
+                  ctx_.topology->shards[shards[*wanted]].name;
+        break;
+      }
+      take(*wanted, frame);
+      streams[*wanted].server.conn->buffer().consume(frame.size);
+    }
+    while (auto row = merger.next()) {
+      pg::append_data_row(to_client_, *row);
+      ++rows;
+    }
+  }
+  // Every connection is read to its ReadyForQuery (what the LIMIT made
+  // unnecessary is discarded) so that it goes back to the pool clean.
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    ShardStream& s = streams[i];
+    if (!s.server.conn) continue;
+    while (!s.ready && !s.broken && failure.empty()) {
+      pg::Frame frame;
+      const bool got = co_await read_frame(*s.server.conn, max_message_size_, frame);
+      if (!got) {
+        s.broken = true;
+        break;
+      }
+      const char type = frame.type;
+      if (type == 'Z' && s.swallow > 0) {
+        --s.swallow;
+      } else if (type == 'Z') {
+        s.ready = true;
+      } else if (type == 'E' && s.swallow == 0 && server_error.empty() && !merger.finished()) {
+        server_error.assign(frame.body.data() - 5, frame.size);
+      }
+      s.server.conn->buffer().consume(frame.size);
+    }
+    release_server(worker_, s.server, s.ready && !s.broken);
+  }
+  if (!failure.empty()) {
+    bump(worker_.metrics().proxy_errors_total);
+    to_client_ +=
+        pg::error_response("08006", failure + ": the statement did not complete; retry it");
+  } else if (!server_error.empty()) {
+    bump(worker_.metrics().statement_errors_total);
+    to_client_ += server_error;
+  } else {
+    pg::Encoder e;
+    e.begin('C').cstr("SELECT " + std::to_string(rows)).end();
+    to_client_ += e.take();
+  }
+  to_client_ += pg::ready_for_query('I');
+  worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
+  co_return co_await flush_client();
+}
+
+}  // namespace shardgate::session
