@@ -66,7 +66,14 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
 // Makes the connection's schema and settings the client's, with commands
 // whose answers the client never sees.
 void MySession::sync_session_state() {
-  Conn& c = *server_.conn;
+  for (MyAnswer answer : append_session_sync(*server_.conn, to_server_))
+    tracker_.expect(answer, true);
+}
+
+// Appends the commands that give connection `c` the client's settings and
+// schema; returns the answer each one gets (one OK or ERR packet each).
+std::vector<MyAnswer> MySession::append_session_sync(Conn& c, std::string& out) {
+  std::vector<MyAnswer> answers;
   if (c.settings != settings_) {
     const bool prefix = c.settings.size() <= settings_.size() &&
                         std::equal(c.settings.begin(), c.settings.end(), settings_.begin());
@@ -74,23 +81,24 @@ void MySession::sync_session_state() {
     if (!prefix) {
       // Settings that differ cannot be undone one by one: start the session
       // over (this also closes the statements prepared there).
-      append_command(to_server_, mysql::kComResetConnection, "");
-      tracker_.expect(MyAnswer::Simple, true);
+      append_command(out, mysql::kComResetConnection, "");
+      answers.push_back(MyAnswer::Simple);
       c.prepared.clear();
       c.schema = backend::kUnknownSchema;
       from = 0;
     }
     for (std::size_t i = from; i < settings_.size(); ++i) {
-      append_command(to_server_, mysql::kComQuery, settings_[i]);
-      tracker_.expect(MyAnswer::Query, true);
+      append_command(out, mysql::kComQuery, settings_[i]);
+      answers.push_back(MyAnswer::Query);
     }
     c.settings = settings_;
   }
   if (!database_.empty() && c.schema != database_) {
-    append_command(to_server_, mysql::kComInitDb, database_);
-    tracker_.expect(MyAnswer::Simple, true);
+    append_command(out, mysql::kComInitDb, database_);
+    answers.push_back(MyAnswer::Simple);
     c.schema = database_;
   }
+  return answers;
 }
 
 // The client's own LAST_INSERT_ID() on whatever connection it landed on: the

@@ -101,6 +101,8 @@ class MySession : public std::enable_shared_from_this<MySession> {
   asio::awaitable<std::optional<Result<void>>> shard_query(std::string_view sql,
                                                            const router::Statement& stmt);
   Result<void> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+  asio::awaitable<Result<void>> scatter_query(std::string_view sql, const router::Statement& stmt,
+                                              const std::vector<std::uint32_t>& shards);
   Result<void> settle_shard(std::optional<std::uint32_t> wanted);
   void begin_deferred_transaction();
   void queue_transaction_ok(bool in_transaction);
@@ -109,6 +111,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // runs_statement: a query or execute, which a deferred BEGIN goes with.
   asio::awaitable<Result<void>> attach_for(const router::Statement& stmt, bool runs_statement);
   void sync_session_state();
+  std::vector<MyAnswer> append_session_sync(Conn& c, std::string& out);
   void restore_last_insert_id();
   void after_answer();
   void detach(bool reusable);

@@ -115,9 +115,16 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     queue_transaction_ok(false);
     co_return co_await flush_client();
   }
-  ShardChoice choice(*ctx_.topology);
+  ShardChoice choice(*ctx_.topology, true);
   choice.add(stmt, sql, router::Dialect::Mysql, {});
   auto chosen = choice.result();
+  if (chosen && !choice.several().empty()) {
+    if (!server_.conn && !deferred_begin_ && autocommit_)
+      co_return co_await scatter_query(sql, stmt, choice.several());
+    chosen = make_error(
+        "the statement reads several shards, which shardgate runs only outside a transaction "
+        "for now: read them before BEGIN, or give the statement a key");
+  }
   Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
   if (settled) co_return std::nullopt;
   bump(worker_.metrics().statements_refused_total);

@@ -58,8 +58,8 @@ std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& ana
                                : "the statement reads shards " + names;
   if (!several_allowed_)
     return what +
-           "; reads over several shards run only as PostgreSQL simple queries outside a "
-           "transaction for now";
+           "; reads over several shards run only as simple queries (PostgreSQL Query, MySQL "
+           "COM_QUERY) outside a transaction for now";
   return "the statement needs shards " + names +
          " together with other statements; send a read over several shards alone";
 }

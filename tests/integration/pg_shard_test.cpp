@@ -511,6 +511,18 @@ TEST_F(ShardedPg, ScatterGatherStreamsBigResultsAndKeepsConnectionsClean) {
             "(SELECT " +
                 std::to_string(s) + " AS s) x, generate_series(1, 5000) g");
   }
+  // Written directly on the primaries: wait until their replicas have it too.
+  for (int s = 0; s < kShards; ++s) {
+    Conn replica = connect("host=127.0.0.1 port=" + std::to_string(pg_shard_primary_port(s) + 1) +
+                           " user=app password=app dbname=app connect_timeout=10");
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return exec(replica.get(), "SELECT count(*) FROM accounts WHERE email LIKE 'bulk%'")
+                     .rows == std::vector<std::string>{"5000"};
+        },
+        15000))
+        << "replica of shard " << s << " did not catch up";
+  }
   const auto all = rows_of(c.get(), "SELECT email, balance FROM accounts WHERE email LIKE 'bulk%'");
   ASSERT_TRUE(all);
   EXPECT_EQ(all->size(), 20000u);
