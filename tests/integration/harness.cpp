@@ -120,7 +120,11 @@ void kill_member(const std::string& member) {
   // at once, so nothing holds the data directory's shared memory afterwards.
   run("pkill -9 -P " + std::to_string(pid));
   ::kill(pid, SIGKILL);
-  run("pkill -9 -f 'postgres: " + member + ":'");
+  // Stragglers forked in between: only this sandbox's (their working
+  // directory is the data directory), since other sandboxes of the same run
+  // name their members alike.
+  run("for p in $(pgrep -f 'postgres: " + member + ":'); do [ \"$(readlink /proc/$p/cwd)\" = \"" +
+      sandbox_dir() + "/" + member + "\" ] && kill -9 $p; done; true");
   // Until the dead postmaster is reaped its pid exists, and PostgreSQL refuses
   // to start over a postmaster.pid naming a live pid.
   EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 15000))

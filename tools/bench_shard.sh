@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Sharding cost end to end: key-routed point selects through shardgate over a
+# 4-shard PostgreSQL sandbox versus the same through shardgate to 1 shard,
+# interleaved, several rounds; then scatter-gather reads (count, ORDER BY
+# LIMIT) over the 4 shards. Every shard holds the whole pgbench table (the key
+# decides which shard is asked; where rows live does not change the cost).
+# A benchmark, not a test: it measures and prints a Markdown table.
+#
+#   tools/bench_shard.sh [--rounds 3] [--seconds 8] [--scale 4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=3 SECONDS_PER_RUN=8 SCALE=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
+    --scale) SCALE=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--seconds S] [--scale K]" >&2; exit 2 ;;
+  esac
+done
+
+DIR=${BENCH_DIR:-/tmp/shardgate-bench-shard}
+FOUR_BASE=26432 ONE_BASE=26442 FOUR=26532 ONE=26542
+tools/deps.sh
+[ -x build/bin/shardgate ] || tools/build.sh
+
+cleanup() {
+  [ -n "${FOUR_PID:-}" ] && kill "$FOUR_PID" 2>/dev/null || true
+  [ -n "${ONE_PID:-}" ] && kill "$ONE_PID" 2>/dev/null || true
+  build/bin/shardctl sandbox down --destroy --dir "$DIR/four" >/dev/null 2>&1 || true
+  build/bin/shardctl sandbox down --destroy --dir "$DIR/one" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$DIR" && chmod 755 "$DIR"
+build/bin/shardctl sandbox up --engine postgres --shards 4 --replicas 0 --base-port $FOUR_BASE \
+  --dir "$DIR/four" --proxy-port $FOUR --admin-port 26533 >/dev/null
+build/bin/shardctl sandbox up --engine postgres --shards 1 --replicas 0 --base-port $ONE_BASE \
+  --dir "$DIR/one" --proxy-port $ONE --admin-port 26543 >/dev/null
+
+# The same proxy settings on both sides; only the sharding differs.
+settings="pool:\n  size: 20\nthreads: 2\n"
+sharding="    sharding:\n      tables:\n        - {name: pgbench_accounts, column: aid}\n"
+sed -e "s/^listeners:/${settings}listeners:/" "$DIR/four/shardgate.yaml" >"$DIR/four.yaml"
+printf "$sharding" >>"$DIR/four.yaml"
+sed -e "s/^listeners:/${settings}listeners:/" "$DIR/one/shardgate.yaml" >"$DIR/one.yaml"
+build/bin/shardgate --config "$DIR/four.yaml" 2>"$DIR/four.log" & FOUR_PID=$!
+build/bin/shardgate --config "$DIR/one.yaml" 2>"$DIR/one.log" & ONE_PID=$!
+for port in $FOUR $ONE; do
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+ci() { echo "host=127.0.0.1 port=$1 user=app password=app dbname=app"; }
+for port in $ONE_BASE $FOUR_BASE $((FOUR_BASE + 1)) $((FOUR_BASE + 2)) $((FOUR_BASE + 3)); do
+  pgbench -i -q -s "$SCALE" "$(ci "$port")" >/dev/null 2>&1
+done
+ROWS=$((SCALE * 100000))
+printf '\\set aid random(1, %d)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' \
+  "$ROWS" >"$DIR/point.sql"
+printf 'SELECT count(*) FROM pgbench_accounts;\n' >"$DIR/count.sql"
+printf 'SELECT aid, abalance FROM pgbench_accounts ORDER BY aid LIMIT 10 OFFSET 100;\n' \
+  >"$DIR/order.sql"
+
+declare -A PORT=([one-shard]=$ONE [four-shards]=$FOUR)
+TARGETS=(one-shard four-shards)
+# name|pgbench arguments
+CASES=("point select, 1 client|-f $DIR/point.sql -c 1 -j 1"
+       "point select, 16 clients|-f $DIR/point.sql -c 16 -j 2"
+       "point select -M extended, 16 clients|-f $DIR/point.sql -M extended -c 16 -j 2"
+       "count(*) of all rows, 4 clients|-f $DIR/count.sql -c 4 -j 2"
+       "ORDER BY aid LIMIT 10 OFFSET 100, 4 clients|-f $DIR/order.sql -c 4 -j 2")
+RESULTS=$DIR/results.txt
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+  for c in "${CASES[@]}"; do
+    name=${c%%|*} args=${c#*|}
+    for t in "${TARGETS[@]}"; do
+      out=$(pgbench -n $args -T "$SECONDS_PER_RUN" "$(ci "${PORT[$t]}")" 2>&1 || true)
+      tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
+      lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+      failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then
+        tps=FAIL lat=FAIL
+        printf '%s\n' "$out" >"$DIR/failed-$round-$t-${name//[^a-z0-9]/_}.log"
+      fi
+      echo "$round|$name|$t|$tps|$lat|${failed:-?}" >>"$RESULTS"
+      echo "round $round  $name  $t: tps=$tps latency=${lat}ms" >&2
+    done
+  done
+done
+scatter=$(curl -s http://127.0.0.1:26533/metrics | awk '/^shardgate_scatter_statements_total/ {print $2}')
+tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
+  "point select, 1 client" transactions
+echo
+echo "Scatter-gather statements run by the four-shard proxy: ${scatter:-?}"
