@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Sharding cost end to end: key-routed point selects through shardgate over a
-# 4-shard PostgreSQL sandbox versus the same through shardgate to 1 shard,
-# interleaved, several rounds; then scatter-gather reads (count, ORDER BY
-# LIMIT) over the 4 shards. Every shard holds the whole pgbench table (the key
-# decides which shard is asked; where rows live does not change the cost).
-# A benchmark, not a test: it measures and prints a Markdown table.
+# Sharding cost end to end, interleaved, several rounds, three proxies:
+#   one-shard          shardgate in front of a 1-shard sandbox (all rows there)
+#   four-shards        shardgate in front of a 4-shard sandbox, pgbench_accounts
+#                      sharded by aid (rows loaded through the proxy, so each
+#                      shard holds its quarter)
+#   four-shards-as-one the same 4-shard sandbox with pgbench_accounts range-
+#                      sharded entirely onto s0: the proxy analyzes each
+#                      statement and maps its key as for four-shards, but every
+#                      statement goes to one server (routing cost alone,
+#                      without spreading the load over 4 server processes)
+# Cases: key-routed point selects, then scatter-gather reads (count(*), ORDER
+# BY ... LIMIT). A benchmark, not a test: it measures and prints a table.
 #
-#   tools/bench_shard.sh [--rounds 3] [--seconds 8] [--scale 4]
+#   tools/bench_shard.sh [--rounds 3] [--seconds 8] [--scale 1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=3 SECONDS_PER_RUN=8 SCALE=4
+ROUNDS=3 SECONDS_PER_RUN=8 SCALE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -21,13 +27,14 @@ while [ $# -gt 0 ]; do
 done
 
 DIR=${BENCH_DIR:-/tmp/shardgate-bench-shard}
-FOUR_BASE=26432 ONE_BASE=26442 FOUR=26532 ONE=26542
+FOUR_BASE=26432 ONE_BASE=26442 FOUR=26532 ONE=26542 ASONE=26544
 tools/deps.sh
 [ -x build/bin/shardgate ] || tools/build.sh
 
 cleanup() {
   [ -n "${FOUR_PID:-}" ] && kill "$FOUR_PID" 2>/dev/null || true
   [ -n "${ONE_PID:-}" ] && kill "$ONE_PID" 2>/dev/null || true
+  [ -n "${ASONE_PID:-}" ] && kill "$ASONE_PID" 2>/dev/null || true
   build/bin/shardctl sandbox down --destroy --dir "$DIR/four" >/dev/null 2>&1 || true
   build/bin/shardctl sandbox down --destroy --dir "$DIR/one" >/dev/null 2>&1 || true
 }
@@ -45,25 +52,40 @@ sharding="    sharding:\n      tables:\n        - {name: pgbench_accounts, colum
 sed -e "s/^listeners:/${settings}listeners:/" "$DIR/four/shardgate.yaml" >"$DIR/four.yaml"
 printf "$sharding" >>"$DIR/four.yaml"
 sed -e "s/^listeners:/${settings}listeners:/" "$DIR/one/shardgate.yaml" >"$DIR/one.yaml"
+sed -e "s/^listeners:/${settings}listeners:/" -e "s/port: $FOUR\$/port: $ASONE/" \
+  -e "s/port: 26533\$/port: 26545/" -e "s|^data_dir: .*|data_dir: $DIR/as-one-data|" \
+  "$DIR/four/shardgate.yaml" >"$DIR/as-one.yaml"
+printf "    sharding:\n      tables:\n        - {name: pgbench_accounts, column: aid, strategy: range, ranges: [{shard: s0}]}\n" \
+  >>"$DIR/as-one.yaml"
 build/bin/shardgate --config "$DIR/four.yaml" 2>"$DIR/four.log" & FOUR_PID=$!
 build/bin/shardgate --config "$DIR/one.yaml" 2>"$DIR/one.log" & ONE_PID=$!
-for port in $FOUR $ONE; do
+build/bin/shardgate --config "$DIR/as-one.yaml" 2>"$DIR/as-one.log" & ASONE_PID=$!
+for port in $FOUR $ONE $ASONE; do
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
 ci() { echo "host=127.0.0.1 port=$1 user=app password=app dbname=app"; }
-for port in $ONE_BASE $FOUR_BASE $((FOUR_BASE + 1)) $((FOUR_BASE + 2)) $((FOUR_BASE + 3)); do
-  pgbench -i -q -s "$SCALE" "$(ci "$port")" >/dev/null 2>&1
-done
 ROWS=$((SCALE * 100000))
+pgbench -i -q -s "$SCALE" "$(ci $ONE_BASE)" >/dev/null 2>&1
+# Four shards: the tables and primary keys on every shard, the rows through the proxy (one
+# INSERT each, so that every row lands on its key's shard).
+for s in 0 1 2 3; do pgbench -i -q -s "$SCALE" -I dtp "$(ci $((FOUR_BASE + s)))" >/dev/null 2>&1; done
+awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++)
+  printf "INSERT INTO pgbench_accounts (aid, bid, abalance, filler) VALUES (%d, 1, 0, %s);\n", i, "'"''"'" }' \
+  | psql -q -v ON_ERROR_STOP=1 "$(ci $FOUR)" >/dev/null
+echo "loaded $ROWS rows through the four-shard proxy" >&2
 printf '\\set aid random(1, %d)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' \
   "$ROWS" >"$DIR/point.sql"
 printf 'SELECT count(*) FROM pgbench_accounts;\n' >"$DIR/count.sql"
 printf 'SELECT aid, abalance FROM pgbench_accounts ORDER BY aid LIMIT 10 OFFSET 100;\n' \
   >"$DIR/order.sql"
 
-declare -A PORT=([one-shard]=$ONE [four-shards]=$FOUR)
-TARGETS=(one-shard four-shards)
+declare -A PORT=([one-shard]=$ONE [four-shards]=$FOUR [four-shards-as-one]=$ASONE)
+TARGETS=(one-shard four-shards four-shards-as-one)
+# Warm the pools (server connections are opened on first use).
+for t in "${TARGETS[@]}"; do
+  pgbench -n -f "$DIR/point.sql" -c 16 -j 2 -T 2 "$(ci "${PORT[$t]}")" >/dev/null 2>&1 || true
+done
 # name|pgbench arguments
 CASES=("point select, 1 client|-f $DIR/point.sql -c 1 -j 1"
        "point select, 16 clients|-f $DIR/point.sql -c 16 -j 2"
