@@ -22,6 +22,7 @@
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
 #include "proxy/session/cancel_registry.h"
+#include "router/shard_keys.h"
 #include "router/statement.h"
 #include "router/topology.h"
 
@@ -78,6 +79,8 @@ class Worker {
   asio::io_context& io() { return io_; }
   ProxyContext& ctx() { return ctx_; }
   Metrics& metrics() { return metrics_; }
+  // Shard analyses by statement shape, for this thread's sessions.
+  router::ShardPlanCache& shard_plans() { return shard_plans_; }
   std::size_t id() const { return id_; }
   const HealthView& health() const { return health_; }
   void set_health(std::shared_ptr<const HealthView> h) {
@@ -117,6 +120,7 @@ class Worker {
   std::size_t id_;
   asio::io_context io_{1};
   Metrics metrics_;
+  router::ShardPlanCache shard_plans_;
   using PoolKey = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t>;
   backend::PoolLimits pool_limits() const;
   static backend::ServerLogin server_login(const config::User& user, const std::string& database,

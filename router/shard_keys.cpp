@@ -71,6 +71,31 @@ bool not_alias(const Token& t) {
                         "else",   "end",    "and",     "or",        "not"});
 }
 
+// Literals a statement shape abstracts over: numbers and plainly quoted
+// strings ('..', and MySQL's ".."); E'', $$..$$, X'' are part of the shape.
+bool is_literal(const Token& t, Dialect dialect) {
+  if (t.kind == TokenKind::Number) return true;
+  if (t.kind != TokenKind::String) return false;
+  const char q = t.text.front();
+  return q == '\'' || (q == '"' && dialect == Dialect::Mysql);
+}
+
+// The value of a literal token; nullopt for a string with a backslash, whose
+// value depends on server settings.
+std::optional<std::string> literal_value(const Token& t, Dialect dialect) {
+  if (t.kind == TokenKind::Number) return std::string(t.text);
+  (void)dialect;
+  const char q = t.text.front();
+  const std::string_view inner = t.text.substr(1, t.text.size() - 2);
+  if (inner.find('\\') != std::string_view::npos) return std::nullopt;
+  std::string out;
+  for (std::size_t k = 0; k < inner.size(); ++k) {
+    if (inner[k] == q && k + 1 < inner.size() && inner[k + 1] == q) ++k;
+    out.push_back(inner[k]);
+  }
+  return out;
+}
+
 // One occurrence of a sharded or reference table at a level.
 struct Ref {
   const ShardedTable* table = nullptr;  // null for a reference table
@@ -88,10 +113,13 @@ class Analyzer {
         dialect_(dialect),
         topo_(topology),
         depth_(tokens.size()),
-        param_(tokens.size()) {
+        param_(tokens.size()),
+        literal_(tokens.size(), -1) {
     int depth = 0;
     std::uint32_t question_marks = 0;
+    std::int32_t literals = 0;
     for (std::size_t i = 0; i < t_.size(); ++i) {
+      if (is_literal(t_[i], dialect_)) literal_[i] = literals++;
       if (t_[i].kind == TokenKind::RParen) depth = std::max(0, depth - 1);
       depth_[i] = depth;
       if (t_[i].kind == TokenKind::LParen) ++depth;
@@ -480,22 +508,17 @@ class Analyzer {
     }
     if (i >= e) return kNone;
     const Token& t = t_[i];
-    if (t.kind == TokenKind::Number) {
-      key.literal = sign + std::string(t.text);
-    } else if (t.kind == TokenKind::Param) {
+    if (t.kind == TokenKind::Param) {
       key.kind = KeyExpr::Kind::Param;
       key.param = param_[i];
-    } else if (t.kind == TokenKind::String) {
-      const char q = t.text.front();
-      if (q != '\'' && !(q == '"' && dialect_ == Dialect::Mysql)) return kNone;  // E'', $$, X''
-      const std::string_view inner = t.text.substr(1, t.text.size() - 2);
-      if (inner.find('\\') != std::string_view::npos) return kNone;  // escape rules vary
-      for (std::size_t k = 0; k < inner.size(); ++k) {
-        if (inner[k] == q && k + 1 < inner.size() && inner[k + 1] == q) ++k;
-        key.literal.push_back(inner[k]);
-      }
+    } else if (literal_[i] >= 0) {
+      auto value = literal_value(t, dialect_);
+      if (!value) return kNone;  // escape rules vary
+      key.literal = sign + *value;
+      key.sign = sign;
+      key.literal_token = literal_[i];
     } else {
-      return kNone;
+      return kNone;  // E'', $$, X'', an expression
     }
     ++i;
     // ::type, ::type(n): a cast of a literal to the column's type keeps its value.
@@ -557,7 +580,9 @@ class Analyzer {
                  t_[after + 1].kind == TokenKind::Number) {
         KeyExpr key;
         key.table = refs[r1].table;
-        key.literal = std::string(op.substr(1)) + std::string(t_[after + 1].text);
+        key.sign = std::string(op.substr(1));
+        key.literal = key.sign + std::string(t_[after + 1].text);
+        key.literal_token = literal_[after + 1];
         set_keys(refs[r1], {key});
       }
       return;
@@ -781,6 +806,7 @@ class Analyzer {
   const Topology& topo_;
   std::vector<int> depth_;  // paren depth of each token ('(' and ')' at the outer depth)
   std::vector<std::uint32_t> param_;
+  std::vector<std::int32_t> literal_;  // ordinal among the statement's literals, or -1
 };
 
 struct Lexed {
@@ -815,11 +841,27 @@ std::string unsharded_table(const Statement& stmt, const Topology& topology, std
     for (const auto& t : topology.sharding.reference_tables)
       known = known || last_component(t) == last;
     if (known) continue;
-    // WITH name AS (...): a name the statement defines itself.
-    const std::string cte = std::string(last) + " as (";
-    std::string lower;
-    for (char c : sql) lower.push_back(ascii_lower(c));
-    if (lower.find(cte) != std::string::npos) continue;
+    // WITH name AS (...): a name the statement defines itself. Compared with
+    // blanks folded, so that how they are written cannot change the answer.
+    std::string compact;
+    for (char c : sql) {
+      const bool blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+      if (blank) {
+        if (!compact.empty() && compact.back() != ' ') compact.push_back(' ');
+        continue;
+      }
+      if (c == '(' && !compact.empty() && compact.back() == ' ') compact.pop_back();
+      compact.push_back(ascii_lower(c));
+    }
+    const std::string cte = std::string(last) + " as(";
+    bool defined = false;
+    for (auto at = compact.find(cte); at != std::string::npos && !defined;
+         at = compact.find(cte, at + 1)) {
+      const char before = at == 0 ? ' ' : compact[at - 1];
+      defined =
+          !((before >= 'a' && before <= 'z') || (before >= '0' && before <= '9') || before == '_');
+    }
+    if (defined) continue;
     return n;
   }
   return {};
@@ -834,8 +876,9 @@ ShardAnalysis analyze_shards(std::string_view sql, Dialect dialect, const Statem
   const Lexed lexed = lex(sql, dialect, default_lexer_mode(dialect));
   if (lexed.error) {
     // The text the server would reject anyway; which tables it names is unknowable.
-    out.refusal = "shardgate cannot read this statement (an unterminated string, quoted name "
-                  "or comment), so it cannot tell which shard it belongs to";
+    out.refusal =
+        "shardgate cannot read this statement (an unterminated string, quoted name "
+        "or comment), so it cannot tell which shard it belongs to";
     return out;
   }
   out = Analyzer(lexed.tokens, dialect, topology).text();
@@ -863,6 +906,60 @@ ShardAnalysis analyze_shards(std::string_view sql, Dialect dialect, const Statem
   if (!out.refusal && (out.scope == ShardScope::Keys || out.scope == ShardScope::AllShards))
     out.unsharded_table = unsharded_table(stmt, topology, sql);
   return out;
+}
+
+ShardAnalysis ShardPlanCache::analyze(std::string_view sql, Dialect dialect, const Statement& stmt,
+                                      const Topology& topology) {
+  if (topology.sharding.empty()) return ShardAnalysis{};
+  if (&topology != topology_ || topology.version != version_) {
+    // Cached analyses point at the tables of the topology they were made with.
+    entries_.clear();
+    lru_.clear();
+    topology_ = &topology;
+    version_ = topology.version;
+  }
+  if (sql.find('\\') != std::string_view::npos) return analyze_shards(sql, dialect, stmt, topology);
+  const Lexed lexed = lex(sql, dialect, default_lexer_mode(dialect));
+  if (lexed.error) return analyze_shards(sql, dialect, stmt, topology);
+  std::string shape(1, dialect == Dialect::Postgres ? 'p' : 'm');
+  shape.reserve(sql.size() + 8);
+  std::vector<std::string_view> literals;
+  std::vector<const Token*> literal_tokens;
+  for (const Token& t : lexed.tokens) {
+    shape.push_back(' ');
+    if (is_literal(t, dialect)) {
+      shape += t.kind == TokenKind::Number ? "\x01n" : "\x01s";
+      literal_tokens.push_back(&t);
+    } else {
+      shape.append(t.text);
+    }
+  }
+  auto it = entries_.find(shape);
+  if (it != entries_.end()) {
+    ++hits_;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    ShardAnalysis out = it->second.analysis;
+    for (KeyExpr& k : out.keys) {
+      if (k.kind != KeyExpr::Kind::Literal) continue;
+      auto value =
+          literal_value(*literal_tokens[static_cast<std::size_t>(k.literal_token)], dialect);
+      k.literal = k.sign + value.value_or(std::string());
+    }
+    return out;
+  }
+  ++misses_;
+  ShardAnalysis fresh = analyze_shards(sql, dialect, stmt, topology);
+  for (const KeyExpr& k : fresh.keys)
+    if (k.kind == KeyExpr::Kind::Literal &&
+        (k.literal_token < 0 || static_cast<std::size_t>(k.literal_token) >= literal_tokens.size()))
+      return fresh;  // not expressible by shape: keep it out of the cache
+  if (entries_.size() >= capacity_ && !lru_.empty()) {
+    entries_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(shape);
+  entries_.emplace(std::move(shape), Entry{fresh, lru_.begin()});
+  return fresh;
 }
 
 }  // namespace shardgate::router

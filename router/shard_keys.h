@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "router/statement.h"
@@ -27,6 +29,11 @@ struct KeyExpr {
   Kind kind = Kind::Literal;
   std::string literal;      // Literal: its value (quotes removed)
   std::uint32_t param = 0;  // Param: 0-based index of the bound parameter
+  // Literal: which literal of the statement it is (0-based, in text order)
+  // and the sign written before it, so that a cached analysis of the same
+  // statement shape takes this execution's value.
+  std::int32_t literal_token = -1;
+  std::string sign;
 
   bool operator==(const KeyExpr&) const = default;
 };
@@ -57,5 +64,35 @@ struct ShardAnalysis {
 // `stmt` is analyze()'s reading of the same text (its table names and kind).
 ShardAnalysis analyze_shards(std::string_view sql, Dialect dialect, const Statement& stmt,
                              const Topology& topology);
+
+// analyze_shards() once per statement shape: the text with its literals
+// (numbers, quoted strings) replaced is the key; a hit takes the cached
+// analysis with this text's literal values. Least recently used shapes go
+// beyond `capacity`. Not thread-safe: one per worker thread. Text with a
+// backslash is always analyzed afresh (its reading depends on settings).
+class ShardPlanCache {
+ public:
+  explicit ShardPlanCache(std::size_t capacity = 4096) : capacity_(capacity) {}
+
+  ShardAnalysis analyze(std::string_view sql, Dialect dialect, const Statement& stmt,
+                        const Topology& topology);
+
+  std::uint64_t hits() const { return hits_; }
+  std::uint64_t misses() const { return misses_; }
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    ShardAnalysis analysis;
+    std::list<std::string>::iterator lru;
+  };
+  std::size_t capacity_;
+  const Topology* topology_ = nullptr;  // analyses point into it
+  std::uint64_t version_ = 0;
+  std::list<std::string> lru_;  // most recent first
+  std::unordered_map<std::string, Entry> entries_;
+  std::uint64_t hits_ = 0;
+  std::uint64_t misses_ = 0;
+};
 
 }  // namespace shardgate::router

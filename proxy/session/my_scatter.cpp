@@ -215,6 +215,10 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
           return;
         }
         if (!described || draining || !server_error.empty()) return;
+        if (s.columns != definitions.size()) {
+          failure = "the shards answered with different columns (do their schemas differ?)";
+          return;
+        }
         auto row = mysql::parse_text_row(payload, s.columns);
         if (!row) {
           failure = "malformed row from a server";

@@ -115,7 +115,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     queue_transaction_ok(false);
     co_return co_await flush_client();
   }
-  ShardChoice choice(*ctx_.topology, true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Mysql, {});
   auto chosen = choice.result();
   if (chosen && !choice.several().empty()) {
@@ -143,7 +143,7 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   std::vector<std::string> storage;
   auto params = execute_params(exec, st.param_types, st.num_params, long_data, storage);
   if (!params) return params.error();
-  ShardChoice choice(*ctx_.topology);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   auto chosen = choice.result();
   if (!chosen) return chosen.error();

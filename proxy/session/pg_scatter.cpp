@@ -105,6 +105,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
 
   router::Merger merger(*plan, shards.size(), router::Dialect::Postgres);
   bool described = false;
+  std::size_t columns = 0;   // of the shards' rows, as the first RowDescription said
   std::string server_error;  // the first ErrorResponse a shard sent, as sent
   std::uint64_t rows = 0;
   pg::DataRowCells cells;
@@ -132,6 +133,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
           break;
         }
         described = true;
+        columns = fields->size();
         fields->resize(merger.visible_columns());
         for (const auto& [item, count_column] : plan->avg_counts) {
           auto& field = (*fields)[item];
@@ -148,6 +150,10 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
         if (swallowed || !described || !server_error.empty()) break;
         if (!pg::parse_data_row(frame.body, cells)) {
           failure = "malformed DataRow from a server";
+          break;
+        }
+        if (cells.size() != columns) {
+          failure = "the shards answered with different columns (do their schemas differ?)";
           break;
         }
         {

@@ -132,7 +132,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     co_return co_await answer_query(
         f, stmt.kind == router::StatementKind::Commit ? "COMMIT" : "ROLLBACK", 'I');
   }
-  ShardChoice choice(*ctx_.topology, true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
   if (chosen && !choice.several().empty()) {
@@ -151,7 +151,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // The shard an extended batch needs: every Bind of it (up to Sync) executes a
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
-  ShardChoice choice(*ctx_.topology);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans());
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
   std::string_view unnamed;  // the batch's last unnamed Parse

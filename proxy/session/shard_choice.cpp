@@ -12,7 +12,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     error_ = "a read over several shards must be sent alone";
     return;
   }
-  const router::ShardAnalysis analysis = router::analyze_shards(sql, dialect, stmt, topology_);
+  const router::ShardAnalysis analysis = plans_.analyze(sql, dialect, stmt, topology_);
   // Reference-table reads and table-less statements run on any shard.
   const bool free = !analysis.refusal && !analysis.writes_reference &&
                     (analysis.scope == router::ShardScope::Reference ||

@@ -30,8 +30,10 @@ class ShardChoice {
  public:
   // several_shards: the caller can run a lone read on several shards and
   // merge its rows (scatter-gather); otherwise such a read is refused.
-  ShardChoice(const router::Topology& topology, bool several_shards = false)
-      : topology_(topology), several_allowed_(several_shards) {}
+  // plans: the worker's cache of analyses by statement shape.
+  ShardChoice(const router::Topology& topology, router::ShardPlanCache& plans,
+              bool several_shards = false)
+      : topology_(topology), plans_(plans), several_allowed_(several_shards) {}
 
   // Folds in one statement executed with `params`.
   void add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
@@ -49,6 +51,7 @@ class ShardChoice {
                                      const std::vector<std::uint32_t>& shards) const;
 
   const router::Topology& topology_;
+  router::ShardPlanCache& plans_;
   bool several_allowed_;
   int statements_ = 0;
   std::optional<std::uint32_t> shard_;

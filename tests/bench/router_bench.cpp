@@ -77,6 +77,21 @@ void BM_ShardRouteLiteral(benchmark::State& state) {
 }
 BENCHMARK(BM_ShardRouteLiteral);
 
+// The same through the worker's plan cache (a hit: the shape was seen):
+// lexing for the shape and rebinding the literal replace the shard analysis.
+void BM_ShardRouteLiteralCached(benchmark::State& state) {
+  const AnalyzeOptions options;
+  const Topology topo = four_shards();
+  ShardPlanCache cache;
+  const std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
+  for (auto _ : state) {
+    const Statement stmt = analyze(sql, Dialect::Postgres, options);
+    const ShardAnalysis a = cache.analyze(sql, Dialect::Postgres, stmt, topo);
+    benchmark::DoNotOptimize(resolve_shards(a, {}, topo));
+  }
+}
+BENCHMARK(BM_ShardRouteLiteralCached);
+
 // A prepared statement's execution once its analysis is known (what a plan
 // cache hit leaves): bind the parameter, hash it, find the shard.
 void BM_ShardResolveBoundParameter(benchmark::State& state) {

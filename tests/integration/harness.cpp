@@ -182,6 +182,16 @@ pid_t start_proxy(const std::string& config_path, int port) {
   return up ? pid : -1;
 }
 
+bool wait_for_no_clients(int admin_port) {
+  return wait_until(
+      [&] {
+        std::string out;
+        run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
+        return out.find("\nshardgate_clients_connected 0\n") != std::string::npos;
+      },
+      5000);
+}
+
 void stop_proxy(pid_t pid) {
   ::kill(pid, SIGTERM);
   int status = 0;

@@ -56,6 +56,9 @@ bool wait_until(const std::function<bool()>& predicate, int timeout_ms);
 // returns its pid (-1 on failure). Stopped by stop_proxy.
 pid_t start_proxy(const std::string& config_path, int port);
 void stop_proxy(pid_t pid);
+// Waits until the proxy whose admin API listens on admin_port counts no
+// client (start_proxy's own port probe is one until the proxy sees it close).
+bool wait_for_no_clients(int admin_port);
 // Writes a shardgate config transformed by a sed script as <name>.yaml beside
 // it: by default the PostgreSQL sandbox's, else `source_yaml`.
 std::string write_config_variant(const std::string& name, const std::string& sed_script,

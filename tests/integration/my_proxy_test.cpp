@@ -718,6 +718,7 @@ TEST(MyProxyErrors, TooManyClientsIs1040) {
                               "s/port: 22336/port: 22340/; s/port: 22337/port: 22341/");
   const pid_t pid = start_proxy(cfg, 22340);
   ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for_no_clients(22341));
   auto a = my_connect(22340);
   auto b = my_connect(22340);
   MyError e;

@@ -337,6 +337,7 @@ TEST(PgProxy, TooManyClientsGets53300) {
                            "s/port: 21532/port: 21534/; s/port: 21533/port: 21535/");
   const pid_t pid = start_proxy(cfg, 21534);
   ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for_no_clients(21535));
   const std::string ci = "host=127.0.0.1 port=21534 user=app password=app dbname=app";
   auto a = connect(ci);
   auto b = connect(ci);

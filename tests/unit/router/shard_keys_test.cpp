@@ -44,12 +44,17 @@ struct Row {
   const char* expected;
 };
 
+// Every row is read three ways that must agree: afresh, through the plan
+// cache on a miss, and through the cache on a hit.
 void check(Dialect dialect, std::initializer_list<Row> rows) {
   const Topology topo = testing::four_shards();
   const AnalyzeOptions options;
+  ShardPlanCache cache;
   for (const Row& row : rows) {
     const Statement stmt = analyze(row.sql, dialect, options);
     const std::string got = describe(analyze_shards(row.sql, dialect, stmt, topo));
+    EXPECT_EQ(describe(cache.analyze(row.sql, dialect, stmt, topo)), got) << row.sql << " (miss)";
+    EXPECT_EQ(describe(cache.analyze(row.sql, dialect, stmt, topo)), got) << row.sql << " (hit)";
     const std::string expected = row.expected;
     if (expected.starts_with("X:")) {
       EXPECT_TRUE(got.starts_with("X:") && got.find(expected.substr(2)) != std::string::npos)
@@ -370,6 +375,71 @@ TEST(ShardKeys, UnshardedTableNextToShardedRowsIsNamed) {
   const char* cte = "WITH x AS (SELECT * FROM users WHERE id = 3) SELECT * FROM x";
   const Statement s2 = analyze(cte, Dialect::Postgres, AnalyzeOptions{});
   EXPECT_EQ(analyze_shards(cte, Dialect::Postgres, s2, topo).unsharded_table, "");
+}
+
+class PlanCacheTest : public ::testing::Test {
+ protected:
+  std::string run(const std::string& sql, Dialect d = Dialect::Postgres) {
+    return describe(cache.analyze(sql, d, analyze(sql, d, AnalyzeOptions{}), topo));
+  }
+  Topology topo = testing::four_shards();
+  ShardPlanCache cache{3};
+};
+
+TEST_F(PlanCacheTest, OneAnalysisPerShapeWithEachTextsLiterals) {
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = 5"), "K[users=5]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = 77"), "K[users=77]");
+  EXPECT_EQ(run("select * from users where id = 8"), "K[users=8]");  // another spelling: a shape
+  EXPECT_EQ(run("SELECT  *  FROM users WHERE id=9 -- note"), "K[users=9]");
+  EXPECT_EQ(cache.misses(), 2u);
+  EXPECT_EQ(cache.hits(), 2u);
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = -5"), "K[users=-5]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = -6"), "K[users=-6]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id=-7"), "K[users=-7]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id=-8"), "K[users=-8]");
+}
+
+TEST_F(PlanCacheTest, ListsRowsAndStringsRebind) {
+  EXPECT_EQ(run("SELECT * FROM users WHERE id IN (1, 2, 3)"), "K[users=1,users=2,users=3]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id IN (4, 5, 6)"), "K[users=4,users=5,users=6]");
+  EXPECT_EQ(run("INSERT INTO users (name, id) VALUES ('a', 1), ('b', 2)"), "wK[users=1,users=2]");
+  EXPECT_EQ(run("INSERT INTO users (name, id) VALUES ('c', 3), ('it''s', 4)"),
+            "wK[users=3,users=4]");
+  EXPECT_EQ(run("SELECT * FROM accounts WHERE email = 'x@y'"), "K[accounts=x@y]");
+  EXPECT_EQ(run("SELECT * FROM accounts WHERE email = 'o''neil@y'"), "K[accounts=o'neil@y]");
+  EXPECT_GE(cache.hits(), 3u);
+}
+
+TEST_F(PlanCacheTest, StringsAndNumbersAreDifferentShapes) {
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = '5'"), "K[users=5]");
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = 6"), "K[users=6]");
+  EXPECT_EQ(cache.misses(), 2u);
+  // E'' strings are part of the shape: never keys.
+  EXPECT_EQ(run("SELECT * FROM users WHERE id = E'5'"), "A[users]");
+}
+
+TEST_F(PlanCacheTest, BackslashesAreNeverCached) {
+  EXPECT_EQ(run("SELECT * FROM users WHERE name = 'a\\' AND id = 5", Dialect::Mysql),
+            run("SELECT * FROM users WHERE name = 'a\\' AND id = 5", Dialect::Mysql));
+  EXPECT_EQ(cache.hits() + cache.misses(), 0u);
+}
+
+TEST_F(PlanCacheTest, BoundedAndClearedWithANewTopology) {
+  run("SELECT * FROM users WHERE id = 1");
+  run("SELECT * FROM orders WHERE user_id = 1");
+  run("SELECT * FROM accounts WHERE email = 'a'");
+  run("SELECT * FROM events WHERE id = 1");  // evicts users
+  EXPECT_EQ(cache.size(), 3u);
+  run("SELECT * FROM users WHERE id = 2");
+  EXPECT_EQ(cache.misses(), 5u);
+  Topology next = topo;
+  next.version = 2;
+  next.sharding.tables[0].column = "uid";
+  const std::string sql = "SELECT * FROM users WHERE uid = 3";
+  EXPECT_EQ(describe(cache.analyze(sql, Dialect::Postgres,
+                                   analyze(sql, Dialect::Postgres, AnalyzeOptions{}), next)),
+            "K[users=3]");
+  EXPECT_EQ(cache.size(), 1u);
 }
 
 }  // namespace
