@@ -92,18 +92,17 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
   bump(worker_.metrics().scatter_statements_total);
   std::vector<ShardStream> streams(shards.size());
   std::string failure;
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    SessionFacts facts;
-    facts.reads_on_primary = ctx_.config->routing().reads_on_primary();
-    facts.shard = shards[i];
-    const auto role = routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
-    auto a = co_await attach_server(worker_, pools_, *user_, login_database_, role, shards[i],
-                                    routing_.replica_min_position(shards[i]));
-    if (!a) {
-      failure = a.error().message();
-      break;
-    }
-    streams[i].server = std::move(*a);
+  auto attached = co_await attach_shards(
+      worker_, pools_, *user_, login_database_, shards, routing_, [&](std::uint32_t shard) {
+        SessionFacts facts;
+        facts.reads_on_primary = ctx_.config->routing().reads_on_primary();
+        facts.shard = shard;
+        return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
+      });
+  if (!attached) {
+    failure = attached.error().message();
+  } else {
+    for (std::size_t i = 0; i < shards.size(); ++i) streams[i].server = std::move((*attached)[i]);
   }
   if (failure.empty()) {
     for (auto& s : streams) {

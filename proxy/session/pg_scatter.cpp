@@ -70,16 +70,15 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
 
   std::vector<ShardStream> streams(shards.size());
   std::string failure;  // a proxy-side failure (attach, socket): 08006
-  for (std::size_t i = 0; i < shards.size() && failure.empty(); ++i) {
-    round_shard_ = shards[i];
-    const router::TargetRole role = decide(stmt);
-    auto a = co_await attach_server(worker_, pools_, *user_, database_, role, shards[i],
-                                    routing_.replica_min_position(shards[i]));
-    if (!a) {
-      failure = a.error().message();
-      break;
-    }
-    streams[i].server = std::move(*a);
+  auto attached = co_await attach_shards(worker_, pools_, *user_, database_, shards, routing_,
+                                         [&](std::uint32_t shard) {
+                                           round_shard_ = shard;
+                                           return decide(stmt);
+                                         });
+  if (!attached) {
+    failure = attached.error().message();
+  } else {
+    for (std::size_t i = 0; i < shards.size(); ++i) streams[i].server = std::move((*attached)[i]);
   }
   if (failure.empty()) {
     for (auto& s : streams) {

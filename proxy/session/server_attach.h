@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "proxy/backend/pool.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session/routing_state.h"
 
 namespace shardgate::session {
 
@@ -106,6 +107,30 @@ void release_server(Worker& worker, Attachment<Conn>& a, bool reusable) {
   worker.ctx().outstanding[a.conn->backend_index()].fetch_sub(1, std::memory_order_relaxed);
   a.pool->release(std::move(a.conn), reusable);
   a.pool = nullptr;
+}
+
+// Leases one connection on each of `shards` for a read over several shards;
+// role_of(shard) is routing's choice there, and each replica must have
+// replayed that shard's read-your-writes position. On failure the ones
+// already leased go back.
+template <class Conn, class RoleOf>
+asio::awaitable<Result<std::vector<Attachment<Conn>>>> attach_shards(
+    Worker& worker, SessionPools<Conn>& pools, const config::User& user,
+    const std::string& database, const std::vector<std::uint32_t>& shards,
+    const RoutingState& routing, RoleOf role_of) {
+  std::vector<Attachment<Conn>> out;
+  out.reserve(shards.size());
+  for (std::uint32_t shard : shards) {
+    const router::TargetRole role = role_of(shard);
+    auto a = co_await attach_server(worker, pools, user, database, role, shard,
+                                    routing.replica_min_position(shard));
+    if (!a) {
+      for (auto& held : out) release_server(worker, held, true);
+      co_return a.error();
+    }
+    out.push_back(std::move(*a));
+  }
+  co_return out;
 }
 
 }  // namespace shardgate::session
