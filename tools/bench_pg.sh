@@ -12,6 +12,7 @@
 # 2 cores here, so it measures the machine more than the proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/bench_pgbench.sh
 
 ROUNDS=3 SECONDS_PER_RUN=8 SCALE=10
 while [ $# -gt 0 ]; do
@@ -92,24 +93,7 @@ CASES=("select-only, 1 client|-S -c 1 -j 1"
        "select-only, 64 clients|-S -c 64 -j 2"
        "select-only -M prepared, 16 clients|-S -M prepared -c 16 -j 2")
 RESULTS=$DIR/results.txt
-: >"$RESULTS"
-for round in $(seq 1 "$ROUNDS"); do
-  for c in "${CASES[@]}"; do
-    name=${c%%|*} args=${c#*|}
-    for t in "${TARGETS[@]}"; do
-      out=$(pgbench -n $args -T "$SECONDS_PER_RUN" "$(ci "${PORT[$t]}")" 2>&1 || true)
-      tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
-      lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
-      failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then
-        tps=FAIL lat=FAIL
-        printf '%s\n' "$out" >"$DIR/failed-$round-$t-${name//[^a-z0-9]/_}.log"
-      fi
-      echo "$round|$name|$t|$tps|$lat|${failed:-?}" >>"$RESULTS"
-      echo "round $round  $name  $t: tps=$tps latency=${lat}ms" >&2
-    done
-  done
-done
+run_pgbench_rounds
 
 # Memory per idle client: IDLE_CLIENTS clients log in and sleep; proxy RSS
 # before, once they are all held, and after they left.

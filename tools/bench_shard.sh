@@ -15,6 +15,7 @@
 #   tools/bench_shard.sh [--rounds 3] [--seconds 8] [--scale 1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/bench_pgbench.sh
 
 ROUNDS=3 SECONDS_PER_RUN=8 SCALE=1
 while [ $# -gt 0 ]; do
@@ -93,24 +94,7 @@ CASES=("point select, 1 client|-f $DIR/point.sql -c 1 -j 1"
        "count(*) of all rows, 4 clients|-f $DIR/count.sql -c 4 -j 2"
        "ORDER BY aid LIMIT 10 OFFSET 100, 4 clients|-f $DIR/order.sql -c 4 -j 2")
 RESULTS=$DIR/results.txt
-: >"$RESULTS"
-for round in $(seq 1 "$ROUNDS"); do
-  for c in "${CASES[@]}"; do
-    name=${c%%|*} args=${c#*|}
-    for t in "${TARGETS[@]}"; do
-      out=$(pgbench -n $args -T "$SECONDS_PER_RUN" "$(ci "${PORT[$t]}")" 2>&1 || true)
-      tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
-      lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
-      failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-      if [ -z "$tps" ] || grep -q "error" <<<"$out"; then
-        tps=FAIL lat=FAIL
-        printf '%s\n' "$out" >"$DIR/failed-$round-$t-${name//[^a-z0-9]/_}.log"
-      fi
-      echo "$round|$name|$t|$tps|$lat|${failed:-?}" >>"$RESULTS"
-      echo "round $round  $name  $t: tps=$tps latency=${lat}ms" >&2
-    done
-  done
-done
+run_pgbench_rounds
 scatter=$(curl -s http://127.0.0.1:26533/metrics | awk '/^shardgate_scatter_statements_total/ {print $2}')
 tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
   "point select, 1 client" transactions
