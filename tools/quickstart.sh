@@ -26,13 +26,22 @@ tools/build.sh
 build/bin/shardctl sandbox up --engine "$ENGINE" --shards 1 --replicas 2 \
   --base-port "$BASE" --dir "$DIR" --proxy-port "$PROXY" --admin-port "$ADMIN" >/dev/null
 if [ -f "$DIR/proxy-data/shardgate.pid" ] && kill -0 "$(cat "$DIR/proxy-data/shardgate.pid")" 2>/dev/null; then
-  kill "$(cat "$DIR/proxy-data/shardgate.pid")"; sleep 0.5
+  # The old proxy must be gone before the new one opens the topology store
+  # in proxy-data (one process owns it at a time).
+  old=$(cat "$DIR/proxy-data/shardgate.pid")
+  kill "$old"
+  for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 fi
 mkdir -p "$DIR/proxy-data"
 nohup build/bin/shardgate --config "$DIR/shardgate.yaml" >"$DIR/proxy-data/shardgate.log" 2>&1 &
 echo $! >"$DIR/proxy-data/shardgate.pid"
 for _ in $(seq 1 50); do
   if (exec 3<>/dev/tcp/127.0.0.1/"$PROXY") 2>/dev/null; then break; fi
+  if ! kill -0 "$(cat "$DIR/proxy-data/shardgate.pid")" 2>/dev/null; then
+    echo "shardgate did not start:" >&2
+    cat "$DIR/proxy-data/shardgate.log" >&2
+    exit 1
+  fi
   sleep 0.1
 done
 if [ "$ENGINE" = mysql ]; then
