@@ -1,13 +1,22 @@
-// A four-shard topology shared by the sharding unit tests: hash-sharded
+// Shared by the sharding unit tests: ok() and a four-shard topology with hash-sharded
 // users(id) and orders(user_id), text-keyed accounts(email), range-sharded
 // events(id) and items(id) (with different ranges), reference table
 // countries, and everything else unsharded on shard s0.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include "router/shard_map.h"
 #include "router/topology.h"
 
 namespace shardgate::router::testing {
+
+// The value of a Result the test expects to succeed (a failure is reported).
+template <class T>
+T ok(Result<T> r) {
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? *r : T{};
+}
 
 inline Topology four_shards() {
   Topology t;

@@ -10,11 +10,7 @@
 namespace shardgate::router {
 namespace {
 
-template <class T>
-T ok(Result<T> r) {
-  EXPECT_TRUE(r) << (r ? "" : r.error().message());
-  return r ? *r : T{};
-}
+using testing::ok;
 
 ShardedTable int_table() {
   ShardedTable t;

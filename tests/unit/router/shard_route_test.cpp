@@ -9,11 +9,7 @@
 namespace shardgate::router {
 namespace {
 
-template <class T>
-T ok(Result<T> r) {
-  EXPECT_TRUE(r) << (r ? "" : r.error().message());
-  return r ? *r : T{};
-}
+using testing::ok;
 
 class ShardRoute : public ::testing::Test {
  protected:
