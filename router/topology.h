@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace shardgate::router {
@@ -77,37 +76,12 @@ struct ShardingSchema {
   bool empty() const { return tables.empty() && reference_tables.empty(); }
 };
 
-// Table names in statements may carry a schema ("public.users") that the
-// config leaves out, or the other way round; the last component decides then.
-inline bool table_name_matches(std::string_view in_statement, std::string_view configured) {
-  if (in_statement == configured) return true;
-  const auto last = [](std::string_view n) {
-    const auto dot = n.rfind('.');
-    return dot == std::string_view::npos ? n : n.substr(dot + 1);
-  };
-  const bool qualified_stmt = in_statement.find('.') != std::string_view::npos;
-  const bool qualified_conf = configured.find('.') != std::string_view::npos;
-  if (qualified_stmt == qualified_conf) return false;
-  return last(in_statement) == last(configured);
-}
-
 struct Topology {
   std::uint64_t version = 1;
   std::string cluster;
   std::vector<BackendInfo> backends;
   std::vector<ShardInfo> shards;
   ShardingSchema sharding;
-
-  const ShardedTable* sharded_table(std::string_view name) const {
-    for (const auto& t : sharding.tables)
-      if (table_name_matches(name, t.name)) return &t;
-    return nullptr;
-  }
-  bool is_reference_table(std::string_view name) const {
-    for (const auto& t : sharding.reference_tables)
-      if (table_name_matches(name, t)) return true;
-    return false;
-  }
 };
 
 }  // namespace shardgate::router

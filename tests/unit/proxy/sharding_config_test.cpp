@@ -63,13 +63,14 @@ TEST(ShardingConfig, BuildsTheTopology) {
   EXPECT_EQ(router::format_key_range(t.shards[0].key_range), "-80");
   EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-");
   EXPECT_EQ(t.sharding.default_shard, 1u);
-  EXPECT_TRUE(t.is_reference_table("countries"));
-  EXPECT_TRUE(t.is_reference_table("public.countries"));
-  ASSERT_NE(t.sharded_table("accounts"), nullptr);
-  EXPECT_EQ(t.sharded_table("accounts")->column, "email");
-  EXPECT_EQ(t.sharded_table("accounts")->key_type, router::KeyType::Text);
-  const router::ShardedTable* events = t.sharded_table("events");
-  ASSERT_NE(events, nullptr);
+  EXPECT_EQ(t.sharding.reference_tables, std::vector<std::string>{"countries"});
+  ASSERT_EQ(t.sharding.tables.size(), 3u);
+  const router::ShardedTable& accounts = t.sharding.tables[1];
+  EXPECT_EQ(accounts.name, "accounts");  // names and columns are folded to lower case
+  EXPECT_EQ(accounts.column, "email");
+  EXPECT_EQ(accounts.key_type, router::KeyType::Text);
+  const router::ShardedTable* events = &t.sharding.tables[2];
+  EXPECT_EQ(events->name, "events");
   EXPECT_EQ(events->strategy, router::ShardStrategy::Range);
   router::KeyValue k;
   k.integer = 99;
