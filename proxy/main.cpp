@@ -14,6 +14,7 @@
 #include "proxy/proxy_context.h"
 #include "proxy/topology.h"
 #include "proxy/topology_store.h"
+#include "proxy/txn/resolver.h"
 #include "replication/mysql_monitor.h"
 #include "replication/pg_monitor.h"
 
@@ -175,6 +176,31 @@ int main(int argc, char** argv) {
   const unsigned threads =
       cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) ctx.workers.push_back(std::make_unique<Worker>(ctx, i));
+
+  // Two-phase commit: decisions live in data_dir; what an earlier run left
+  // prepared on the shards is resolved before any client is served.
+  std::unique_ptr<txn::Resolver> resolver;
+  if (!cfg.data_dir().empty()) {
+    auto opened = txn::DecisionLog::open(cfg.data_dir());
+    if (!opened) {
+      log(opened.error().message());
+      return kExitFailed;
+    }
+    ctx.decisions = std::move(*opened);
+    resolver = std::make_unique<txn::Resolver>(ctx);
+    if (ctx.topology->shards.size() > 1) {
+      log("two-phase commit recovery: " + txn::describe(resolver->resolve_now()));
+      resolver->start(std::chrono::seconds(5));
+    }
+  }
+  // "after_prepare:3000": tests kill the proxy while it waits there.
+  if (const char* pause = std::getenv("SHARDGATE_TEST_PAUSE_2PC")) {
+    const std::string spec = pause;
+    const auto colon = spec.find(':');
+    if (colon != std::string::npos)
+      ctx.test_pause = txn::TestPause{
+          spec.substr(0, colon), std::chrono::milliseconds(std::atoi(spec.c_str() + colon + 1))};
+  }
 
   replication::MonitorOptions mopts;
   mopts.user = cluster.monitor().user();

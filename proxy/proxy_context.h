@@ -22,6 +22,8 @@
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
 #include "proxy/session/cancel_registry.h"
+#include "proxy/txn/decision_log.h"
+#include "proxy/txn/two_phase.h"
 #include "router/shard_keys.h"
 #include "router/statement.h"
 #include "router/topology.h"
@@ -50,6 +52,10 @@ struct ProxyContext {
   std::string topology_reason;
   std::int64_t topology_updated_unix_ms = 0;
   router::AnalyzeOptions analyze_options;
+  // Commit decisions of transactions over several shards (data_dir); null
+  // without a data_dir, and such transactions are then refused.
+  std::unique_ptr<txn::DecisionLog> decisions;
+  std::optional<txn::TestPause> test_pause;  // SHARDGATE_TEST_PAUSE_2PC, tests only
   session::CancelRegistry cancels;
   std::atomic<std::int64_t> clients{0};
   // Statements in flight per backend, across threads (least-outstanding balancing).

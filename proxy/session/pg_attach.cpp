@@ -56,6 +56,7 @@ void PgSession::detach(bool reusable) {
   server_dirty_ = false;
   pool_ = nullptr;
   tracker_.reset();
+  transaction_over();
   if (state_ == ClientState::Active) state_ = ClientState::Idle;
 }
 
@@ -100,9 +101,12 @@ void PgSession::note_statement_done() {
                       std::chrono::steady_clock::now());
   if (tracker_.error_seen()) bump(worker_.metrics().statement_errors_total);
   tracker_.clear_error();
-  if (server_ && tracker_.idle() && tracker_.transaction_status() == 'I' &&
-      user_->pool_mode() != config::PoolMode::SESSION)
-    detach(true);
+  if (server_ && tracker_.idle() && tracker_.transaction_status() == 'I') {
+    // Legs end together (pg_legs.cpp); one that ended alone leaves the
+    // others nothing to commit with: they roll back.
+    abandon_parked();
+    if (user_->pool_mode() != config::PoolMode::SESSION) detach(true);
+  }
 }
 
 asio::awaitable<void> PgSession::server_lost(const std::string& why) {
@@ -120,6 +124,7 @@ asio::awaitable<void> PgSession::server_lost(const std::string& why) {
   if (owes_ready) to_client_ += pg::ready_for_query('I');
   pool_->drain_idle();
   detach(false);
+  abandon_parked();
   pending_setting_.reset();
   txn_settings_.clear();
   pending_raise_.reset();

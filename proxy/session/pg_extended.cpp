@@ -31,14 +31,6 @@ router::Statement routing_facts(const router::Statement& s) {
   return r;
 }
 
-std::string server_statement_name(std::string_view query, std::string_view types) {
-  const std::size_t h1 = std::hash<std::string_view>{}(query);
-  const std::size_t h2 = std::hash<std::string_view>{}(types);
-  char name[64];
-  std::snprintf(name, sizeof name, "sg_%016zx_%zx_%zu", h1, h2, query.size());
-  return name;
-}
-
 // DEALLOCATE [PREPARE] name | ALL: the target name, "" for ALL, nullopt when
 // the text is something else.
 std::optional<std::string> deallocate_target(std::string_view sql) {
@@ -71,6 +63,14 @@ std::optional<std::string> deallocate_target(std::string_view sql) {
 }
 
 }  // namespace
+
+std::string server_statement_name(std::string_view query, std::string_view types) {
+  const std::size_t h1 = std::hash<std::string_view>{}(query);
+  const std::size_t h2 = std::hash<std::string_view>{}(types);
+  char name[64];
+  std::snprintf(name, sizeof name, "sg_%016zx_%zx_%zu", h1, h2, query.size());
+  return name;
+}
 
 // In transaction pooling the server-side statements are shared by every client
 // whose statements hash alike, so a client's DEALLOCATE (by name or ALL) ends
@@ -175,10 +175,25 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     to_client_ += pg::ready_for_query(in_client_transaction() ? 'E' : 'I');
     co_return co_await finish_round();
   }
+  if (ending_batch_) co_return co_await end_batch_across_shards(f);
   if (needs_server && !batch_routed_ && sharding_active(*ctx_.topology)) {
     batch_routed_ = true;
-    auto chosen = batch_shard();
-    Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+    BatchFacts facts;
+    auto chosen = batch_shard(facts);
+    if (chosen && !parked_.empty() && (facts.ends || facts.savepoint)) {
+      if (facts.ends && facts.statements == 1) {
+        ending_batch_ = true;
+        batch_end_commits_ = facts.commits;
+        co_return co_await end_batch_across_shards(f);
+      }
+      chosen = make_error(
+          facts.ends ? "in a transaction over several shards, send COMMIT or ROLLBACK in a batch "
+                       "of its own"
+                     : "savepoints cannot span shards, and this transaction runs on several");
+    }
+    Result<void> settled =
+        chosen ? settle_shard(*chosen, facts.writes, facts.ends) : Result<void>(chosen.error());
+    if (settled && facts.savepoint && in_client_transaction()) savepoint_set_ = true;
     if (!settled) {
       skip_until_sync_ = true;
       auto refused = co_await refuse_round("0A000", settled.error().message(), false);
@@ -193,8 +208,12 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     auto a = co_await attach(role);
     if (!a) {
       bump(worker_.metrics().proxy_errors_total);
-      to_client_ += pg::error_response("08006", a.error().message());
+      to_client_ += pg::error_response(
+          "08006", a.error().message() +
+                       (parked_.empty() ? "" : ": the transaction is rolled back; start it again"));
       deferred_begin_.reset();
+      abandon_parked();
+      transaction_over();
       skip_until_sync_ = true;
       in_.consume(f.size);
       co_return co_await flush_client();

@@ -24,6 +24,7 @@ PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::Se
 PgSession::~PgSession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
   if (server_) detach(false);
+  abandon_parked();
 }
 
 asio::awaitable<void> PgSession::run() {
@@ -49,6 +50,7 @@ asio::awaitable<void> PgSession::run() {
   state_ = ClientState::Closing;
   // A server left mid-transaction by a vanished client is in an unknown state.
   if (server_) detach(tracker_.idle() && tracker_.transaction_status() == 'I' && !server_dirty_);
+  abandon_parked();
 }
 
 asio::awaitable<Result<void>> PgSession::write_client(std::string_view bytes) {
@@ -214,9 +216,13 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
     auto a = co_await attach(decide(lead));
     if (!a) {
       in_.consume(f.size);
-      to_client_ += pg::error_response("08006", a.error().message());
+      to_client_ += pg::error_response(
+          "08006", a.error().message() +
+                       (parked_.empty() ? "" : ": the transaction is rolled back; start it again"));
       to_client_ += pg::ready_for_query('I');
       deferred_begin_.reset();
+      abandon_parked();
+      transaction_over();
       bump(worker_.metrics().proxy_errors_total);
       co_return co_await flush_client();
     }
@@ -225,6 +231,11 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   } else if (router::writes_data(stmt)) {
     routing_.note_write();
   }
+  if (!stmt.multi_statement && stmt.kind == router::StatementKind::Begin) {
+    txn_begin_.assign(sql);
+    txn_begin_stmt_ = stmt;
+  }
+  if (stmt.kind == router::StatementKind::Savepoint) savepoint_set_ = true;
   if (stmt.kind == router::StatementKind::SessionSet) {
     pending_setting_ = parse_setting_change(sql);
     if (!pending_setting_) server_dirty_ = true;

@@ -41,6 +41,19 @@ struct PreparedStatement {
   router::Statement routing;  // what the router found, without table names
 };
 
+// The name a statement gets on servers: a hash of its text and parameter
+// types, the same for equal statements of every client.
+std::string server_statement_name(std::string_view query, std::string_view types);
+
+// What routing learned of an extended batch besides its shard.
+struct BatchFacts {
+  int statements = 0;      // executions bound
+  bool writes = false;     // one of them may write
+  bool ends = false;       // one of them is COMMIT or ROLLBACK
+  bool commits = false;    // ... COMMIT
+  bool savepoint = false;  // one of them is SAVEPOINT / RELEASE / ROLLBACK TO
+};
+
 // Lets prepared_ be searched with a string_view from a message, no copy.
 struct NameHash {
   using is_transparent = void;
@@ -93,17 +106,27 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // sharding (pg_shard.cpp)
   asio::awaitable<std::optional<Result<void>>> shard_query(const pg::Frame& f, std::string_view sql,
                                                            const router::Statement& stmt);
-  Result<std::optional<std::uint32_t>> batch_shard();
+  Result<std::optional<std::uint32_t>> batch_shard(BatchFacts& facts);
   asio::awaitable<Result<void>> scatter_query(const pg::Frame& f, std::string_view sql,
                                               const router::Statement& stmt,
                                               const std::vector<std::uint32_t>& shards);
-  Result<void> settle_shard(std::optional<std::uint32_t> wanted);
+  Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes, bool multi_statement);
   asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag, char status);
   asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate, const std::string& message,
                                              bool simple);
   asio::awaitable<Result<void>> raise_on_server(std::string sql);
   void begin_deferred_transaction();
   bool in_client_transaction() const;
+
+  // transactions over several shards (pg_legs.cpp)
+  Result<void> switch_leg(std::uint32_t wanted, bool multi_statement);
+  void park_server();
+  bool unpark(std::uint32_t shard);
+  void abandon_parked();
+  void transaction_over();
+  asio::awaitable<void> end_across_shards(bool commit);
+  asio::awaitable<Result<void>> end_query_across_shards(const pg::Frame& f, bool commit);
+  asio::awaitable<Result<void>> end_batch_across_shards(const pg::Frame& f);
 
   // server attachment (pg_attach.cpp)
   asio::awaitable<Result<void>> attach(router::TargetRole role);
@@ -171,6 +194,29 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // A refused batch inside a transaction: raised on the server at its Sync.
   std::optional<std::string> pending_raise_;
   bool batch_routed_ = false;  // the batch in progress had its shard checked
+
+  // A transaction over several shards: the server connections of its other
+  // shards wait here, each still in the transaction, while the client's
+  // statements go to one of them (server_). COMMIT ends them together.
+  struct ParkedLeg {
+    std::unique_ptr<backend::PgServerConnection> conn;
+    backend::PgPool* pool = nullptr;
+    router::TargetRole role = router::TargetRole::Primary;
+    std::uint32_t shard = 0;
+    bool dirty = false;
+    bool wrote = false;
+    bool broken = false;  // failed while the proxy ended the transaction
+    ResponseTracker tracker;
+  };
+  std::vector<ParkedLeg> parked_;
+  bool server_wrote_ = false;   // the attached leg ran a statement that may write
+  bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
+  std::string txn_begin_;       // the BEGIN text that opened it: opens each further leg
+  router::Statement txn_begin_stmt_;
+  // An extended batch whose one statement is COMMIT or ROLLBACK of a
+  // transaction over several shards: answered by the proxy up to its Sync.
+  bool ending_batch_ = false;
+  bool batch_end_commits_ = false;
 };
 
 }  // namespace shardgate::session

@@ -47,7 +47,8 @@ asio::awaitable<Result<void>> PgSession::answer_query(const pg::Frame& f, std::s
 }
 
 bool PgSession::in_client_transaction() const {
-  return deferred_begin_.has_value() || (server_ && tracker_.transaction_status() != 'I');
+  return deferred_begin_.has_value() || !parked_.empty() ||
+         (server_ && tracker_.transaction_status() != 'I');
 }
 
 // Refuses the round whose client messages were consumed (a Query) or are
@@ -93,16 +94,33 @@ void PgSession::begin_deferred_transaction() {
 }
 
 // The shard for the next round: `wanted` by its statements, or where the
-// session already is, or the default shard. An error refuses the round.
-Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted) {
+// session already is, or the default shard. Inside a transaction another
+// shard is another leg of it (pg_legs.cpp). `writes`: the round may write;
+// `may_end`: it may end the transaction on its own (several statements).
+// An error refuses the round.
+Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted, bool writes,
+                                     bool may_end) {
   const router::Topology& topo = *ctx_.topology;
   if (!server_) {
     round_shard_ = wanted.value_or(topo.sharding.default_shard);
+    server_wrote_ = server_wrote_ || writes;
     return {};
   }
-  if (!wanted || *wanted == server_shard_) return {};
-  if (tracker_.transaction_status() != 'I')
-    return make_error(cross_shard_transaction_message(topo, server_shard_, *wanted));
+  if (!wanted || *wanted == server_shard_) {
+    if (!parked_.empty() && may_end)
+      return make_error(
+          "this transaction runs on several shards; send its statements one per query (a "
+          "multi-statement query could end it on one shard only)");
+    server_wrote_ = server_wrote_ || writes;
+    return {};
+  }
+  const char status = tracker_.transaction_status();
+  if (status == 'E') return {};  // its server answers for the failed transaction (25P02)
+  if (status == 'T') {
+    auto switched = switch_leg(*wanted, may_end);
+    if (switched) server_wrote_ = server_wrote_ || writes;
+    return switched;
+  }
   if (user_->pool_mode() == config::PoolMode::SESSION || !tracker_.idle())
     return make_error("this session holds a server connection on shard " +
                       topo.shards[server_shard_].name + " and the statement needs shard " +
@@ -110,8 +128,21 @@ Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted) {
                       ": use pool_mode: transaction with a sharded cluster");
   detach(true);
   round_shard_ = *wanted;
+  server_wrote_ = writes;
   return {};
 }
+
+namespace {
+
+// COMMIT PREPARED / COMMIT AND CHAIN are COMMIT to the classifier; the proxy
+// ends a transaction over several shards only for a plain COMMIT/END/ROLLBACK.
+bool plain_end(std::string_view sql) {
+  std::string lower(sql);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("prepared") == std::string::npos && lower.find("chain") == std::string::npos;
+}
+
+}  // namespace
 
 // Handles what sharding decides for a simple Query before it is forwarded:
 // a BEGIN is deferred, an empty deferred transaction ends in the proxy, a
@@ -123,14 +154,29 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   if (!server_ && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
     deferred_begin_ = std::string(sql);
     deferred_begin_stmt_ = stmt;
+    txn_begin_ = *deferred_begin_;
+    txn_begin_stmt_ = stmt;
     co_return co_await answer_query(f, "BEGIN", 'T');
   }
   const bool ends =
       stmt.kind == router::StatementKind::Commit || stmt.kind == router::StatementKind::Rollback;
   if (!server_ && deferred_begin_ && single && ends) {
     deferred_begin_.reset();
+    transaction_over();
     co_return co_await answer_query(
         f, stmt.kind == router::StatementKind::Commit ? "COMMIT" : "ROLLBACK", 'I');
+  }
+  if (!parked_.empty()) {
+    if (single && ends && plain_end(sql))
+      co_return co_await end_query_across_shards(f, stmt.kind == router::StatementKind::Commit);
+    if (stmt.kind == router::StatementKind::Savepoint || (ends && single)) {
+      in_.consume(f.size);
+      co_return co_await refuse_round(
+          "0A000",
+          ends ? "this transaction runs on several shards: end it with COMMIT or ROLLBACK"
+               : "savepoints cannot span shards, and this transaction runs on several",
+          true);
+    }
   }
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Postgres, {});
@@ -142,7 +188,9 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
         "the statement reads several shards, which shardgate runs only outside a transaction "
         "for now: read them before BEGIN, or give the statement a key");
   }
-  Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+  Result<void> settled =
+      chosen ? settle_shard(*chosen, router::writes_data(stmt), stmt.multi_statement)
+             : Result<void>(chosen.error());
   if (settled) co_return std::nullopt;
   in_.consume(f.size);
   co_return co_await refuse_round("0A000", settled.error().message(), true);
@@ -150,7 +198,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 
 // The shard an extended batch needs: every Bind of it (up to Sync) executes a
 // statement with parameters.
-Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
+Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   ShardChoice choice(*ctx_.topology, worker_.shard_plans());
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
@@ -183,6 +231,8 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
         }
       }
       // A statement the proxy never saw prepared: the server reports it.
+      ++facts.statements;
+      facts.writes = facts.writes || !query;
       if (query) {
         params.clear();
         for (const auto& p : bound)
@@ -191,6 +241,12 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard() {
                                                : router::ParamValue::Form::Text),
                             p.value});
         const auto& stmt = analyze_parse(*query);
+        facts.writes = facts.writes || router::writes_data(stmt);
+        const bool ends = stmt.kind == router::StatementKind::Commit ||
+                          stmt.kind == router::StatementKind::Rollback;
+        facts.ends = facts.ends || ends;
+        facts.commits = facts.commits || stmt.kind == router::StatementKind::Commit;
+        facts.savepoint = facts.savepoint || stmt.kind == router::StatementKind::Savepoint;
         choice.add(stmt, *query, router::Dialect::Postgres, params);
       }
     }

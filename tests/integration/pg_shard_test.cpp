@@ -1,10 +1,14 @@
 // Sharding through shardgate over four real PostgreSQL shards: statements go
 // to the shard of their key (literal, text or binary parameter), rows land
-// where the documented hash says, transactions stay on one shard, and what no
-// shard can answer correctly is refused with 0A000 while the connection
-// keeps working.
+// where the documented hash says, a transaction over several shards commits
+// on all of them or none (two-phase commit, even when the proxy is killed
+// between the phases), and what no shard can answer correctly is refused
+// with 0A000 while the connection keeps working.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -214,40 +218,190 @@ TEST_F(ShardedPg, ATransactionRunsOnItsFirstKeysShard) {
   EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
 }
 
-TEST_F(ShardedPg, AStatementForAnotherShardFailsTheTransactionLikeAServerError) {
+// Prepared transactions the proxy left on a shard (two-phase commit).
+int prepared_on(int shard) {
+  Conn c = connect(shard_direct(shard));
+  const Outcome o = exec(c.get(), "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'sg\\_%'");
+  return o.ok && !o.rows.empty() ? std::stoi(o.rows[0]) : -1;
+}
+
+std::string name_of_user(PGconn* c, std::int64_t id) {
+  const Outcome o = exec(c, "SELECT name FROM users WHERE id = " + std::to_string(id));
+  return o.ok && !o.rows.empty() ? o.rows[0] : "<none>";
+}
+
+std::string insert_user(std::int64_t id, const std::string& name) {
+  return "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", '" + name + "')";
+}
+
+TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   Conn c = connect(proxy());
+  Conn watcher = connect(proxy());
   const auto [a, b] = ids_on_two_shards(4001);
   exec_ok(c.get(), "BEGIN");
-  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'x')");
-  const Outcome cross =
-      exec(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(b) + ", 'y')");
-  EXPECT_FALSE(cross.ok);
-  EXPECT_EQ(cross.sqlstate, "0A000");
-  EXPECT_NE(cross.message.find("transactions across shards are not supported"), std::string::npos)
-      << cross.message;
+  exec_ok(c.get(), insert_user(a, "a"));
+  exec_ok(c.get(), insert_user(b, "b"));
+  // Each shard's leg sees its own writes; nobody else sees them before COMMIT.
+  EXPECT_EQ(name_of_user(c.get(), a), "a");
+  EXPECT_EQ(name_of_user(c.get(), b), "b");
+  EXPECT_EQ(name_of_user(watcher.get(), a), "<none>");
+  EXPECT_EQ(name_of_user(watcher.get(), b), "<none>");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  EXPECT_EQ(shards_holding_user(b), std::vector<int>{shard_of_user(b)});
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
+
+  // ROLLBACK ends every leg.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "UPDATE users SET name = 'a2' WHERE id = " + std::to_string(a));
+  exec_ok(c.get(), "UPDATE users SET name = 'b2' WHERE id = " + std::to_string(b));
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(name_of_user(watcher.get(), a), "a");
+  EXPECT_EQ(name_of_user(watcher.get(), b), "b");
+
+  // The extended protocol, COMMIT included, as JDBC sends it.
+  exec_ok(c.get(), "BEGIN");
+  for (const auto& [id, name] : {std::pair{a, "a3"}, std::pair{b, "b3"}}) {
+    const std::string key = std::to_string(id);
+    const char* values[] = {name, key.c_str()};
+    Res r(PQexecParams(c.get(), "UPDATE users SET name = $1 WHERE id = $2", 2, nullptr, values,
+                       nullptr, nullptr, 0));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(r.get());
+  }
+  Res prepared(PQprepare(c.get(), "commit_it", "COMMIT", 0, nullptr));
+  EXPECT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK);
+  Res committed(PQexecPrepared(c.get(), "commit_it", 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(committed.get()), PGRES_COMMAND_OK)
+      << PQresultErrorMessage(committed.get());
+  EXPECT_STREQ(PQcmdStatus(committed.get()), "COMMIT");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_EQ(name_of_user(watcher.get(), a), "a3");
+  EXPECT_EQ(name_of_user(watcher.get(), b), "b3");
+  // The statement prepared inside it still works in a one-shard transaction.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "UPDATE users SET name = 'a4' WHERE id = " + std::to_string(a));
+  Res again(PQexecPrepared(c.get(), "commit_it", 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(again.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(again.get());
+  EXPECT_EQ(name_of_user(watcher.get(), a), "a4");
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
+  const std::string metrics = [] {
+    std::string out;
+    run("curl -s http://127.0.0.1:" + std::to_string(kPgShardAdminPort) + "/metrics", &out);
+    return out;
+  }();
+  EXPECT_NE(metrics.find("shardgate_two_phase_commits_total"), std::string::npos);
+}
+
+TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
+  Conn c = connect(proxy());
+  Conn watcher = connect(proxy());
+  const auto [a, b] = ids_on_two_shards(4101);
+  // A temporary table makes PREPARE TRANSACTION fail on a's shard.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "a"));
+  exec_ok(c.get(), "CREATE TEMP TABLE scratch (x int) ON COMMIT DROP");
+  exec_ok(c.get(), insert_user(b, "b"));
+  const Outcome commit = exec(c.get(), "COMMIT");
+  EXPECT_FALSE(commit.ok);
+  EXPECT_EQ(commit.sqlstate, "0A000") << commit.message;
+  EXPECT_NE(commit.message.find("temporary"), std::string::npos) << commit.message;
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_TRUE(shards_holding_user(a).empty());
+  EXPECT_TRUE(shards_holding_user(b).empty()) << "committed on one shard only";
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
+
+  // A statement failing on one leg fails the whole transaction, as on one server.
+  exec_ok(c.get(), insert_user(b, "exists"));
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "a"));
+  EXPECT_EQ(exec(c.get(), insert_user(b, "dup")).sqlstate, "23505");
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
-  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(a)).sqlstate,
+            "25P02");
   EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
   EXPECT_TRUE(shards_holding_user(a).empty());
-  EXPECT_TRUE(shards_holding_user(b).empty());
-  // The same through the extended protocol.
+  EXPECT_EQ(name_of_user(watcher.get(), b), "exists");
+
+  // What could end one leg alone is refused while several are open.
   exec_ok(c.get(), "BEGIN");
-  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'x')");
-  const std::string other = std::to_string(b);
-  const char* values[] = {other.c_str()};
-  Res r(PQexecParams(c.get(), "SELECT name FROM users WHERE id = $1", 1, nullptr, values, nullptr,
-                     nullptr, 0));
-  EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
-  EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
-  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
-  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  exec_ok(c.get(), insert_user(a, "a"));
+  exec_ok(c.get(), "UPDATE users SET name = 'x' WHERE id = " + std::to_string(b));
+  const Outcome multi = exec(c.get(), "SELECT 1; COMMIT");
+  EXPECT_EQ(multi.sqlstate, "0A000");
+  EXPECT_NE(multi.message.find("one per query"), std::string::npos) << multi.message;
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
   EXPECT_TRUE(shards_holding_user(a).empty());
-  // A refusal as a deferred transaction's first statement fails it too.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "a"));
+  exec_ok(c.get(), "SAVEPOINT s1");
+  const Outcome across =
+      exec(c.get(), "UPDATE users SET name = 'y' WHERE id = " + std::to_string(b));
+  EXPECT_EQ(across.sqlstate, "0A000");
+  EXPECT_NE(across.message.find("savepoint"), std::string::npos) << across.message;
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(name_of_user(watcher.get(), b), "exists");
+  exec_ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(b));
+
+  // A read over several shards still needs a key inside a transaction.
   exec_ok(c.get(), "BEGIN");
   EXPECT_EQ(exec(c.get(), "SELECT * FROM users").sqlstate, "0A000");
   EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
   EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
   EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
+}
+
+// Kills the proxy (SIGKILL) while it waits at `pause` with a transaction
+// over two shards prepared, restarts it, and returns how many of the two
+// rows exist afterwards.
+int rows_after_crash_at(const std::string& pause, std::int64_t a, std::int64_t b,
+                        const std::string& recovery) {
+  const std::string ports = "s/port: 23532/port: 23542/; s/port: 23533/port: 23543/";
+  const std::string cfg = write_config_variant("crash2pc", ports, pg_shard_config());
+  ::setenv("SHARDGATE_TEST_PAUSE_2PC", (pause + ":20000").c_str(), 1);
+  pid_t pid = start_proxy(cfg, 23542);
+  ::unsetenv("SHARDGATE_TEST_PAUSE_2PC");
+  EXPECT_GT(pid, 0);
+  if (pid <= 0) return -1;
+  {
+    Conn c = connect("host=127.0.0.1 port=23542 user=app password=app dbname=app");
+    exec_ok(c.get(), "BEGIN");
+    exec_ok(c.get(), insert_user(a, "a"));
+    exec_ok(c.get(), insert_user(b, "b"));
+    EXPECT_EQ(PQsendQuery(c.get(), "COMMIT"), 1);
+    const bool in_doubt = wait_until(
+        [&] { return prepared_on(shard_of_user(a)) == 1 && prepared_on(shard_of_user(b)) == 1; },
+        10000);
+    EXPECT_TRUE(in_doubt) << "the transaction was never prepared on both shards";
+    ::usleep(200 * 1000);  // into the pause (after_decision: past the fsync)
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    // The client learns the connection is gone, not a COMMIT.
+    Res r(PQgetResult(c.get()));
+    EXPECT_NE(PQresultStatus(r.get()), PGRES_COMMAND_OK);
+  }
+  EXPECT_EQ(prepared_on(shard_of_user(a)), 1) << "in doubt until the proxy is back";
+  pid = start_proxy(cfg, 23542);
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0)
+      << "a transaction left in doubt after the restart";
+  std::string log;
+  run("cat " + cfg + ".23542.log", &log);
+  EXPECT_NE(log.find("two-phase commit recovery: " + recovery), std::string::npos) << log;
+  if (pid > 0) stop_proxy(pid);
+  return static_cast<int>(shards_holding_user(a).size() + shards_holding_user(b).size());
+}
+
+TEST_F(ShardedPg, ProxyKilledBetweenPrepareAndDecisionRollsBackOnRestart) {
+  const auto [a, b] = ids_on_two_shards(4201);
+  EXPECT_EQ(rows_after_crash_at("after_prepare", a, b, "0 committed, 2 rolled back"), 0);
+}
+
+TEST_F(ShardedPg, ProxyKilledAfterTheDecisionCommitsEveryShardOnRestart) {
+  const auto [a, b] = ids_on_two_shards(4301);
+  EXPECT_EQ(rows_after_crash_at("after_decision", a, b, "2 committed, 0 rolled back"), 2);
 }
 
 TEST_F(ShardedPg, StatementsNoShardCanAnswerAreRefusedClearly) {

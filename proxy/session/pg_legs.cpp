@@ -1,0 +1,274 @@
+// A PostgreSQL client's transaction over several shards. Each shard the
+// transaction reaches gets a server connection of its own (a leg), opened
+// with the client's BEGIN when the first statement needs that shard. Only
+// one leg is attached at a time (server_); the others are parked, still in
+// the transaction. COMMIT and ROLLBACK are answered by the proxy after it
+// has ended every leg through the two-phase coordinator (proxy/txn).
+//
+// What would let one leg end apart from the others is refused while several
+// legs are open: a multi-statement query (it could hold a COMMIT) and
+// savepoints (ROLLBACK TO would undo one shard's work only).
+#include "proxy/net/pg_io.h"
+#include "proxy/session/pg_session.h"
+#include "proxy/session/shard_choice.h"
+#include "proxy/txn/two_phase.h"
+
+namespace shardgate::session {
+
+// Moves the attached connection, with its tracker, among the parked legs.
+void PgSession::park_server() {
+  if (!server_) return;
+  ParkedLeg leg;
+  leg.conn = std::move(server_);
+  leg.pool = pool_;
+  leg.role = server_role_;
+  leg.shard = server_shard_;
+  leg.dirty = server_dirty_;
+  leg.wrote = server_wrote_;
+  leg.tracker = std::move(tracker_);
+  parked_.push_back(std::move(leg));
+  tracker_ = ResponseTracker();
+  pool_ = nullptr;
+  server_dirty_ = false;
+  server_wrote_ = false;
+}
+
+bool PgSession::unpark(std::uint32_t shard) {
+  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+    if (it->shard != shard) continue;
+    server_ = std::move(it->conn);
+    pool_ = it->pool;
+    server_role_ = it->role;
+    server_shard_ = it->shard;
+    server_dirty_ = it->dirty;
+    server_wrote_ = it->wrote;
+    tracker_ = std::move(it->tracker);
+    parked_.erase(it);
+    state_ = ClientState::Active;
+    return true;
+  }
+  return false;
+}
+
+// The transaction is lost (a server or the client went away): closing the
+// parked connections makes their servers roll back.
+void PgSession::abandon_parked() {
+  for (auto& leg : parked_) {
+    ctx_.outstanding[leg.conn->backend_index()].fetch_sub(1, std::memory_order_relaxed);
+    leg.pool->release(std::move(leg.conn), false);
+  }
+  parked_.clear();
+}
+
+void PgSession::transaction_over() {
+  server_wrote_ = false;
+  savepoint_set_ = false;
+  txn_begin_.clear();
+}
+
+// The statement needs shard `wanted` inside the open transaction: park the
+// current leg and go to that shard's leg, opening it if it is new.
+Result<void> PgSession::switch_leg(std::uint32_t wanted, bool multi_statement) {
+  const router::Topology& topo = *ctx_.topology;
+  const std::string what = "this transaction runs on shard " + topo.shards[server_shard_].name +
+                           " and the statement needs shard " + topo.shards[wanted].name;
+  if (!ctx_.decisions)
+    return make_error(what +
+                      "; transactions over several shards need the proxy's data_dir (where "
+                      "two-phase commit decisions are kept): set data_dir in the configuration");
+  if (user_->pool_mode() == config::PoolMode::SESSION)
+    return make_error(what + ": use pool_mode: transaction with a sharded cluster");
+  if (!tracker_.idle())
+    return make_error(what + "; send it after the answers to the statements before it");
+  if (multi_statement)
+    return make_error(what + "; in a transaction over several shards send one statement per query");
+  if (savepoint_set_)
+    return make_error(what +
+                      "; the transaction set a savepoint, and savepoints cannot span shards: "
+                      "release it first, or keep the transaction on one shard");
+  park_server();
+  if (unpark(wanted)) return {};
+  round_shard_ = wanted;
+  deferred_begin_ = txn_begin_.empty() ? std::string("BEGIN") : txn_begin_;
+  deferred_begin_stmt_ = txn_begin_stmt_;
+  deferred_begin_stmt_.kind = router::StatementKind::Begin;
+  return {};
+}
+
+namespace {
+
+// Sends each leg its statements (all legs first, then the answers), the
+// coordinator's Runner for PostgreSQL.
+template <class Legs>
+asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps steps,
+                                                         std::uint32_t max_size) {
+  std::vector<txn::LegAnswer> answers(steps.size());
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    auto& leg = legs[steps[k].first];
+    if (leg.broken) {
+      answers[k].lost = true;
+      answers[k].error = "the connection was lost";
+      continue;
+    }
+    std::string out;
+    for (const auto& sql : steps[k].second) out += pg::query_message(sql);
+    auto w = co_await net::write_all(leg.conn->socket(), out);
+    if (!w) {
+      leg.broken = true;
+      answers[k].lost = true;
+      answers[k].error = "lost the connection (" + w.error().message() + ")";
+    }
+  }
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    txn::LegAnswer& a = answers[k];
+    if (a.lost) continue;
+    auto& leg = legs[steps[k].first];
+    auto& conn = *leg.conn;
+    a.ok = true;
+    std::size_t pending = steps[k].second.size();
+    while (pending > 0) {
+      auto frame = co_await net::read_frame(conn.socket(), conn.buffer(), max_size);
+      if (!frame) {
+        leg.broken = true;
+        a.ok = false;
+        a.lost = true;
+        a.error = "lost the connection (" + frame.error().message() + ")";
+        break;
+      }
+      const pg::Frame& f = *frame;
+      if (f.type == 'E' && a.ok) {
+        a.ok = false;
+        a.raw_error.assign(f.body.data() - 5, f.size);
+        a.error = pg::parse_error_fields(f.body).message;
+      } else if (f.type == 'C') {
+        a.tag.assign(f.body.data(), f.body.empty() ? 0 : f.body.size() - 1);
+      } else if (f.type == 'Z') {
+        --pending;
+      }
+      conn.buffer().consume(f.size);
+    }
+  }
+  co_return answers;
+}
+
+}  // namespace
+
+// Ends every leg and appends the client's answer to COMMIT/ROLLBACK
+// (CommandComplete or ErrorResponse; the caller adds ReadyForQuery).
+asio::awaitable<void> PgSession::end_across_shards(bool commit) {
+  park_server();
+  bool failed = false;
+  std::vector<txn::Leg> legs;
+  for (const auto& leg : parked_) {
+    failed = failed || leg.tracker.transaction_status() == 'E';
+    legs.push_back({ctx_.topology->shards[leg.shard].name, leg.wrote});
+  }
+  auto run = [this](const txn::Steps& steps) {
+    return run_on_legs(parked_, steps, max_message_size_);
+  };
+  const txn::EndResult result =
+      co_await txn::end_transaction(legs, commit && !failed, ctx_.decisions.get(),
+                                    txn::postgres_two_phase(), run, ctx_.test_pause);
+  auto& m = worker_.metrics();
+  bump(m.cross_shard_transactions_total);
+  if (result.two_phase) bump(m.two_phase_commits_total);
+  if (result.outcome == txn::Outcome::Failed) bump(m.two_phase_aborts_total);
+  if (result.decision_pending) bump(m.two_phase_pending_total);
+
+  const bool committed = result.outcome == txn::Outcome::Committed;
+  if (committed) {
+    for (const auto& change : txn_settings_) apply_change(settings_, change);
+  }
+  // Which leg ran a SET of the transaction is not known: such legs are not shared.
+  const bool settings_unknown = !txn_settings_.empty();
+  txn_settings_.clear();
+  for (auto& leg : parked_) {
+    const bool reusable = !leg.broken && !leg.dirty && !settings_unknown;
+    ctx_.outstanding[leg.conn->backend_index()].fetch_sub(1, std::memory_order_relaxed);
+    leg.pool->release(std::move(leg.conn), reusable);
+  }
+  parked_.clear();
+  transaction_over();
+  state_ = ClientState::Idle;
+
+  pg::Encoder e;
+  switch (result.outcome) {
+    case txn::Outcome::Committed:
+      e.begin('C').cstr("COMMIT").end();
+      to_client_ += e.take();
+      break;
+    case txn::Outcome::RolledBack:
+      e.begin('C').cstr("ROLLBACK").end();
+      to_client_ += e.take();
+      break;
+    case txn::Outcome::Failed: {
+      bump(m.statement_errors_total);
+      const std::string shard = legs[result.failed_leg].shard;
+      if (!result.failure.raw_error.empty()) {
+        to_client_ +=
+            result.failure.raw_error;  // the server's own error (a deferred constraint ...)
+      } else {
+        to_client_ += pg::error_response(
+            "40000", "the transaction over several shards could not commit on shard " + shard +
+                         " (" + result.failure.error + "); it was rolled back on every shard");
+      }
+      break;
+    }
+  }
+  routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
+                      std::chrono::steady_clock::now());
+}
+
+asio::awaitable<Result<void>> PgSession::end_query_across_shards(const pg::Frame& f, bool commit) {
+  in_.consume(f.size);
+  co_await end_across_shards(commit);
+  to_client_ += pg::ready_for_query('I');
+  co_return co_await flush_client();
+}
+
+// One message of an extended batch whose statement is COMMIT or ROLLBACK:
+// the proxy answers each as the server would have.
+asio::awaitable<Result<void>> PgSession::end_batch_across_shards(const pg::Frame& f) {
+  in_.consume(f.size);
+  switch (f.type) {
+    case 'P':
+      if (auto p = pg::parse_parse(f.body); p && !p->name.empty()) {
+        PreparedStatement ps;  // prepared on a server when a later batch binds it
+        ps.server_name = server_statement_name(p->query, p->param_types);
+        ps.query = p->query;
+        ps.param_types = p->param_types;
+        ps.routing.kind =
+            batch_end_commits_ ? router::StatementKind::Commit : router::StatementKind::Rollback;
+        prepared_[std::string(p->name)] = std::move(ps);
+      }
+      to_client_ += pg::simple_message('1');
+      break;
+    case 'B':
+      to_client_ += pg::simple_message('2');
+      break;
+    case 'D':
+      if (!f.body.empty() && f.body[0] == 'S') {
+        pg::Encoder e;
+        e.begin('t').u16(0).end();  // no parameters
+        to_client_ += e.take();
+      }
+      to_client_ += pg::simple_message('n');
+      break;
+    case 'E':
+      co_await end_across_shards(batch_end_commits_);
+      break;
+    case 'C':
+      to_client_ += pg::simple_message('3');
+      break;
+    case 'S':
+      ending_batch_ = false;
+      batch_routed_ = false;
+      to_client_ += pg::ready_for_query('I');
+      break;
+    default:  // Flush
+      break;
+  }
+  co_return co_await flush_client();
+}
+
+}  // namespace shardgate::session
