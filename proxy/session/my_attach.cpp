@@ -51,7 +51,9 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
   auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role, shard,
                                          routing_.replica_min_position(shard));
   if (!attached) {
-    if (begins) deferred_begin_.reset();
+    // A transaction the proxy runs on several shards stays open, as after
+    // any MySQL error: the next statement opens this leg again.
+    if (begins && !txn_xa_ && !txn_read_only_) deferred_begin_.reset();
     co_return attached.error();
   }
   server_ = std::move(*attached);
@@ -135,9 +137,17 @@ void MySession::after_answer() {
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now());
   if (!server_.conn) return;
-  const bool hold =
-      pinned_ || tracker_.in_transaction() || user_->pool_mode() == config::PoolMode::SESSION;
-  if (!hold) detach(!server_broken_);
+  // An XA transaction holds its connection until the proxy ends it, whatever
+  // the status flags say after an error.
+  const bool hold = pinned_ || tracker_.in_transaction() || txn_xa_ ||
+                    user_->pool_mode() == config::PoolMode::SESSION;
+  if (!hold) {
+    // Legs end together (my_legs.cpp); one that ended alone leaves the
+    // others nothing to commit with: they roll back.
+    abandon_parked();
+    transaction_over();
+    detach(!server_broken_);
+  }
 }
 
 void MySession::detach(bool reusable) {
@@ -151,6 +161,9 @@ void MySession::detach(bool reusable) {
 // At the end of a client whose state lived on its connection, the connection
 // is reset (COM_RESET_CONNECTION) and goes back to the pool clean.
 asio::awaitable<void> MySession::release_at_end() {
+  // The legs of a transaction the client left close: their servers roll back.
+  abandon_parked();
+  if (txn_xa_) server_broken_ = true;
   const bool needs_reset = pinned_ || tracker_.in_transaction() || !settings_.empty();
   if (!needs_reset || !tracker_.idle() || server_broken_) {
     detach(tracker_.idle() && !tracker_.in_transaction());
@@ -187,11 +200,13 @@ asio::awaitable<void> MySession::server_lost(const std::string& why) {
   bump(worker_.metrics().server_connections_lost_total);
   bump(worker_.metrics().proxy_errors_total);
   const std::string name = ctx_.topology->backends[server_.conn->backend_index()].name;
-  const bool in_transaction = tracker_.in_transaction();
+  const bool in_transaction = tracker_.in_transaction() || txn_xa_ || !parked_.empty();
   const bool had_state = pinned_;
   server_.pool->drain_idle();
   server_broken_ = true;
   detach(false);
+  abandon_parked();
+  transaction_over();
   pending_ = {};
   pinned_ = false;
   std::string message = "shardgate lost the connection to server " + name + " (" + why + ")";
@@ -210,6 +225,9 @@ asio::awaitable<void> MySession::reset_session_state() {
     server_broken_ = true;
     detach(false);
   }
+  abandon_parked();
+  transaction_over();
+  deferred_begin_.reset();
   settings_.clear();
   statements_.clear();
   pinned_ = false;

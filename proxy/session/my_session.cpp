@@ -31,6 +31,7 @@ MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::Se
 MySession::~MySession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
   if (server_.conn) detach(false);
+  abandon_parked();
 }
 
 asio::awaitable<void> MySession::run() {

@@ -27,6 +27,7 @@
 #include "proxy/session/my_session_state.h"
 #include "proxy/session/routing_state.h"
 #include "proxy/session/server_attach.h"
+#include "proxy/session/shard_legs.h"
 #include "router/statement.h"
 
 namespace shardgate::session {
@@ -103,8 +104,17 @@ class MySession : public std::enable_shared_from_this<MySession> {
   Result<void> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
   asio::awaitable<Result<void>> scatter_query(std::string_view sql, const router::Statement& stmt,
                                               const std::vector<std::uint32_t>& shards);
-  Result<void> settle_shard(std::optional<std::uint32_t> wanted);
+  Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes);
   void begin_deferred_transaction();
+  void defer_begin(std::string_view sql, const router::Statement& stmt);
+
+  // transactions over several shards (my_legs.cpp)
+  Result<void> switch_leg(std::uint32_t wanted);
+  void park_server();
+  bool unpark(std::uint32_t shard);
+  void abandon_parked();
+  void transaction_over();
+  asio::awaitable<Result<void>> end_across_shards(bool commit);
   void queue_transaction_ok(bool in_transaction);
 
   // server attachment (my_attach.cpp)
@@ -184,6 +194,19 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // statement decides its shard.
   std::optional<std::string> deferred_begin_;
   router::Statement deferred_begin_stmt_;
+
+  // A transaction over several shards: the connections of its other shards
+  // wait here, each inside it, while statements go to one (server_). In a
+  // sharded cluster a transaction the proxy began is an XA transaction on
+  // every shard from its first statement (a plain one cannot become one
+  // later), so that COMMIT can prepare each shard; a READ ONLY one is plain.
+  ParkedLegs<Conn, MyResponseTracker> parked_;
+  bool server_wrote_ = false;   // the attached leg ran a statement that may write
+  bool savepoint_set_ = false;  // savepoints live on one shard
+  bool txn_xa_ = false;         // the client's transaction runs as XA txn_gid_
+  bool txn_read_only_ = false;  // ... or as plain READ ONLY legs
+  std::string txn_gid_;
+  std::string txn_begin_;  // the client's BEGIN (read-only legs open with it)
 };
 
 }  // namespace shardgate::session

@@ -1,8 +1,8 @@
 // Sharding for a MySQL client session: the shard a COM_QUERY or a
 // COM_STMT_EXECUTE (with its bound parameters) needs, and transactions begun
-// lazily so that their first statement picks the shard. A refusal is an ERR
-// packet (1235, 42000); as with any MySQL error, an open transaction stays
-// open.
+// lazily so that their first statement picks the shard (and, over several
+// shards, my_legs.cpp). A refusal is an ERR packet (1235, 42000); as with
+// any MySQL error, an open transaction stays open.
 #include <charconv>
 
 #include "proxy/protocol/mysql/messages.h"
@@ -82,16 +82,24 @@ void MySession::begin_deferred_transaction() {
 }
 
 // The shard for the next attach: `wanted`, or where the session is, or the
-// default shard. An error is a refusal.
-Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted) {
+// default shard; inside a transaction another shard is another leg of it
+// (my_legs.cpp). `writes`: the statement may write. An error is a refusal.
+Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted, bool writes) {
   const router::Topology& topo = *ctx_.topology;
   if (!server_.conn) {
     next_shard_ = wanted.value_or(topo.sharding.default_shard);
+    server_wrote_ = server_wrote_ || writes;
     return {};
   }
-  if (!wanted || *wanted == server_shard_) return {};
-  if (tracker_.in_transaction())
-    return make_error(cross_shard_transaction_message(topo, server_shard_, *wanted));
+  if (!wanted || *wanted == server_shard_) {
+    server_wrote_ = server_wrote_ || writes;
+    return {};
+  }
+  if (tracker_.in_transaction() || txn_xa_) {
+    auto switched = switch_leg(*wanted);
+    if (switched) server_wrote_ = server_wrote_ || writes;
+    return switched;
+  }
   return make_error("this session holds a server connection on shard " +
                     topo.shards[server_shard_].name +
                     " (user variables, locks, temporary "
@@ -103,8 +111,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
                                                                     const router::Statement& stmt) {
   const bool single = !stmt.multi_statement;
   if (!server_.conn && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
-    deferred_begin_ = std::string(sql);
-    deferred_begin_stmt_ = stmt;
+    defer_begin(sql, stmt);
     queue_transaction_ok(true);
     co_return co_await flush_client();
   }
@@ -112,8 +119,28 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
       stmt.kind == router::StatementKind::Commit || stmt.kind == router::StatementKind::Rollback;
   if (!server_.conn && deferred_begin_ && single && ends) {
     deferred_begin_.reset();
+    transaction_over();
     queue_transaction_ok(false);
     co_return co_await flush_client();
+  }
+  // An XA transaction (and one with several legs) ends through the proxy:
+  // a plain COMMIT would fail inside XA, and every leg must end together.
+  if ((txn_xa_ || !parked_.empty()) && server_.conn && single && ends) {
+    if (plain_transaction_end(sql))
+      co_return co_await end_across_shards(stmt.kind == router::StatementKind::Commit);
+    queue_error(mysql::kErNotSupportedYet,
+                "this transaction runs through shardgate's two-phase commit: end it with a "
+                "plain COMMIT or ROLLBACK");
+    co_return co_await flush_client();
+  }
+  if (stmt.kind == router::StatementKind::Savepoint && tracker_.in_transaction()) {
+    if (!parked_.empty()) {
+      bump(worker_.metrics().statements_refused_total);
+      queue_error(mysql::kErNotSupportedYet,
+                  "savepoints cannot span shards, and this transaction runs on several");
+      co_return co_await flush_client();
+    }
+    savepoint_set_ = true;
   }
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Mysql, {});
@@ -125,7 +152,8 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
         "the statement reads several shards, which shardgate runs only outside a transaction "
         "for now: read them before BEGIN, or give the statement a key");
   }
-  Result<void> settled = chosen ? settle_shard(*chosen) : Result<void>(chosen.error());
+  Result<void> settled =
+      chosen ? settle_shard(*chosen, router::writes_data(stmt)) : Result<void>(chosen.error());
   if (settled) co_return std::nullopt;
   bump(worker_.metrics().statements_refused_total);
   queue_error(mysql::kErNotSupportedYet, settled.error().message());
@@ -147,7 +175,7 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   auto chosen = choice.result();
   if (!chosen) return chosen.error();
-  return settle_shard(*chosen);
+  return settle_shard(*chosen, router::writes_data(st.routing));
 }
 
 }  // namespace shardgate::session

@@ -18,15 +18,15 @@ namespace shardgate::session {
 // Moves the attached connection, with its tracker, among the parked legs.
 void PgSession::park_server() {
   if (!server_) return;
-  ParkedLeg leg;
-  leg.conn = std::move(server_);
-  leg.pool = pool_;
-  leg.role = server_role_;
+  decltype(parked_)::Leg leg;
+  leg.server.conn = std::move(server_);
+  leg.server.pool = pool_;
+  leg.server.role = server_role_;
   leg.shard = server_shard_;
   leg.dirty = server_dirty_;
   leg.wrote = server_wrote_;
   leg.tracker = std::move(tracker_);
-  parked_.push_back(std::move(leg));
+  parked_.park(std::move(leg));
   tracker_ = ResponseTracker();
   pool_ = nullptr;
   server_dirty_ = false;
@@ -34,30 +34,23 @@ void PgSession::park_server() {
 }
 
 bool PgSession::unpark(std::uint32_t shard) {
-  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
-    if (it->shard != shard) continue;
-    server_ = std::move(it->conn);
-    pool_ = it->pool;
-    server_role_ = it->role;
-    server_shard_ = it->shard;
-    server_dirty_ = it->dirty;
-    server_wrote_ = it->wrote;
-    tracker_ = std::move(it->tracker);
-    parked_.erase(it);
-    state_ = ClientState::Active;
-    return true;
-  }
-  return false;
+  auto leg = parked_.take(shard);
+  if (!leg) return false;
+  server_ = std::move(leg->server.conn);
+  pool_ = leg->server.pool;
+  server_role_ = leg->server.role;
+  server_shard_ = leg->shard;
+  server_dirty_ = leg->dirty;
+  server_wrote_ = leg->wrote;
+  tracker_ = std::move(leg->tracker);
+  state_ = ClientState::Active;
+  return true;
 }
 
 // The transaction is lost (a server or the client went away): closing the
 // parked connections makes their servers roll back.
 void PgSession::abandon_parked() {
-  for (auto& leg : parked_) {
-    ctx_.outstanding[leg.conn->backend_index()].fetch_sub(1, std::memory_order_relaxed);
-    leg.pool->release(std::move(leg.conn), false);
-  }
-  parked_.clear();
+  parked_.release_all(worker_, false);
 }
 
 void PgSession::transaction_over() {
@@ -112,7 +105,7 @@ asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps 
     }
     std::string out;
     for (const auto& sql : steps[k].second) out += pg::query_message(sql);
-    auto w = co_await net::write_all(leg.conn->socket(), out);
+    auto w = co_await net::write_all(leg.server.conn->socket(), out);
     if (!w) {
       leg.broken = true;
       answers[k].lost = true;
@@ -123,7 +116,7 @@ asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps 
     txn::LegAnswer& a = answers[k];
     if (a.lost) continue;
     auto& leg = legs[steps[k].first];
-    auto& conn = *leg.conn;
+    auto& conn = *leg.server.conn;
     a.ok = true;
     std::size_t pending = steps[k].second.size();
     while (pending > 0) {
@@ -136,10 +129,21 @@ asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps 
         break;
       }
       const pg::Frame& f = *frame;
-      if (f.type == 'E' && a.ok) {
-        a.ok = false;
-        a.raw_error.assign(f.body.data() - 5, f.size);
-        a.error = pg::parse_error_fields(f.body).message;
+      if (f.type == 'E') {
+        const pg::ErrorFields fields = pg::parse_error_fields(f.body);
+        if (fields.severity == "FATAL" || fields.severity == "PANIC") {
+          // The server ends the connection (terminated, shutting down): the
+          // leg is lost, and the client must not see a FATAL of its own.
+          leg.broken = true;
+          a = {false, true, "", "lost the connection (" + fields.message + ")", ""};
+          conn.buffer().consume(f.size);
+          break;
+        }
+        if (a.ok) {
+          a.ok = false;
+          a.raw_error.assign(f.body.data() - 5, f.size);
+          a.error = fields.message;
+        }
       } else if (f.type == 'C') {
         a.tag.assign(f.body.data(), f.body.empty() ? 0 : f.body.size() - 1);
       } else if (f.type == 'Z') {
@@ -159,12 +163,12 @@ asio::awaitable<void> PgSession::end_across_shards(bool commit) {
   park_server();
   bool failed = false;
   std::vector<txn::Leg> legs;
-  for (const auto& leg : parked_) {
+  for (const auto& leg : parked_.all()) {
     failed = failed || leg.tracker.transaction_status() == 'E';
     legs.push_back({ctx_.topology->shards[leg.shard].name, leg.wrote});
   }
   auto run = [this](const txn::Steps& steps) {
-    return run_on_legs(parked_, steps, max_message_size_);
+    return run_on_legs(parked_.all(), steps, max_message_size_);
   };
   const txn::EndResult result =
       co_await txn::end_transaction(legs, commit && !failed, ctx_.decisions.get(),
@@ -182,12 +186,7 @@ asio::awaitable<void> PgSession::end_across_shards(bool commit) {
   // Which leg ran a SET of the transaction is not known: such legs are not shared.
   const bool settings_unknown = !txn_settings_.empty();
   txn_settings_.clear();
-  for (auto& leg : parked_) {
-    const bool reusable = !leg.broken && !leg.dirty && !settings_unknown;
-    ctx_.outstanding[leg.conn->backend_index()].fetch_sub(1, std::memory_order_relaxed);
-    leg.pool->release(std::move(leg.conn), reusable);
-  }
-  parked_.clear();
+  parked_.release_all(worker_, !settings_unknown);
   transaction_over();
   state_ = ClientState::Idle;
 

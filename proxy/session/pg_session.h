@@ -25,6 +25,7 @@
 #include "proxy/session/routing_state.h"
 #include "proxy/session/server_attach.h"
 #include "proxy/session/settings.h"
+#include "proxy/session/shard_legs.h"
 #include "router/route.h"
 #include "router/statement.h"
 
@@ -198,17 +199,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's
   // statements go to one of them (server_). COMMIT ends them together.
-  struct ParkedLeg {
-    std::unique_ptr<backend::PgServerConnection> conn;
-    backend::PgPool* pool = nullptr;
-    router::TargetRole role = router::TargetRole::Primary;
-    std::uint32_t shard = 0;
-    bool dirty = false;
-    bool wrote = false;
-    bool broken = false;  // failed while the proxy ended the transaction
-    ResponseTracker tracker;
-  };
-  std::vector<ParkedLeg> parked_;
+  ParkedLegs<backend::PgServerConnection, ResponseTracker> parked_;
   bool server_wrote_ = false;   // the attached leg ran a statement that may write
   bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
   std::string txn_begin_;       // the BEGIN text that opened it: opens each further leg

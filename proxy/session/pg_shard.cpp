@@ -132,18 +132,6 @@ Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted, bool w
   return {};
 }
 
-namespace {
-
-// COMMIT PREPARED / COMMIT AND CHAIN are COMMIT to the classifier; the proxy
-// ends a transaction over several shards only for a plain COMMIT/END/ROLLBACK.
-bool plain_end(std::string_view sql) {
-  std::string lower(sql);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("prepared") == std::string::npos && lower.find("chain") == std::string::npos;
-}
-
-}  // namespace
-
 // Handles what sharding decides for a simple Query before it is forwarded:
 // a BEGIN is deferred, an empty deferred transaction ends in the proxy, a
 // refusal is answered. nullopt: forward it to round_shard_.
@@ -167,7 +155,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
         f, stmt.kind == router::StatementKind::Commit ? "COMMIT" : "ROLLBACK", 'I');
   }
   if (!parked_.empty()) {
-    if (single && ends && plain_end(sql))
+    if (single && ends && plain_transaction_end(sql))
       co_return co_await end_query_across_shards(f, stmt.kind == router::StatementKind::Commit);
     if (stmt.kind == router::StatementKind::Savepoint || (ends && single)) {
       in_.consume(f.size);

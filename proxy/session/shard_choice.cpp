@@ -1,5 +1,7 @@
 #include "proxy/session/shard_choice.h"
 
+#include <cctype>
+
 #include "router/shard_keys.h"
 
 namespace shardgate::session {
@@ -69,12 +71,12 @@ Result<std::optional<std::uint32_t>> ShardChoice::result() const {
   return shard_;
 }
 
-std::string cross_shard_transaction_message(const router::Topology& topology, std::uint32_t current,
-                                            std::uint32_t wanted) {
-  return "this transaction runs on shard " + topology.shards[current].name +
-         " and the statement needs shard " + topology.shards[wanted].name +
-         "; transactions across shards are not supported yet: keep a transaction's keys on one "
-         "shard";
+bool plain_transaction_end(std::string_view sql) {
+  std::string lower(sql);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"prepared", "chain", "release"})
+    if (lower.find(word) != std::string::npos) return false;
+  return true;
 }
 
 }  // namespace shardgate::session

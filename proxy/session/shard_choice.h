@@ -59,9 +59,9 @@ class ShardChoice {
   std::optional<std::string> error_;
 };
 
-// The refusal for a statement that needs shard `wanted` inside a transaction
-// already running on shard `current`.
-std::string cross_shard_transaction_message(const router::Topology& topology, std::uint32_t current,
-                                            std::uint32_t wanted);
+// COMMIT PREPARED, COMMIT AND CHAIN, COMMIT RELEASE are COMMIT to the
+// classifier; the proxy ends a transaction over several shards only for a
+// plain COMMIT / END / ROLLBACK.
+bool plain_transaction_end(std::string_view sql);
 
 }  // namespace shardgate::session

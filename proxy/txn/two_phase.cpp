@@ -40,6 +40,14 @@ const TwoPhaseSql kMySql{
     },
 };
 
+const TwoPhaseSql kOnePhase{
+    nullptr,
+    nullptr,
+    nullptr,
+    [](const std::string&) { return std::vector<std::string>{"COMMIT"}; },
+    [](const std::string&) { return std::vector<std::string>{"ROLLBACK"}; },
+};
+
 asio::awaitable<Result<void>> write_decision(DecisionLog& log, std::string gid,
                                              std::vector<std::string> shards) {
   co_return log.record_commit(gid, shards);
@@ -52,6 +60,9 @@ const TwoPhaseSql& postgres_two_phase() {
 }
 const TwoPhaseSql& mysql_two_phase() {
   return kMySql;
+}
+const TwoPhaseSql& one_phase_only() {
+  return kOnePhase;
 }
 
 asio::awaitable<Result<void>> record_commit_async(DecisionLog& log, std::string gid,

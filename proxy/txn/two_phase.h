@@ -52,6 +52,8 @@ struct TwoPhaseSql {
 
 const TwoPhaseSql& postgres_two_phase();
 const TwoPhaseSql& mysql_two_phase();
+// COMMIT / ROLLBACK on each leg, nothing prepared: a read-only transaction.
+const TwoPhaseSql& one_phase_only();
 
 // Statements for some legs: (leg index, statements in order).
 using Steps = std::vector<std::pair<std::size_t, std::vector<std::string>>>;
@@ -90,15 +92,17 @@ inline bool prepared(const LegAnswer& a) {
 }
 
 // `commit` false: the client asked for ROLLBACK (or its transaction failed).
+// `gid`: the name the legs already carry (MySQL XA); else a new one.
 template <class Runner>
 asio::awaitable<EndResult> end_transaction(const std::vector<Leg>& legs, bool commit,
                                            DecisionLog* log, const TwoPhaseSql& sql, Runner& run,
-                                           const std::optional<TestPause>& pause) {
+                                           const std::optional<TestPause>& pause,
+                                           std::optional<std::string> gid = std::nullopt) {
   EndResult result;
   std::vector<std::size_t> writers;
   for (std::size_t i = 0; i < legs.size(); ++i)
     if (legs[i].wrote) writers.push_back(i);
-  result.gid = log ? log->next_gid() : std::string("sg_local");
+  result.gid = gid ? *gid : log ? log->next_gid() : std::string("sg_local");
   if (!commit) {
     Steps steps;
     for (std::size_t i = 0; i < legs.size(); ++i) steps.emplace_back(i, sql.rollback(result.gid));
@@ -106,7 +110,7 @@ asio::awaitable<EndResult> end_transaction(const std::vector<Leg>& legs, bool co
     result.outcome = Outcome::RolledBack;
     co_return result;
   }
-  if (writers.size() < 2) {
+  if (writers.size() < 2 || !sql.prepare) {
     Steps steps;
     for (std::size_t i = 0; i < legs.size(); ++i) steps.emplace_back(i, sql.commit(result.gid));
     std::vector<LegAnswer> answers = co_await run(steps);

@@ -102,10 +102,11 @@ int run_differential_workload(const DifferentialSide& sharded, const Differentia
     compare("SELECT DISTINCT user_id FROM orders WHERE total < " + x, false);
     compare("SELECT id FROM orders WHERE user_id IN (1, 2, 3, 4, 5, 6, 7, 8) ORDER BY id", true);
     compare("SELECT count(*) FROM orders WHERE note IS NULL", true);
-    // Writes by key, one transaction per round or so, then read again.
+    // Writes by key, transactions on one shard and over two (committed or
+    // rolled back), then read again.
     for (int k = 0; k < 10; ++k) {
       const std::string u = std::to_string(pick(1, 60));
-      switch (pick(0, 3)) {
+      switch (pick(0, 4)) {
         case 0:
           both("UPDATE orders SET total = total + 7 WHERE user_id = " + u);
           break;
@@ -119,6 +120,15 @@ int run_differential_workload(const DifferentialSide& sharded, const Differentia
                " AND total < 10");
           both("COMMIT");
           break;
+        case 3: {
+          const std::string v = std::to_string(pick(1, 60));
+          both(dialect.begin);
+          both("UPDATE orders SET total = total - 5 WHERE user_id = " + u);
+          both("UPDATE orders SET total = total + 5 WHERE user_id = " + v);
+          insert(v, pick(0, 50), "'" + dialect.notes[0] + "'");
+          both(pick(0, 2) == 0 ? "ROLLBACK" : "COMMIT");
+          break;
+        }
         default:
           insert(u, pick(-100, 1000), "NULL");
       }

@@ -1,10 +1,14 @@
 // Sharding through shardgate over four real MariaDB shards: COM_QUERY and
 // COM_STMT_EXECUTE go to the shard of their key, rows land where the
-// documented hash says (the same mapping as PostgreSQL), transactions stay
-// on one shard, and what no shard can answer correctly is refused with 1235
-// while the connection keeps working.
+// documented hash says (the same mapping as PostgreSQL), a transaction over
+// several shards commits on all or none (XA two-phase commit, even when the
+// proxy is killed between the phases), and what no shard can answer
+// correctly is refused with 1235 while the connection keeps working.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -129,24 +133,40 @@ TEST_F(ShardedMy, TextKeys) {
   EXPECT_GE(shards.size(), 3u);
 }
 
+// XA transactions the proxy left prepared on a shard.
+int xa_prepared_on(int shard) {
+  MyConn c = direct(shard);
+  auto rows = my_rows(c.get(), "XA RECOVER");
+  return rows ? static_cast<int>(rows->size()) : -1;
+}
+
+std::string name_of(MYSQL* c, std::int64_t id) {
+  return my_scalar(c, "SELECT name FROM users WHERE id = " + std::to_string(id))
+      .value_or("<error>");
+}
+
+// users.name on the primary of the user's shard (a replica may lag).
+std::string committed_name(std::int64_t id) {
+  MyConn d = direct(shard_of_user(id));
+  return name_of(d.get(), id);
+}
+
+std::string insert_user(std::int64_t id, const std::string& name) {
+  return "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", '" + name + "')";
+}
+
 TEST_F(ShardedMy, TransactionsStayOnTheirFirstKeysShard) {
   MyConn c = proxy();
   const auto [a, b] = ids_on_two_shards(3001);
+  (void)b;
   ok(c.get(), "START TRANSACTION");
-  ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(a) + ", 'before')");
+  ok(c.get(), insert_user(a, "before"));
   ok(c.get(), "UPDATE users SET name = 'after' WHERE id = " + std::to_string(a));
   EXPECT_EQ(my_scalar(c.get(), "SELECT @@in_transaction"), "1");
-  MyError e;
-  EXPECT_FALSE(my_scalar(
-      c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(b) + ", 'no')", &e));
-  EXPECT_EQ(e.code, 1235u);
-  EXPECT_NE(e.message.find("transactions across shards are not supported"), std::string::npos)
-      << e.message;
-  // As after any MySQL error, the transaction goes on.
-  EXPECT_EQ(my_scalar(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(a)), "after");
+  EXPECT_EQ(name_of(c.get(), a), "after");
   ok(c.get(), "COMMIT");
+  EXPECT_EQ(my_scalar(c.get(), "SELECT @@in_transaction"), "0");
   EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
-  EXPECT_TRUE(shards_holding_user(b).empty());
   // BEGIN ... ROLLBACK on the key's shard; an empty transaction needs no server.
   ok(c.get(), "BEGIN");
   ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(a));
@@ -154,16 +174,144 @@ TEST_F(ShardedMy, TransactionsStayOnTheirFirstKeysShard) {
   EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
   ok(c.get(), "BEGIN");
   ok(c.get(), "COMMIT");
-  // A prepared execute picks the transaction's shard too.
-  Stmt put(c.get(), "INSERT INTO users (id, name) VALUES (?, ?)");
+  // Inside the transaction (XA on the server) a statement that would commit
+  // implicitly fails instead of ending it on one shard.
+  ok(c.get(), "BEGIN");
+  ok(c.get(), "UPDATE users SET name = 'kept' WHERE id = " + std::to_string(a));
+  MyError e;
+  EXPECT_FALSE(my_scalar(c.get(), "CREATE TABLE ddl_in_txn (x INT)", &e));
+  EXPECT_EQ(e.code, 1399u) << e.message;
+  ok(c.get(), "COMMIT");
+  EXPECT_EQ(name_of(c.get(), a), "kept");
+}
+
+TEST_F(ShardedMy, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
+  MyConn c = proxy();
+  const auto [a, b] = ids_on_two_shards(4001);
+  ok(c.get(), "START TRANSACTION");
+  ok(c.get(), insert_user(a, "a"));
+  ok(c.get(), insert_user(b, "b"));
+  EXPECT_EQ(name_of(c.get(), a), "a");
+  EXPECT_EQ(name_of(c.get(), b), "b");
+  EXPECT_EQ(committed_name(b), "") << "seen before COMMIT";
+  ok(c.get(), "COMMIT");
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  EXPECT_EQ(shards_holding_user(b), std::vector<int>{shard_of_user(b)});
+  EXPECT_EQ(xa_prepared_on(shard_of_user(a)) + xa_prepared_on(shard_of_user(b)), 0);
+
+  ok(c.get(), "BEGIN");
+  ok(c.get(), "UPDATE users SET name = 'a2' WHERE id = " + std::to_string(a));
+  ok(c.get(), "UPDATE users SET name = 'b2' WHERE id = " + std::to_string(b));
+  ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(committed_name(a), "a");
+  EXPECT_EQ(committed_name(b), "b");
+
+  // Prepared statements reach both shards of one transaction.
+  Stmt put(c.get(), "UPDATE users SET name = ? WHERE id = ?");
   ASSERT_TRUE(put.ok()) << put.error();
   ok(c.get(), "BEGIN");
-  ASSERT_TRUE(put.run({static_cast<long long>(b), std::string("tx")})) << put.error();
-  const std::int64_t other = ids_on_two_shards(b).second;
-  EXPECT_FALSE(put.run({static_cast<long long>(other), std::string("other")}));
-  EXPECT_NE(put.error().find("1235"), std::string::npos) << put.error();
+  ASSERT_TRUE(put.run({std::string("a3"), static_cast<long long>(a)})) << put.error();
+  ASSERT_TRUE(put.run({std::string("b3"), static_cast<long long>(b)})) << put.error();
   ok(c.get(), "COMMIT");
-  EXPECT_EQ(shards_holding_user(b), std::vector<int>{shard_of_user(b)});
+  EXPECT_EQ(committed_name(a), "a3");
+  EXPECT_EQ(committed_name(b), "b3");
+
+  // A read-only transaction reads several shards without XA.
+  ok(c.get(), "START TRANSACTION READ ONLY");
+  EXPECT_EQ(name_of(c.get(), a), "a3");
+  EXPECT_EQ(name_of(c.get(), b), "b3");
+  ok(c.get(), "COMMIT");
+
+  // Savepoints stay on one shard.
+  ok(c.get(), "BEGIN");
+  ok(c.get(), "UPDATE users SET name = 'x' WHERE id = " + std::to_string(a));
+  ok(c.get(), "SAVEPOINT s1");
+  MyError e;
+  EXPECT_FALSE(
+      my_scalar(c.get(), "UPDATE users SET name = 'y' WHERE id = " + std::to_string(b), &e));
+  EXPECT_EQ(e.code, 1235u);
+  EXPECT_NE(e.message.find("savepoint"), std::string::npos) << e.message;
+  ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(committed_name(a), "a3");
+  EXPECT_EQ(xa_prepared_on(shard_of_user(a)) + xa_prepared_on(shard_of_user(b)), 0);
+}
+
+TEST_F(ShardedMy, ALegLostBeforeCommitRollsBackEveryShard) {
+  MyConn c = proxy();
+  const auto [a, b] = ids_on_two_shards(4101);
+  ok(c.get(), "BEGIN");
+  ok(c.get(), insert_user(a, "a"));
+  ok(c.get(), insert_user(b, "b"));
+  {
+    // b's shard loses the proxy's connections (its leg among them).
+    MyConn d = direct(shard_of_user(b));
+    auto ids = my_rows(d.get(),
+                       "SELECT id FROM information_schema.processlist WHERE user = 'app' AND "
+                       "id <> connection_id()");
+    ASSERT_TRUE(ids);
+    for (const auto& id : *ids) my_scalar(d.get(), "KILL " + id);
+  }
+  MyError e;
+  EXPECT_FALSE(my_scalar(c.get(), "COMMIT", &e));
+  EXPECT_EQ(e.code, 1180u) << e.message;
+  EXPECT_NE(e.message.find("rolled back on every shard"), std::string::npos) << e.message;
+  EXPECT_TRUE(shards_holding_user(a).empty()) << "committed on one shard only";
+  EXPECT_TRUE(shards_holding_user(b).empty());
+  EXPECT_EQ(xa_prepared_on(shard_of_user(a)) + xa_prepared_on(shard_of_user(b)), 0);
+  // The session goes on.
+  EXPECT_EQ(my_scalar(c.get(), "SELECT 1"), "1");
+}
+
+// Kills the proxy while it waits at `pause` with an XA transaction over two
+// shards prepared, restarts it, and returns how many of the rows exist.
+int rows_after_crash_at(const std::string& pause, std::int64_t a, std::int64_t b,
+                        const std::string& recovery) {
+  const std::string ports = "s/port: 24336/port: 24342/; s/port: 24337/port: 24343/";
+  const std::string cfg = write_config_variant("crash2pc", ports, my_shard_config());
+  ::setenv("SHARDGATE_TEST_PAUSE_2PC", (pause + ":20000").c_str(), 1);
+  pid_t pid = start_proxy(cfg, 24342);
+  ::unsetenv("SHARDGATE_TEST_PAUSE_2PC");
+  EXPECT_GT(pid, 0);
+  if (pid <= 0) return -1;
+  {
+    MyConn c = my_connect(24342);
+    ok(c.get(), "BEGIN");
+    ok(c.get(), insert_user(a, "a"));
+    ok(c.get(), insert_user(b, "b"));
+    const std::string commit = "COMMIT";
+    EXPECT_EQ(mysql_send_query(c.get(), commit.c_str(), commit.size()), 0);
+    const bool in_doubt = wait_until(
+        [&] {
+          return xa_prepared_on(shard_of_user(a)) == 1 && xa_prepared_on(shard_of_user(b)) == 1;
+        },
+        10000);
+    EXPECT_TRUE(in_doubt) << "the transaction was never prepared on both shards";
+    ::usleep(200 * 1000);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_NE(mysql_read_query_result(c.get()), 0) << "COMMIT answered by a killed proxy";
+  }
+  EXPECT_EQ(xa_prepared_on(shard_of_user(a)), 1) << "in doubt until the proxy is back";
+  pid = start_proxy(cfg, 24342);
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(xa_prepared_on(shard_of_user(a)) + xa_prepared_on(shard_of_user(b)), 0)
+      << "a transaction left in doubt after the restart";
+  std::string log;
+  run("cat " + cfg + ".24342.log", &log);
+  EXPECT_NE(log.find("two-phase commit recovery: " + recovery), std::string::npos) << log;
+  if (pid > 0) stop_proxy(pid);
+  return static_cast<int>(shards_holding_user(a).size() + shards_holding_user(b).size());
+}
+
+TEST_F(ShardedMy, ProxyKilledBetweenPrepareAndDecisionRollsBackOnRestart) {
+  const auto [a, b] = ids_on_two_shards(4201);
+  EXPECT_EQ(rows_after_crash_at("after_prepare", a, b, "0 committed, 2 rolled back"), 0);
+}
+
+TEST_F(ShardedMy, ProxyKilledAfterTheDecisionCommitsEveryShardOnRestart) {
+  const auto [a, b] = ids_on_two_shards(4301);
+  EXPECT_EQ(rows_after_crash_at("after_decision", a, b, "2 committed, 0 rolled back"), 2);
 }
 
 TEST_F(ShardedMy, StatementsNoShardCanAnswerAreRefusedClearly) {

@@ -230,13 +230,18 @@ std::string name_of_user(PGconn* c, std::int64_t id) {
   return o.ok && !o.rows.empty() ? o.rows[0] : "<none>";
 }
 
+// users.name on the primary of the user's shard (a replica may lag).
+std::string committed_name(std::int64_t id) {
+  Conn d = connect(shard_direct(shard_of_user(id)));
+  return name_of_user(d.get(), id);
+}
+
 std::string insert_user(std::int64_t id, const std::string& name) {
   return "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", '" + name + "')";
 }
 
 TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   Conn c = connect(proxy());
-  Conn watcher = connect(proxy());
   const auto [a, b] = ids_on_two_shards(4001);
   exec_ok(c.get(), "BEGIN");
   exec_ok(c.get(), insert_user(a, "a"));
@@ -244,8 +249,8 @@ TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   // Each shard's leg sees its own writes; nobody else sees them before COMMIT.
   EXPECT_EQ(name_of_user(c.get(), a), "a");
   EXPECT_EQ(name_of_user(c.get(), b), "b");
-  EXPECT_EQ(name_of_user(watcher.get(), a), "<none>");
-  EXPECT_EQ(name_of_user(watcher.get(), b), "<none>");
+  EXPECT_EQ(committed_name(a), "<none>");
+  EXPECT_EQ(committed_name(b), "<none>");
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
   EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
@@ -258,8 +263,8 @@ TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   exec_ok(c.get(), "UPDATE users SET name = 'a2' WHERE id = " + std::to_string(a));
   exec_ok(c.get(), "UPDATE users SET name = 'b2' WHERE id = " + std::to_string(b));
   EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
-  EXPECT_EQ(name_of_user(watcher.get(), a), "a");
-  EXPECT_EQ(name_of_user(watcher.get(), b), "b");
+  EXPECT_EQ(committed_name(a), "a");
+  EXPECT_EQ(committed_name(b), "b");
 
   // The extended protocol, COMMIT included, as JDBC sends it.
   exec_ok(c.get(), "BEGIN");
@@ -277,14 +282,14 @@ TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
       << PQresultErrorMessage(committed.get());
   EXPECT_STREQ(PQcmdStatus(committed.get()), "COMMIT");
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
-  EXPECT_EQ(name_of_user(watcher.get(), a), "a3");
-  EXPECT_EQ(name_of_user(watcher.get(), b), "b3");
+  EXPECT_EQ(committed_name(a), "a3");
+  EXPECT_EQ(committed_name(b), "b3");
   // The statement prepared inside it still works in a one-shard transaction.
   exec_ok(c.get(), "BEGIN");
   exec_ok(c.get(), "UPDATE users SET name = 'a4' WHERE id = " + std::to_string(a));
   Res again(PQexecPrepared(c.get(), "commit_it", 0, nullptr, nullptr, nullptr, 0));
   EXPECT_EQ(PQresultStatus(again.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(again.get());
-  EXPECT_EQ(name_of_user(watcher.get(), a), "a4");
+  EXPECT_EQ(committed_name(a), "a4");
   EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
   const std::string metrics = [] {
     std::string out;
@@ -296,7 +301,6 @@ TEST_F(ShardedPg, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
 
 TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
   Conn c = connect(proxy());
-  Conn watcher = connect(proxy());
   const auto [a, b] = ids_on_two_shards(4101);
   // A temporary table makes PREPARE TRANSACTION fail on a's shard.
   exec_ok(c.get(), "BEGIN");
@@ -312,6 +316,25 @@ TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
   EXPECT_TRUE(shards_holding_user(b).empty()) << "committed on one shard only";
   EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
 
+  // A leg whose server connection dies before COMMIT: nothing commits.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "a"));
+  exec_ok(c.get(), insert_user(b, "b"));
+  {
+    Conn d = connect(shard_direct(shard_of_user(b)));
+    exec_ok(d.get(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app' AND "
+            "state = 'idle in transaction'");
+  }
+  const Outcome lost = exec(c.get(), "COMMIT");
+  EXPECT_FALSE(lost.ok);
+  EXPECT_EQ(lost.sqlstate, "40000") << lost.message;
+  EXPECT_NE(lost.message.find("rolled back on every shard"), std::string::npos) << lost.message;
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_TRUE(shards_holding_user(a).empty()) << "committed on one shard only";
+  EXPECT_TRUE(shards_holding_user(b).empty());
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
+
   // A statement failing on one leg fails the whole transaction, as on one server.
   exec_ok(c.get(), insert_user(b, "exists"));
   exec_ok(c.get(), "BEGIN");
@@ -322,7 +345,7 @@ TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
             "25P02");
   EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
   EXPECT_TRUE(shards_holding_user(a).empty());
-  EXPECT_EQ(name_of_user(watcher.get(), b), "exists");
+  EXPECT_EQ(committed_name(b), "exists");
 
   // What could end one leg alone is refused while several are open.
   exec_ok(c.get(), "BEGIN");
@@ -341,7 +364,7 @@ TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
   EXPECT_EQ(across.sqlstate, "0A000");
   EXPECT_NE(across.message.find("savepoint"), std::string::npos) << across.message;
   EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
-  EXPECT_EQ(name_of_user(watcher.get(), b), "exists");
+  EXPECT_EQ(committed_name(b), "exists");
   exec_ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(b));
 
   // A read over several shards still needs a key inside a transaction.

@@ -206,6 +206,7 @@ inline constexpr ErrorCode kErDupEntry{1062, "23000"};
 inline constexpr ErrorCode kErParseError{1064, "42000"};
 inline constexpr ErrorCode kErEmptyQuery{1065, "42000"};
 inline constexpr ErrorCode kErUnknownError{1105, "HY000"};
+inline constexpr ErrorCode kErErrorDuringCommit{1180, "HY000"};
 inline constexpr ErrorCode kErHostIsBlocked{1129, "HY000"};
 inline constexpr ErrorCode kErHostNotPrivileged{1130, "HY000"};
 inline constexpr ErrorCode kErNoSuchTable{1146, "42S02"};

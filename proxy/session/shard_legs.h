@@ -1,0 +1,59 @@
+// The legs of a client transaction over several shards, whatever the
+// protocol: one server connection per shard the transaction reached, each
+// still inside it. The session works on one leg at a time (its attached
+// server); the others wait here with the answer tracker that knows their
+// state, until COMMIT or ROLLBACK ends them all (proxy/txn/two_phase.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "proxy/session/server_attach.h"
+
+namespace shardgate::session {
+
+template <class Conn, class Tracker>
+struct ShardLeg {
+  Attachment<Conn> server;
+  std::uint32_t shard = 0;
+  bool wrote = false;   // ran a statement that may write: a two-phase participant
+  bool dirty = false;   // holds state the proxy does not track: not shared again
+  bool broken = false;  // failed while the proxy ended the transaction
+  Tracker tracker;
+};
+
+template <class Conn, class Tracker>
+class ParkedLegs {
+ public:
+  using Leg = ShardLeg<Conn, Tracker>;
+
+  bool empty() const { return legs_.empty(); }
+  std::vector<Leg>& all() { return legs_; }
+
+  void park(Leg leg) { legs_.push_back(std::move(leg)); }
+
+  // The leg on `shard`, taken out; nullopt when the transaction has none there.
+  std::optional<Leg> take(std::uint32_t shard) {
+    for (auto it = legs_.begin(); it != legs_.end(); ++it) {
+      if (it->shard != shard) continue;
+      Leg leg = std::move(*it);
+      legs_.erase(it);
+      return leg;
+    }
+    return std::nullopt;
+  }
+
+  // Gives every leg back: reusable unless broken or dirty (or `keep` is false,
+  // which closes them all, and a server rolls back what a closed
+  // connection left open).
+  void release_all(Worker& worker, bool keep) {
+    for (auto& leg : legs_) release_server(worker, leg.server, keep && !leg.broken && !leg.dirty);
+    legs_.clear();
+  }
+
+ private:
+  std::vector<Leg> legs_;
+};
+
+}  // namespace shardgate::session
