@@ -107,4 +107,19 @@ Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
   return out;
 }
 
+Result<std::vector<std::uint32_t>> shards_of_keys(const ShardAnalysis& analysis,
+                                                  std::span<const ParamValue> params,
+                                                  const Topology& topology) {
+  std::vector<std::uint32_t> out;
+  out.reserve(analysis.keys.size());
+  for (const KeyExpr& k : analysis.keys) {
+    auto key = key_of(k, params);
+    if (!key) return key.error();
+    auto shard = shard_of(*k.table, *key, topology);
+    if (!shard) return shard.error();
+    out.push_back(*shard);
+  }
+  return out;
+}
+
 }  // namespace shardgate::router

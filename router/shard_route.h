@@ -31,4 +31,10 @@ struct ShardTargets {
 Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
                                     std::span<const ParamValue> params, const Topology& topology);
 
+// The shard of each of analysis.keys, in order (a multi-row INSERT: the
+// shard of each row).
+Result<std::vector<std::uint32_t>> shards_of_keys(const ShardAnalysis& analysis,
+                                                  std::span<const ParamValue> params,
+                                                  const Topology& topology);
+
 }  // namespace shardgate::router
