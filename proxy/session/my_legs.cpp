@@ -175,10 +175,7 @@ asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
   const txn::EndResult result = co_await txn::end_transaction(legs, commit, ctx_.decisions.get(),
                                                               sql, run, ctx_.test_pause, gid);
   auto& m = worker_.metrics();
-  if (legs.size() > 1) bump(m.cross_shard_transactions_total);
-  if (result.two_phase) bump(m.two_phase_commits_total);
-  if (result.outcome == txn::Outcome::Failed) bump(m.two_phase_aborts_total);
-  if (result.decision_pending) bump(m.two_phase_pending_total);
+  count_end(m, result, legs.size());
   parked_.release_all(worker_, true);
   transaction_over();
   state_ = ClientState::Idle;
@@ -192,8 +189,8 @@ asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
                             mysql::build_err(*err, capabilities_ | mysql::kClientProtocol41), seq_);
     } else {
       queue_error(mysql::kErErrorDuringCommit,
-                  "the transaction could not commit on shard " + legs[result.failed_leg].shard +
-                      " (" + result.failure.error + "); it was rolled back on every shard");
+                  "the transaction could not commit on shard " + result.failed_shard + " (" +
+                      result.failure.error + "); it was rolled back on every shard");
     }
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,

@@ -157,9 +157,8 @@ asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps 
 
 }  // namespace
 
-// Ends every leg and appends the client's answer to COMMIT/ROLLBACK
-// (CommandComplete or ErrorResponse; the caller adds ReadyForQuery).
-asio::awaitable<void> PgSession::end_across_shards(bool commit) {
+// Ends every leg of the transaction (commit: COMMIT asked) and gives them back.
+asio::awaitable<txn::EndResult> PgSession::end_legs(bool commit) {
   park_server();
   bool failed = false;
   std::vector<txn::Leg> legs;
@@ -173,14 +172,8 @@ asio::awaitable<void> PgSession::end_across_shards(bool commit) {
   const txn::EndResult result =
       co_await txn::end_transaction(legs, commit && !failed, ctx_.decisions.get(),
                                     txn::postgres_two_phase(), run, ctx_.test_pause);
-  auto& m = worker_.metrics();
-  bump(m.cross_shard_transactions_total);
-  if (result.two_phase) bump(m.two_phase_commits_total);
-  if (result.outcome == txn::Outcome::Failed) bump(m.two_phase_aborts_total);
-  if (result.decision_pending) bump(m.two_phase_pending_total);
-
-  const bool committed = result.outcome == txn::Outcome::Committed;
-  if (committed) {
+  count_end(worker_.metrics(), result, legs.size());
+  if (result.outcome == txn::Outcome::Committed) {
     for (const auto& change : txn_settings_) apply_change(settings_, change);
   }
   // Which leg ran a SET of the transaction is not known: such legs are not shared.
@@ -189,30 +182,34 @@ asio::awaitable<void> PgSession::end_across_shards(bool commit) {
   parked_.release_all(worker_, !settings_unknown);
   transaction_over();
   state_ = ClientState::Idle;
+  co_return result;
+}
 
-  pg::Encoder e;
+// The client's answer when `result` fails: the server's own error (a
+// deferred constraint ...) or the proxy's.
+std::string pg_commit_failure(const txn::EndResult& result) {
+  if (!result.failure.raw_error.empty()) return result.failure.raw_error;
+  return pg::error_response("40000",
+                            "the transaction over several shards could not commit on "
+                            "shard " +
+                                result.failed_shard + " (" + result.failure.error +
+                                "); it was rolled back on every shard");
+}
+
+// Appends the answer to the client's COMMIT or ROLLBACK.
+asio::awaitable<void> PgSession::end_across_shards(bool commit) {
+  const txn::EndResult result = co_await end_legs(commit);
   switch (result.outcome) {
     case txn::Outcome::Committed:
-      e.begin('C').cstr("COMMIT").end();
-      to_client_ += e.take();
+      to_client_ += pg::command_complete("COMMIT");
       break;
     case txn::Outcome::RolledBack:
-      e.begin('C').cstr("ROLLBACK").end();
-      to_client_ += e.take();
+      to_client_ += pg::command_complete("ROLLBACK");
       break;
-    case txn::Outcome::Failed: {
-      bump(m.statement_errors_total);
-      const std::string shard = legs[result.failed_leg].shard;
-      if (!result.failure.raw_error.empty()) {
-        to_client_ +=
-            result.failure.raw_error;  // the server's own error (a deferred constraint ...)
-      } else {
-        to_client_ += pg::error_response(
-            "40000", "the transaction over several shards could not commit on shard " + shard +
-                         " (" + result.failure.error + "); it was rolled back on every shard");
-      }
+    case txn::Outcome::Failed:
+      bump(worker_.metrics().statement_errors_total);
+      to_client_ += pg_commit_failure(result);
       break;
-    }
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now());

@@ -28,6 +28,7 @@
 #include "proxy/session/shard_legs.h"
 #include "router/route.h"
 #include "router/statement.h"
+#include "router/write_split.h"
 
 namespace shardgate::session {
 
@@ -45,6 +46,9 @@ struct PreparedStatement {
 // The name a statement gets on servers: a hash of its text and parameter
 // types, the same for equal statements of every client.
 std::string server_statement_name(std::string_view query, std::string_view types);
+
+// The answer to a COMMIT over several shards that failed (pg_legs.cpp).
+std::string pg_commit_failure(const txn::EndResult& result);
 
 // What routing learned of an extended batch besides its shard.
 struct BatchFacts {
@@ -126,6 +130,10 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   void abandon_parked();
   void transaction_over();
   asio::awaitable<void> end_across_shards(bool commit);
+  asio::awaitable<txn::EndResult> end_legs(bool commit);
+  using Leg = ShardLeg<backend::PgServerConnection, ResponseTracker>;
+  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard);
+  asio::awaitable<Result<void>> fanout_write(const pg::Frame& f, const router::WritePlan& plan);
   asio::awaitable<Result<void>> end_query_across_shards(const pg::Frame& f, bool commit);
   asio::awaitable<Result<void>> end_batch_across_shards(const pg::Frame& f);
 
@@ -199,7 +207,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's
   // statements go to one of them (server_). COMMIT ends them together.
-  ParkedLegs<backend::PgServerConnection, ResponseTracker> parked_;
+  ParkedLegs<backend::PgServerConnection, ResponseTracker> parked_;  // Leg: see above
   bool server_wrote_ = false;   // the attached leg ran a statement that may write
   bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
   std::string txn_begin_;       // the BEGIN text that opened it: opens each further leg

@@ -70,6 +70,7 @@ asio::awaitable<Result<void>> PgSession::refuse_round(std::string_view sqlstate,
 
 // Makes the server fail the client's transaction with the proxy's error.
 asio::awaitable<Result<void>> PgSession::raise_on_server(std::string sql) {
+  if (!server_ && !parked_.empty()) unpark(parked_.all().front().shard);
   if (!server_) {
     round_shard_ = ctx_.topology->sharding.default_shard;
     auto a = co_await attach(decide(deferred_begin_stmt_));
@@ -101,6 +102,13 @@ void PgSession::begin_deferred_transaction() {
 Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted, bool writes,
                                      bool may_end) {
   const router::Topology& topo = *ctx_.topology;
+  if (!server_ && !parked_.empty()) {
+    // Between statements of a transaction whose legs all wait (after a
+    // write over several shards): go to the wanted one, or any.
+    auto switched = switch_leg(wanted.value_or(parked_.all().front().shard), may_end);
+    if (switched) server_wrote_ = server_wrote_ || writes;
+    return switched;
+  }
   if (!server_) {
     round_shard_ = wanted.value_or(topo.sharding.default_shard);
     server_wrote_ = server_wrote_ || writes;
@@ -169,6 +177,12 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
+  if (chosen && choice.several_writes()) {
+    // A failed transaction answers every statement itself (25P02).
+    if (!(server_ && tracker_.transaction_status() == 'E'))
+      co_return co_await fanout_write(f, *choice.several_writes());
+    chosen = std::optional<std::uint32_t>();
+  }
   if (chosen && !choice.several().empty()) {
     if (!in_client_transaction() && !server_)
       co_return co_await scatter_query(f, sql, stmt, choice.several());

@@ -56,6 +56,8 @@ class ResponseTracker {
   // True while some expected answer is a ReadyForQuery (a Sync or a Query is pending).
   bool awaiting_ready() const;
   char transaction_status() const { return txn_status_; }
+  // For a connection the proxy drove itself (a transaction leg it opened).
+  void assume_transaction_status(char status) { txn_status_ = status; }
   bool error_seen() const { return error_seen_; }
   void clear_error() { error_seen_ = false; }
   std::size_t ready_count() const { return ready_count_; }

@@ -32,11 +32,15 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
 }
 
 void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now) {
-  if (round_wrote_ && read_your_writes) {
-    if (barriers_.size() <= round_shard_) barriers_.resize(round_shard_ + 1);
-    barriers_[round_shard_].last_write = now;
-    barriers_[round_shard_].position.reset();
+  if (round_wrote_) also_wrote_.push_back(round_shard_);
+  if (read_your_writes) {
+    for (std::uint32_t shard : also_wrote_) {
+      if (barriers_.size() <= shard) barriers_.resize(shard + 1);
+      barriers_[shard].last_write = now;
+      barriers_[shard].position.reset();
+    }
   }
+  also_wrote_.clear();
   round_wrote_ = false;
 }
 

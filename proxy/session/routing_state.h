@@ -37,6 +37,8 @@ class RoutingState {
   // The round writes even though its first statement did not say so (a
   // function call in an extended batch, a COPY FROM ...).
   void note_write() { round_wrote_ = true; }
+  // The round wrote on `shard` too (a write run on several shards).
+  void note_write_on(std::uint32_t shard) { also_wrote_.push_back(shard); }
 
   // After the round: a write starts a read-your-writes wait when enabled.
   void round_done(bool read_your_writes, std::chrono::steady_clock::time_point now);
@@ -58,6 +60,7 @@ class RoutingState {
   };
   bool round_wrote_ = false;
   std::uint32_t round_shard_ = 0;
+  std::vector<std::uint32_t> also_wrote_;
   std::vector<Barrier> barriers_;  // by shard, grown on first write
 };
 

@@ -10,8 +10,8 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
                       std::span<const router::ParamValue> params) {
   if (error_) return;
   ++statements_;
-  if (!several_.empty()) {
-    error_ = "a read over several shards must be sent alone";
+  if (!several_.empty() || write_plan_) {
+    error_ = "a statement over several shards must be sent alone";
     return;
   }
   const router::ShardAnalysis analysis = plans_.analyze(sql, dialect, stmt, topology_);
@@ -28,8 +28,19 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
   if (targets->shards.size() > 1) {
     const bool read = !analysis.writes && !analysis.writes_reference &&
                       stmt.kind == router::StatementKind::Read && !stmt.multi_statement;
-    if (several_allowed_ && read && statements_ == 1 && !shard_) {
+    const bool lone = several_allowed_ && statements_ == 1 && !shard_ && !stmt.multi_statement;
+    if (lone && read) {
       several_ = targets->shards;
+      return;
+    }
+    const bool write = analysis.writes || analysis.writes_reference;
+    if (lone && write && stmt.kind != router::StatementKind::Ddl) {
+      auto plan = router::plan_write(sql, dialect, analysis, *targets, topology_);
+      if (!plan) {
+        error_ = plan.error().message();
+        return;
+      }
+      write_plan_ = std::move(*plan);
       return;
     }
     error_ = several_shards_refusal(analysis, targets->shards);
@@ -51,8 +62,11 @@ std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& ana
   for (std::uint32_t s : shards) names += (names.empty() ? "" : ", ") + topology_.shards[s].name;
   if (analysis.writes || analysis.writes_reference)
     return "the statement writes on shards " + names +
-           "; shardgate does not run a write on several shards yet: split it so that each "
-           "statement's keys live on one shard";
+           (several_allowed_
+                ? ", which shardgate runs only as a statement of its own (not DDL, not among "
+                  "other statements)"
+                : "; a write over several shards runs only as a simple query (PostgreSQL "
+                  "Query, MySQL COM_QUERY): send it unprepared, or one statement per shard");
   const std::string what = analysis.keyless
                                ? "the statement reads sharded table " + analysis.keyless->name +
                                      " without its sharding key " + analysis.keyless->column +

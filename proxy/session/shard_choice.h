@@ -17,6 +17,7 @@
 #include "router/shard_route.h"
 #include "router/statement.h"
 #include "router/topology.h"
+#include "router/write_split.h"
 
 namespace shardgate::session {
 
@@ -29,7 +30,8 @@ inline bool sharding_active(const router::Topology& t) {
 class ShardChoice {
  public:
   // several_shards: the caller can run a lone read on several shards and
-  // merge its rows (scatter-gather); otherwise such a read is refused.
+  // merge its rows (scatter-gather), and a lone write on each of its shards
+  // in one transaction; otherwise such statements are refused.
   // plans: the worker's cache of analyses by statement shape.
   ShardChoice(const router::Topology& topology, router::ShardPlanCache& plans,
               bool several_shards = false)
@@ -45,6 +47,9 @@ class ShardChoice {
 
   // A lone read that needs these shards (two or more); empty otherwise.
   const std::vector<std::uint32_t>& several() const { return several_; }
+  // A lone write that needs several shards: how it runs on each (several()
+  // is empty then).
+  const std::optional<router::WritePlan>& several_writes() const { return write_plan_; }
 
  private:
   std::string several_shards_refusal(const router::ShardAnalysis& analysis,
@@ -56,6 +61,7 @@ class ShardChoice {
   int statements_ = 0;
   std::optional<std::uint32_t> shard_;
   std::vector<std::uint32_t> several_;
+  std::optional<router::WritePlan> write_plan_;
   std::optional<std::string> error_;
 };
 

@@ -9,7 +9,9 @@
 #include <optional>
 #include <vector>
 
+#include "proxy/metrics.h"
 #include "proxy/session/server_attach.h"
+#include "proxy/txn/two_phase.h"
 
 namespace shardgate::session {
 
@@ -55,5 +57,13 @@ class ParkedLegs {
  private:
   std::vector<Leg> legs_;
 };
+
+// Counts how a transaction over `legs` shards ended.
+inline void count_end(Metrics& m, const txn::EndResult& result, std::size_t legs) {
+  if (legs > 1) bump(m.cross_shard_transactions_total);
+  if (result.two_phase) bump(m.two_phase_commits_total);
+  if (result.outcome == txn::Outcome::Failed) bump(m.two_phase_aborts_total);
+  if (result.decision_pending) bump(m.two_phase_pending_total);
+}
 
 }  // namespace shardgate::session

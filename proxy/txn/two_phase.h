@@ -67,6 +67,7 @@ enum class Outcome : std::uint8_t {
 struct EndResult {
   Outcome outcome = Outcome::Committed;
   std::size_t failed_leg = 0;  // Failed: whose answer is `failure`
+  std::string failed_shard;
   LegAnswer failure;
   bool two_phase = false;
   bool decision_pending = false;  // some leg did not confirm phase two yet
@@ -119,6 +120,7 @@ asio::awaitable<EndResult> end_transaction(const std::vector<Leg>& legs, bool co
       if (legs[i].wrote && !prepared(answers[i])) {
         result.outcome = answers[i].ok ? Outcome::RolledBack : Outcome::Failed;
         result.failed_leg = i;
+        result.failed_shard = legs[i].shard;
         result.failure = answers[i];
       }
     }
@@ -155,6 +157,7 @@ asio::awaitable<EndResult> end_transaction(const std::vector<Leg>& legs, bool co
       result.failed_leg = writers.front();
       result.failure.error = unlogged->message();
     }
+    result.failed_shard = legs[result.failed_leg].shard;
     co_return result;
   }
   co_await pause_if(pause, "after_decision");

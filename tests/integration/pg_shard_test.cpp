@@ -437,8 +437,9 @@ TEST_F(ShardedPg, StatementsNoShardCanAnswerAreRefusedClearly) {
       {"SELECT * FROM users u JOIN orders o ON o.total = u.score WHERE u.id = 5001",
        "without equating their sharding keys"},
       {"INSERT INTO users VALUES (5003, 'k')", "must list its columns"},
-      {"INSERT INTO users (id, name) VALUES (5004, 'a'), (5005, 'b'), (5006, 'c'), (5007, 'd')",
-       "does not run a write on several shards"},
+      {"WITH x AS (SELECT 1) INSERT INTO users (id, name) VALUES (5004, 'a'), (5005, 'b'), "
+       "(5006, 'c'), (5007, 'd')",
+       "must be a plain INSERT ... VALUES"},
   };
   for (const auto& [sql, words] : cases) {
     const Outcome o = exec(c.get(), sql);
@@ -455,6 +456,93 @@ TEST_F(ShardedPg, StatementsNoShardCanAnswerAreRefusedClearly) {
   EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
   EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
+}
+
+TEST_F(ShardedPg, WritesOverSeveralShardsLandOnEachShardOrNone) {
+  Conn c = connect(proxy());
+  std::vector<std::int64_t> ids;
+  std::string values, list;
+  for (std::int64_t id = 6001; id <= 6008; ++id) {
+    ids.push_back(id);
+    values += std::string(values.empty() ? "" : ", ") + "(" + std::to_string(id) + ", 'n')";
+    list += std::string(list.empty() ? "" : ", ") + std::to_string(id);
+  }
+  std::set<int> shards;
+  for (auto id : ids) shards.insert(shard_of_user(id));
+  ASSERT_GT(shards.size(), 1u);
+  const Outcome inserted =
+      exec(c.get(), "INSERT INTO users (id, name) VALUES " + values + " RETURNING id");
+  ASSERT_TRUE(inserted.ok) << inserted.message;
+  EXPECT_EQ(inserted.tag, "INSERT 0 8");
+  EXPECT_EQ(std::set<std::string>(inserted.rows.begin(), inserted.rows.end()).size(), 8u);
+  for (auto id : ids) EXPECT_EQ(shards_holding_user(id), std::vector<int>{shard_of_user(id)});
+  EXPECT_EQ(exec(c.get(), "UPDATE users SET score = 3 WHERE id IN (" + list + ")").tag, "UPDATE 8");
+  EXPECT_EQ(committed_name(ids[3]), "n");
+  EXPECT_EQ(exec(c.get(), "SELECT sum(score) FROM users WHERE id IN (" + list + ")").rows,
+            std::vector<std::string>{"24"});
+
+  // One shard refuses its rows: no shard keeps any.
+  Conn d = connect(shard_direct(shard_of_user(6012)));
+  exec_ok(d.get(), "INSERT INTO users (id, name) VALUES (6012, 'there')");
+  const Outcome dup = exec(c.get(),
+                           "INSERT INTO users (id, name) VALUES (6009, 'x'), (6010, 'x'), (6011, "
+                           "'x'), (6012, 'x'), (6013, 'x'), (6014, 'x')");
+  EXPECT_FALSE(dup.ok);
+  EXPECT_EQ(dup.sqlstate, "23505") << dup.message;
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  for (std::int64_t id : {6009, 6010, 6011, 6013, 6014})
+    EXPECT_TRUE(shards_holding_user(id).empty()) << id << " was committed alone";
+  EXPECT_EQ(committed_name(6012), "there");
+
+  // Inside a transaction the parts join its legs and commit with it.
+  exec_ok(c.get(), "BEGIN");
+  EXPECT_EQ(exec(c.get(), "DELETE FROM users WHERE id IN (" + list + ")").tag, "DELETE 8");
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM users WHERE id = " + std::to_string(ids[0])).rows,
+            std::vector<std::string>{"0"});
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  for (auto id : ids) EXPECT_EQ(shards_holding_user(id).size(), 1u) << id;
+  exec_ok(c.get(), "BEGIN");
+  EXPECT_EQ(exec(c.get(), "DELETE FROM users WHERE id IN (" + list + ")").tag, "DELETE 8");
+  exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (6015, 'after')");
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+  for (auto id : ids) EXPECT_TRUE(shards_holding_user(id).empty()) << id;
+  EXPECT_EQ(committed_name(6015), "after");
+  // A failing part fails the transaction as a server error would.
+  exec_ok(c.get(), "BEGIN");
+  EXPECT_EQ(exec(c.get(),
+                 "INSERT INTO users (id, name) VALUES (6016, 'y'), (6012, 'y'), (6017, "
+                 "'y'), (6018, 'y')")
+                .sqlstate,
+            "23505");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(6016).empty());
+
+  // A reference table changes on every shard; the client hears one answer.
+  EXPECT_EQ(exec(c.get(), "INSERT INTO countries (code, name) VALUES ('it', 'Italy')").tag,
+            "INSERT 0 1");
+  EXPECT_EQ(exec(c.get(), "UPDATE countries SET name = 'Italia' WHERE code = 'it'").tag,
+            "UPDATE 1");
+  for (int s = 0; s < kShards; ++s) {
+    Conn direct = connect(shard_direct(s));
+    EXPECT_EQ(exec(direct.get(), "SELECT name FROM countries WHERE code = 'it'").rows,
+              std::vector<std::string>{"Italia"})
+        << "shard " << s;
+  }
+  EXPECT_EQ(exec(c.get(), "DELETE FROM countries WHERE code = 'it'").tag, "DELETE 1");
+  // Prepared, it is refused with what to do instead.
+  const char* values2[] = {"6020", "6021"};
+  Res r(PQexecParams(c.get(), "DELETE FROM users WHERE id IN ($1, $2)", 2, nullptr, values2,
+                     nullptr, nullptr, 0));
+  if (shard_of_user(6020) != shard_of_user(6021)) {
+    EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
+    EXPECT_NE(std::string(PQresultErrorMessage(r.get())).find("simple query"), std::string::npos)
+        << PQresultErrorMessage(r.get());
+  }
+  std::string metrics;
+  run("curl -s http://127.0.0.1:" + std::to_string(kPgShardAdminPort) + "/metrics", &metrics);
+  EXPECT_NE(metrics.find("shardgate_fanout_writes_total "), std::string::npos);
 }
 
 TEST_F(ShardedPg, ReferenceAndUnshardedTables) {

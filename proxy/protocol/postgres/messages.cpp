@@ -279,6 +279,12 @@ std::string ready_for_query(char status) {
   return e.take();
 }
 
+std::string command_complete(std::string_view tag) {
+  Encoder e;
+  e.begin('C').cstr(tag).end();
+  return e.take();
+}
+
 std::string parameter_status(std::string_view name, std::string_view value) {
   Encoder e;
   e.begin('S').cstr(name).cstr(value).end();

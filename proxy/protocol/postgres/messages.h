@@ -113,6 +113,7 @@ ErrorFields parse_error_fields(std::string_view body);
 std::string error_response(std::string_view sqlstate, std::string_view message,
                            std::string_view severity = "ERROR");
 std::string ready_for_query(char status);
+std::string command_complete(std::string_view tag);  // "INSERT 0 3", "COMMIT" ...
 std::string parameter_status(std::string_view name, std::string_view value);
 std::string backend_key_data(std::uint32_t pid, std::uint32_t key);
 std::string auth_request(std::uint32_t code, std::string_view data = {});
