@@ -7,6 +7,7 @@
 // commit implicitly fails on the server (1399), so no shard can end alone.
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
+#include "proxy/session/my_leg_runner.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/shard_choice.h"
 
@@ -92,80 +93,15 @@ Result<void> MySession::switch_leg(std::uint32_t wanted) {
   return {};
 }
 
-namespace {
-
-// The coordinator's Runner for MySQL: the k-th statement of every leg is
-// sent to all of them before their answers are read (an OK or an ERR each).
-template <class Legs>
-asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps steps,
-                                                         std::uint32_t max_size) {
-  std::vector<txn::LegAnswer> answers(steps.size());
-  std::size_t rounds = 0;
-  for (std::size_t k = 0; k < steps.size(); ++k) {
-    rounds = std::max(rounds, steps[k].second.size());
-    answers[k].ok = !legs[steps[k].first].broken;
-    if (!answers[k].ok) {
-      answers[k].lost = true;
-      answers[k].error = "the connection was lost";
-    }
-  }
-  for (std::size_t r = 0; r < rounds; ++r) {
-    std::vector<bool> sent(steps.size(), false);
-    for (std::size_t k = 0; k < steps.size(); ++k) {
-      if (!answers[k].ok || r >= steps[k].second.size()) continue;
-      auto& leg = legs[steps[k].first];
-      std::string payload(1, static_cast<char>(mysql::kComQuery));
-      payload += steps[k].second[r];
-      std::string out;
-      std::uint8_t seq = 0;
-      mysql::append_packets(out, payload, seq);
-      auto w = co_await net::write_all(leg.server.conn->socket(), out);
-      if (!w) {
-        leg.broken = true;
-        answers[k] = {false, true, "", "lost the connection (" + w.error().message() + ")", ""};
-        continue;
-      }
-      sent[k] = true;
-    }
-    for (std::size_t k = 0; k < steps.size(); ++k) {
-      if (!sent[k]) continue;
-      auto& leg = legs[steps[k].first];
-      auto& conn = *leg.server.conn;
-      auto message = co_await net::read_message(conn.socket(), conn.buffer(), max_size);
-      if (!message) {
-        leg.broken = true;
-        answers[k] = {false, true, "", "lost the connection (" + message.error().message() + ")",
-                      ""};
-        continue;
-      }
-      const std::string_view payload = conn.buffer().readable().substr(4, message->payload_size);
-      const auto header = payload.empty() ? 0 : static_cast<std::uint8_t>(payload[0]);
-      if (header == mysql::kErrHeader) {
-        leg.dirty = true;  // its XA state after a failure is not worth sharing
-        answers[k].ok = false;
-        answers[k].raw_error.assign(payload);
-        auto err = mysql::parse_err(payload, conn.capabilities());
-        answers[k].error = err ? std::string(err->message) : "an error";
-      } else if (header != mysql::kOkHeader) {
-        leg.broken = true;  // a result set, where none belongs: the stream is lost
-        answers[k] = {false, true, "", "an answer that is neither OK nor an error", ""};
-      }
-      conn.buffer().consume(message->size);
-    }
-  }
-  co_return answers;
-}
-
-}  // namespace
-
 // Ends every leg and answers the client's COMMIT or ROLLBACK.
-asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
+// Ends every leg of the transaction (commit: COMMIT asked) and gives them back.
+asio::awaitable<txn::EndResult> MySession::end_legs(bool commit) {
   park_server();
   std::vector<txn::Leg> legs;
   for (const auto& leg : parked_.all())
     legs.push_back({ctx_.topology->shards[leg.shard].name, leg.wrote});
   auto run = [this](const txn::Steps& steps) {
-    return run_on_legs(parked_.all(), steps, max_message_size_);
+    return run_on_my_legs(parked_.all(), steps, max_message_size_);
   };
   const txn::TwoPhaseSql& sql = txn_xa_ ? txn::mysql_two_phase() : txn::one_phase_only();
   // The XA legs carry the name already. A named local: g++ 12 destroys a
@@ -174,25 +110,34 @@ asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
   if (txn_xa_) gid = txn_gid_;
   const txn::EndResult result = co_await txn::end_transaction(legs, commit, ctx_.decisions.get(),
                                                               sql, run, ctx_.test_pause, gid);
-  auto& m = worker_.metrics();
-  count_end(m, result, legs.size());
+  count_end(worker_.metrics(), result, legs.size());
   parked_.release_all(worker_, true);
   transaction_over();
   state_ = ClientState::Idle;
-  if (result.outcome != txn::Outcome::Failed) {
-    queue_transaction_ok(false);
-  } else {
-    bump(m.statement_errors_total);
-    auto err = mysql::parse_err(result.failure.raw_error, mysql::kClientProtocol41);
-    if (!result.failure.raw_error.empty() && err) {
-      mysql::append_packets(to_client_,
-                            mysql::build_err(*err, capabilities_ | mysql::kClientProtocol41), seq_);
-    } else {
-      queue_error(mysql::kErErrorDuringCommit,
-                  "the transaction could not commit on shard " + result.failed_shard + " (" +
-                      result.failure.error + "); it was rolled back on every shard");
-    }
+  co_return result;
+}
+
+// Queues the ERR for a transaction over several shards that could not commit.
+void MySession::queue_commit_failure(const txn::EndResult& result) {
+  bump(worker_.metrics().statement_errors_total);
+  auto err = mysql::parse_err(result.failure.raw_error, mysql::kClientProtocol41);
+  if (!result.failure.raw_error.empty() && err) {
+    mysql::append_packets(to_client_,
+                          mysql::build_err(*err, capabilities_ | mysql::kClientProtocol41), seq_);
+    return;
   }
+  queue_error(mysql::kErErrorDuringCommit, "the transaction could not commit on shard " +
+                                               result.failed_shard + " (" + result.failure.error +
+                                               "); it was rolled back on every shard");
+}
+
+// Ends every leg and answers the client's COMMIT or ROLLBACK.
+asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
+  const txn::EndResult result = co_await end_legs(commit);
+  if (result.outcome != txn::Outcome::Failed)
+    queue_transaction_ok(false);
+  else
+    queue_commit_failure(result);
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now());
   co_return co_await flush_client();

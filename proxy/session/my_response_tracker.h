@@ -55,6 +55,8 @@ class MyResponseTracker {
   bool idle() const { return pending_.empty(); }
   bool in_transaction() const { return (status_ & mysql::kServerStatusInTrans) != 0; }
   std::uint16_t status_flags() const { return status_; }
+  // For a connection the proxy drove itself (a transaction leg it opened).
+  void assume_status(std::uint16_t flags) { status_ = flags; }
   bool error_seen() const { return error_seen_; }
   void clear_error() { error_seen_ = false; }
   // The last relayed OK packet's last_insert_id (0 when none).

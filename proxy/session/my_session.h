@@ -29,6 +29,7 @@
 #include "proxy/session/server_attach.h"
 #include "proxy/session/shard_legs.h"
 #include "router/statement.h"
+#include "router/write_split.h"
 
 namespace shardgate::session {
 
@@ -115,6 +116,11 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void abandon_parked();
   void transaction_over();
   asio::awaitable<Result<void>> end_across_shards(bool commit);
+  asio::awaitable<txn::EndResult> end_legs(bool commit);
+  void queue_commit_failure(const txn::EndResult& result);
+  using Leg = ShardLeg<Conn, MyResponseTracker>;
+  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard);
+  asio::awaitable<Result<void>> fanout_write(std::string_view sql, const router::WritePlan& plan);
   void queue_transaction_ok(bool in_transaction);
 
   // server attachment (my_attach.cpp)

@@ -86,6 +86,13 @@ void MySession::begin_deferred_transaction() {
 // (my_legs.cpp). `writes`: the statement may write. An error is a refusal.
 Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted, bool writes) {
   const router::Topology& topo = *ctx_.topology;
+  if (!server_.conn && !parked_.empty()) {
+    // Between statements of a transaction whose legs all wait (after a
+    // write over several shards): go to the wanted one, or any.
+    auto switched = switch_leg(wanted.value_or(parked_.all().front().shard));
+    if (switched) server_wrote_ = server_wrote_ || writes;
+    return switched;
+  }
   if (!server_.conn) {
     next_shard_ = wanted.value_or(topo.sharding.default_shard);
     server_wrote_ = server_wrote_ || writes;
@@ -125,7 +132,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   }
   // An XA transaction (and one with several legs) ends through the proxy:
   // a plain COMMIT would fail inside XA, and every leg must end together.
-  if ((txn_xa_ || !parked_.empty()) && server_.conn && single && ends) {
+  if ((txn_xa_ || !parked_.empty()) && (server_.conn || !parked_.empty()) && single && ends) {
     if (plain_transaction_end(sql))
       co_return co_await end_across_shards(stmt.kind == router::StatementKind::Commit);
     queue_error(mysql::kErNotSupportedYet,
@@ -145,6 +152,8 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   choice.add(stmt, sql, router::Dialect::Mysql, {});
   auto chosen = choice.result();
+  if (chosen && choice.several_writes())
+    co_return co_await fanout_write(sql, *choice.several_writes());
   if (chosen && !choice.several().empty()) {
     if (!server_.conn && !deferred_begin_ && autocommit_)
       co_return co_await scatter_query(sql, stmt, choice.several());

@@ -135,7 +135,7 @@ asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps 
           // The server ends the connection (terminated, shutting down): the
           // leg is lost, and the client must not see a FATAL of its own.
           leg.broken = true;
-          a = {false, true, "", "lost the connection (" + fields.message + ")", ""};
+          a = txn::lost_answer("lost the connection (" + fields.message + ")");
           conn.buffer().consume(f.size);
           break;
         }

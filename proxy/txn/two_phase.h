@@ -34,7 +34,18 @@ struct LegAnswer {
   std::string tag;        // PostgreSQL: the last CommandComplete tag
   std::string error;      // why not ok, for the log and the client
   std::string raw_error;  // the error as the server sent it (relayed to the client)
+  // MySQL: what the OK packets said (affected rows summed, the first insert id).
+  std::uint64_t affected_rows = 0;
+  std::uint64_t insert_id = 0;
 };
+
+// A leg whose connection failed: its server's state is unknown.
+inline LegAnswer lost_answer(std::string why) {
+  LegAnswer a;
+  a.lost = true;
+  a.error = std::move(why);
+  return a;
+}
 
 struct Leg {
   std::string shard;  // name, for the decision log

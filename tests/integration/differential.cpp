@@ -106,7 +106,7 @@ int run_differential_workload(const DifferentialSide& sharded, const Differentia
     // rolled back), then read again.
     for (int k = 0; k < 10; ++k) {
       const std::string u = std::to_string(pick(1, 60));
-      switch (pick(0, 4)) {
+      switch (pick(0, 5)) {
         case 0:
           both("UPDATE orders SET total = total + 7 WHERE user_id = " + u);
           break;
@@ -127,6 +127,20 @@ int run_differential_workload(const DifferentialSide& sharded, const Differentia
           both("UPDATE orders SET total = total + 5 WHERE user_id = " + v);
           insert(v, pick(0, 50), "'" + dialect.notes[0] + "'");
           both(pick(0, 2) == 0 ? "ROLLBACK" : "COMMIT");
+          break;
+        }
+        case 4: {
+          // Writes over several shards: one INSERT of rows for three users,
+          // one UPDATE of an IN list.
+          const std::string v = std::to_string(pick(1, 60)), w = std::to_string(pick(1, 60));
+          std::string rows;
+          for (const std::string* user : {&u, &v, &w}) {
+            rows += std::string(rows.empty() ? "" : ", ") + "(" + std::to_string(next_id++) + ", " +
+                    *user + ", " + std::to_string(pick(0, 99)) + ", NULL)";
+          }
+          both("INSERT INTO orders (id, user_id, total, note) VALUES " + rows);
+          both("UPDATE orders SET total = total + 1 WHERE user_id IN (" + u + ", " + v + ", " + w +
+               ")");
           break;
         }
         default:

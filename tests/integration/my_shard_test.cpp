@@ -151,6 +151,15 @@ std::string committed_name(std::int64_t id) {
   return name_of(d.get(), id);
 }
 
+// Runs a statement with no result set; the rows it affected, -1 on error.
+long long affected(MYSQL* c, const std::string& sql) {
+  if (mysql_query(c, sql.c_str()) != 0) {
+    ADD_FAILURE() << sql << ": " << mysql_error(c);
+    return -1;
+  }
+  return static_cast<long long>(mysql_affected_rows(c));
+}
+
 std::string insert_user(std::int64_t id, const std::string& name) {
   return "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", '" + name + "')";
 }
@@ -337,6 +346,74 @@ TEST_F(ShardedMy, StatementsNoShardCanAnswerAreRefusedClearly) {
   EXPECT_FALSE(by_name.run({std::string("k")}));
   EXPECT_NE(by_name.error().find("1235"), std::string::npos) << by_name.error();
   EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
+}
+
+TEST_F(ShardedMy, WritesOverSeveralShardsLandOnEachShardOrNone) {
+  MyConn c = proxy();
+  std::vector<std::int64_t> ids;
+  std::string values, list;
+  for (std::int64_t id = 6001; id <= 6008; ++id) {
+    ids.push_back(id);
+    values += std::string(values.empty() ? "" : ", ") + "(" + std::to_string(id) + ", 'n')";
+    list += std::string(list.empty() ? "" : ", ") + std::to_string(id);
+  }
+  EXPECT_EQ(affected(c.get(), "INSERT INTO users (id, name) VALUES " + values), 8);
+  for (auto id : ids) EXPECT_EQ(shards_holding_user(id), std::vector<int>{shard_of_user(id)});
+  EXPECT_EQ(affected(c.get(), "UPDATE users SET score = 3 WHERE id IN (" + list + ")"), 8);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT sum(score) FROM users WHERE id IN (" + list + ")"), "24");
+
+  // One shard refuses its rows: no shard keeps any.
+  {
+    MyConn d = direct(shard_of_user(6012));
+    ok(d.get(), "INSERT INTO users (id, name) VALUES (6012, 'there')");
+  }
+  MyError e;
+  EXPECT_FALSE(my_scalar(c.get(),
+                         "INSERT INTO users (id, name) VALUES (6009, 'x'), (6010, 'x'), (6011, "
+                         "'x'), (6012, 'x'), (6013, 'x'), (6014, 'x')",
+                         &e));
+  EXPECT_EQ(e.code, 1062u) << e.message;
+  for (std::int64_t id : {6009, 6010, 6011, 6013, 6014})
+    EXPECT_TRUE(shards_holding_user(id).empty()) << id << " was committed alone";
+  EXPECT_EQ(committed_name(6012), "there");
+
+  // Inside a transaction the parts join its legs; a failing part undoes the
+  // whole statement (savepoints) and the transaction goes on.
+  ok(c.get(), "BEGIN");
+  EXPECT_EQ(affected(c.get(), "DELETE FROM users WHERE id IN (" + list + ")"), 8);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT count(*) FROM users WHERE id = 6001"), "0");
+  EXPECT_FALSE(my_scalar(c.get(),
+                         "INSERT INTO users (id, name) VALUES (6016, 'y'), (6012, 'y'), (6017, "
+                         "'y'), (6018, 'y')",
+                         &e));
+  EXPECT_EQ(e.code, 1062u) << e.message;
+  EXPECT_EQ(my_scalar(c.get(), "SELECT count(*) FROM users WHERE id IN (6016, 6017, 6018)"), "0");
+  ok(c.get(), "INSERT INTO users (id, name) VALUES (6015, 'after')");
+  EXPECT_EQ(my_scalar(c.get(), "SELECT @@in_transaction"), "1");
+  ok(c.get(), "COMMIT");
+  for (auto id : ids) EXPECT_TRUE(shards_holding_user(id).empty()) << id;
+  EXPECT_EQ(committed_name(6015), "after");
+  EXPECT_TRUE(shards_holding_user(6016).empty());
+  for (int s = 0; s < kShards; ++s) EXPECT_EQ(xa_prepared_on(s), 0) << s;
+
+  // A reference table changes on every shard; the client hears one count.
+  EXPECT_EQ(affected(c.get(), "INSERT INTO countries (code, name) VALUES ('it', 'Italy')"), 1);
+  ok(c.get(), "UPDATE countries SET name = 'Italia' WHERE code = 'it'");
+  for (int s = 0; s < kShards; ++s) {
+    MyConn d = direct(s);
+    EXPECT_EQ(my_scalar(d.get(), "SELECT name FROM countries WHERE code = 'it'"), "Italia") << s;
+  }
+  ok(c.get(), "DELETE FROM countries WHERE code = 'it'");
+  // Prepared, or with RETURNING: refused with what to do instead.
+  EXPECT_FALSE(my_scalar(c.get(), "DELETE FROM users WHERE id IN (" + list + ") RETURNING id", &e));
+  EXPECT_EQ(e.code, 1235u);
+  EXPECT_NE(e.message.find("RETURNING"), std::string::npos) << e.message;
+  Stmt del(c.get(), "DELETE FROM users WHERE id IN (?, ?)");
+  ASSERT_TRUE(del.ok()) << del.error();
+  std::int64_t other = 6021;
+  while (shard_of_user(other) == shard_of_user(6020)) ++other;
+  EXPECT_FALSE(del.run({6020LL, static_cast<long long>(other)}));
+  EXPECT_NE(del.error().find("simple query"), std::string::npos) << del.error();
 }
 
 TEST_F(ShardedMy, ReferenceAndUnshardedTables) {
