@@ -9,8 +9,9 @@
 #                      statement and maps its key as for four-shards, but every
 #                      statement goes to one server (routing cost alone,
 #                      without spreading the load over 4 server processes)
-# Cases: key-routed point selects, then scatter-gather reads (count(*), ORDER
-# BY ... LIMIT). A benchmark, not a test: it measures and prints a table.
+# Cases: key-routed point selects, scatter-gather reads (count(*), ORDER BY ...
+# LIMIT), and transfers between two accounts (two-phase commit when they sit on
+# two shards). A benchmark, not a test: it measures and prints a table.
 #
 #   tools/bench_shard.sh [--rounds 3] [--seconds 8] [--scale 1]
 set -euo pipefail
@@ -81,6 +82,12 @@ printf 'SELECT count(*) FROM pgbench_accounts;\n' >"$DIR/count.sql"
 printf 'SELECT aid, abalance FROM pgbench_accounts ORDER BY aid LIMIT 10 OFFSET 100;\n' \
   >"$DIR/order.sql"
 
+# A transfer between two random accounts: on four shards, 3 in 4 of them span two
+# shards and commit in two phases; on one shard (and four-shards-as-one) they
+# commit normally.
+printf '\\set a random(1, %d)\n\\set b random(1, %d)\nBEGIN;\nUPDATE pgbench_accounts SET abalance = abalance - 1 WHERE aid = :a;\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :b;\nCOMMIT;\n' \
+  "$ROWS" "$ROWS" >"$DIR/transfer.sql"
+
 declare -A PORT=([one-shard]=$ONE [four-shards]=$FOUR [four-shards-as-one]=$ASONE)
 TARGETS=(one-shard four-shards four-shards-as-one)
 # Warm the pools (server connections are opened on first use).
@@ -92,11 +99,16 @@ CASES=("point select, 1 client|-f $DIR/point.sql -c 1 -j 1"
        "point select, 16 clients|-f $DIR/point.sql -c 16 -j 2"
        "point select -M extended, 16 clients|-f $DIR/point.sql -M extended -c 16 -j 2"
        "count(*) of all rows, 4 clients|-f $DIR/count.sql -c 4 -j 2"
-       "ORDER BY aid LIMIT 10 OFFSET 100, 4 clients|-f $DIR/order.sql -c 4 -j 2")
+       "ORDER BY aid LIMIT 10 OFFSET 100, 4 clients|-f $DIR/order.sql -c 4 -j 2"
+       "transfer between two accounts (BEGIN, 2 UPDATEs, COMMIT), 8 clients|-f $DIR/transfer.sql -c 8 -j 2")
 RESULTS=$DIR/results.txt
 run_pgbench_rounds
-scatter=$(curl -s http://127.0.0.1:26533/metrics | awk '/^shardgate_scatter_statements_total/ {print $2}')
+metrics=$(curl -s http://127.0.0.1:26533/metrics)
+scatter=$(awk '/^shardgate_scatter_statements_total/ {print $2}' <<<"$metrics")
+two_phase=$(awk '/^shardgate_two_phase_commits_total/ {print $2}' <<<"$metrics")
+cross=$(awk '/^shardgate_cross_shard_transactions_total/ {print $2}' <<<"$metrics")
 tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
   "point select, 1 client" transactions
 echo
 echo "Scatter-gather statements run by the four-shard proxy: ${scatter:-?}"
+echo "Transactions over several shards: ${cross:-?}, of which committed in two phases: ${two_phase:-?}"
