@@ -117,7 +117,8 @@ Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted, bool w
 asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_view sql,
                                                                     const router::Statement& stmt) {
   const bool single = !stmt.multi_statement;
-  if (!server_.conn && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
+  if (!server_.conn && parked_.empty() && single && stmt.kind == router::StatementKind::Begin &&
+      !deferred_begin_) {
     defer_begin(sql, stmt);
     queue_transaction_ok(true);
     co_return co_await flush_client();

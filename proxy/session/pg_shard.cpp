@@ -147,7 +147,8 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
                                                                     std::string_view sql,
                                                                     const router::Statement& stmt) {
   const bool single = !stmt.multi_statement;
-  if (!server_ && single && stmt.kind == router::StatementKind::Begin && !deferred_begin_) {
+  if (!server_ && parked_.empty() && single && stmt.kind == router::StatementKind::Begin &&
+      !deferred_begin_) {
     deferred_begin_ = std::string(sql);
     deferred_begin_stmt_ = stmt;
     txn_begin_ = *deferred_begin_;

@@ -504,6 +504,8 @@ TEST_F(ShardedPg, WritesOverSeveralShardsLandOnEachShardOrNone) {
   exec_ok(c.get(), "BEGIN");
   EXPECT_EQ(exec(c.get(), "DELETE FROM users WHERE id IN (" + list + ")").tag, "DELETE 8");
   exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (6015, 'after')");
+  EXPECT_EQ(exec(c.get(), "BEGIN").tag, "BEGIN");  // a warning: already in one
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
   EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
   for (auto id : ids) EXPECT_TRUE(shards_holding_user(id).empty()) << id;
   EXPECT_EQ(committed_name(6015), "after");
