@@ -4,8 +4,10 @@
 // memory stays bounded by the plan (one row per shard for ORDER BY). The
 // client sees one ordinary result: RowDescription, DataRows, SELECT n.
 //
-// Only a simple Query outside a transaction takes this path; a server error
-// on any shard is the client's error, after every shard has answered.
+// Only a simple Query takes this path. Outside a transaction it leases one
+// connection per shard; inside one it runs on the transaction's legs
+// (pg_legs.cpp), opening those it lacks. A server error on any shard is the
+// client's error, after every shard has answered.
 #include "proxy/net/pg_io.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/server_attach.h"
@@ -50,7 +52,10 @@ asio::awaitable<bool> read_frame(backend::PgServerConnection& conn, std::uint32_
 }
 
 struct ShardStream {
-  Attachment<backend::PgServerConnection> server;
+  Attachment<backend::PgServerConnection> owned;  // leased for this read alone
+  backend::PgServerConnection* conn = nullptr;    // owned's, or a transaction leg's
+  std::uint32_t shard = 0;
+  char status = 'I';       // its ReadyForQuery's transaction status
   int swallow = 0;         // answers to settings replays, not the client's
   bool rows_over = false;  // CommandComplete (or an error) seen
   bool ready = false;      // its ReadyForQuery seen: the connection is free
@@ -70,19 +75,55 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
 
   std::vector<ShardStream> streams(shards.size());
   std::string failure;  // a proxy-side failure (attach, socket): 08006
-  auto attached = co_await attach_shards(worker_, pools_, *user_, database_, shards, routing_,
-                                         [&](std::uint32_t shard) {
-                                           round_shard_ = shard;
-                                           return decide(stmt);
-                                         });
-  if (!attached) {
-    failure = attached.error().message();
+  // Inside a transaction the read runs on its legs (opening those it lacks),
+  // so it sees the transaction's own writes; each shard answers from its
+  // own snapshot.
+  const bool in_transaction = in_client_transaction();
+  if (in_transaction) {
+    if (!ctx_.decisions || user_->pool_mode() == config::PoolMode::SESSION ||
+        (server_ && !tracker_.idle()) || savepoint_set_)
+      co_return co_await refuse_round(
+          "0A000",
+          "a read over several shards inside this transaction needs data_dir, transaction "
+          "pooling, no savepoint and no statement in flight before it",
+          true);
+    deferred_begin_.reset();  // the legs open with txn_begin_
+    park_server();
+    for (std::uint32_t shard : shards) {
+      bool present = false;
+      for (const auto& leg : parked_.all()) present = present || leg.shard == shard;
+      if (present) continue;
+      auto leg = co_await open_leg(shard);
+      if (!leg) {
+        failure = leg.error().message();
+        break;
+      }
+      parked_.park(std::move(*leg));
+    }
+    for (std::size_t i = 0; failure.empty() && i < shards.size(); ++i) {
+      streams[i].shard = shards[i];
+      for (auto& leg : parked_.all())
+        if (leg.shard == shards[i]) streams[i].conn = leg.server.conn.get();
+    }
   } else {
-    for (std::size_t i = 0; i < shards.size(); ++i) streams[i].server = std::move((*attached)[i]);
+    auto attached = co_await attach_shards(worker_, pools_, *user_, database_, shards, routing_,
+                                           [&](std::uint32_t shard) {
+                                             round_shard_ = shard;
+                                             return decide(stmt);
+                                           });
+    if (!attached) {
+      failure = attached.error().message();
+    } else {
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        streams[i].owned = std::move((*attached)[i]);
+        streams[i].conn = streams[i].owned.conn.get();
+        streams[i].shard = shards[i];
+      }
+    }
   }
   if (failure.empty()) {
     for (auto& s : streams) {
-      auto& conn = *s.server.conn;
+      auto& conn = *s.conn;
       std::string out;
       const std::string sync = settings_sync_sql(settings_, conn.settings);
       if (!sync.empty()) {
@@ -106,6 +147,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
   bool described = false;
   std::size_t columns = 0;   // of the shards' rows, as the first RowDescription said
   std::string server_error;  // the first ErrorResponse a shard sent, as sent
+  std::string refusal;       // the merge's own: the rows cannot be merged correctly
   std::uint64_t rows = 0;
   pg::DataRowCells cells;
 
@@ -128,7 +170,8 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
           kinds.push_back(kind_of(field.type_oid));
         }
         if (auto ok = merger.set_columns(names, kinds); !ok) {
-          server_error = pg::error_response("0A000", ok.error().message());
+          refusal = ok.error().message();
+          server_error = pg::error_response("0A000", refusal);
           break;
         }
         described = true;
@@ -185,6 +228,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
           break;
         }
         s.ready = true;
+        s.status = frame.body.empty() ? 'E' : frame.body[0];
         if (!s.rows_over) merger.end(i);
         s.rows_over = true;
         break;
@@ -209,7 +253,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
         continue;
       }
       pg::Frame frame;
-      const bool got = co_await read_frame(*streams[*wanted].server.conn, max_message_size_, frame);
+      const bool got = co_await read_frame(*streams[*wanted].conn, max_message_size_, frame);
       if (!got) {
         streams[*wanted].broken = true;
         failure = "lost the connection to a server of shard " +
@@ -217,7 +261,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
         break;
       }
       take(*wanted, frame);
-      streams[*wanted].server.conn->buffer().consume(frame.size);
+      streams[*wanted].conn->buffer().consume(frame.size);
     }
     while (auto row = merger.next()) {
       pg::append_data_row(to_client_, *row);
@@ -228,10 +272,10 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
   // unnecessary is discarded) so that it goes back to the pool clean.
   for (std::size_t i = 0; i < streams.size(); ++i) {
     ShardStream& s = streams[i];
-    if (!s.server.conn) continue;
+    if (!s.conn) continue;
     while (!s.ready && !s.broken && failure.empty()) {
       pg::Frame frame;
-      const bool got = co_await read_frame(*s.server.conn, max_message_size_, frame);
+      const bool got = co_await read_frame(*s.conn, max_message_size_, frame);
       if (!got) {
         s.broken = true;
         break;
@@ -241,17 +285,43 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
         --s.swallow;
       } else if (type == 'Z') {
         s.ready = true;
+        s.status = frame.body.empty() ? 'E' : frame.body[0];
       } else if (type == 'E' && s.swallow == 0 && server_error.empty() && !merger.finished()) {
         server_error.assign(frame.body.data() - 5, frame.size);
       }
-      s.server.conn->buffer().consume(frame.size);
+      s.conn->buffer().consume(frame.size);
     }
-    release_server(worker_, s.server, s.ready && !s.broken);
+    if (s.owned.conn) release_server(worker_, s.owned, s.ready && !s.broken);
+  }
+  char status = 'I';
+  if (in_transaction && failure.empty()) {
+    // The legs stay in the transaction; one whose server failed the read
+    // fails it, and answers what follows (25P02).
+    status = 'T';
+    for (const auto& s : streams) {
+      for (auto& leg : parked_.all())
+        if (leg.shard == s.shard) leg.tracker.assume_transaction_status(s.status);
+      if (s.status == 'E') status = 'E';
+    }
+    if (status == 'E') {
+      for (const auto& s : streams)
+        if (s.status == 'E' && !server_) unpark(s.shard);
+    } else if (!refusal.empty()) {
+      // The proxy's refusal fails the transaction as a server error would.
+      unpark(streams.front().shard);
+      worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
+      co_return co_await refuse_round("0A000", refusal, true);
+    }
+  } else if (in_transaction) {
+    abandon_parked();
+    transaction_over();
+    state_ = ClientState::Idle;
+    failure += ": the transaction is rolled back; start it again";
   }
   if (!failure.empty()) {
     bump(worker_.metrics().proxy_errors_total);
-    to_client_ +=
-        pg::error_response("08006", failure + ": the statement did not complete; retry it");
+    to_client_ += pg::error_response(
+        "08006", failure + (in_transaction ? "" : ": the statement did not complete; retry it"));
   } else if (!server_error.empty()) {
     bump(worker_.metrics().statement_errors_total);
     to_client_ += server_error;
@@ -260,7 +330,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(const pg::Frame& f, std::
     e.begin('C').cstr("SELECT " + std::to_string(rows)).end();
     to_client_ += e.take();
   }
-  to_client_ += pg::ready_for_query('I');
+  to_client_ += pg::ready_for_query(status);
   worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
   co_return co_await flush_client();
 }

@@ -185,11 +185,10 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     chosen = std::optional<std::uint32_t>();
   }
   if (chosen && !choice.several().empty()) {
-    if (!in_client_transaction() && !server_)
+    // A failed transaction answers every statement itself (25P02).
+    if (!(server_ && tracker_.transaction_status() == 'E'))
       co_return co_await scatter_query(f, sql, stmt, choice.several());
-    chosen = make_error(
-        "the statement reads several shards, which shardgate runs only outside a transaction "
-        "for now: read them before BEGIN, or give the statement a key");
+    chosen = std::optional<std::uint32_t>();
   }
   Result<void> settled =
       chosen ? settle_shard(*chosen, router::writes_data(stmt), stmt.multi_statement)

@@ -367,11 +367,38 @@ TEST_F(ShardedPg, AShardThatCannotCommitRollsBackEveryShard) {
   EXPECT_EQ(committed_name(b), "exists");
   exec_ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(b));
 
-  // A read over several shards still needs a key inside a transaction.
+  // A read over several shards inside a transaction runs on its legs and
+  // sees its writes; as its first statement it opens them.
+  const std::string both_ids = "SELECT name FROM users WHERE id IN (" + std::to_string(a) + ", " +
+                               std::to_string(b) + ") ORDER BY name";
   exec_ok(c.get(), "BEGIN");
-  EXPECT_EQ(exec(c.get(), "SELECT * FROM users").sqlstate, "0A000");
-  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), both_ids).rows, std::vector<std::string>{});
+  exec_ok(c.get(), insert_user(a, "ra"));
+  exec_ok(c.get(), insert_user(b, "rb"));
+  EXPECT_EQ(exec(c.get(), both_ids).rows, (std::vector<std::string>{"ra", "rb"}));
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM users WHERE name IN ('ra', 'rb')").rows,
+            std::vector<std::string>{"2"});
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
   EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a).empty());
+  // Rows the proxy cannot merge correctly: refused, and the transaction fails.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "ra"));
+  EXPECT_EQ(exec(c.get(), "SELECT name FROM users WHERE id IN (" + std::to_string(a) + ", " +
+                              std::to_string(b) + ") ORDER BY id")
+                .sqlstate,
+            "0A000");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a).empty());
+  // A read that fails on a shard fails the transaction.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), insert_user(a, "ra"));
+  EXPECT_EQ(exec(c.get(), "SELECT 1 / (score - score) FROM users").sqlstate, "22012");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(exec(c.get(), "SELECT 1").sqlstate, "25P02");
+  EXPECT_EQ(exec(c.get(), "COMMIT").tag, "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a).empty());
   EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
 }
 
@@ -721,10 +748,14 @@ TEST_F(ShardedPg, ScatterGatherStreamsBigResultsAndKeepsConnectionsClean) {
       exec(c.get(), "SELECT email, count(*) FROM accounts GROUP BY email HAVING count(*) > 1");
   EXPECT_EQ(having.sqlstate, "0A000");
   EXPECT_NE(having.message.find("HAVING"), std::string::npos) << having.message;
-  // Inside a transaction a keyless read is refused (the transaction fails).
+  // Inside a transaction a keyless read runs on the transaction's legs, and
+  // the connections go back to the pool clean when it ends.
   exec_ok(c.get(), "BEGIN");
-  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM accounts").sqlstate, "0A000");
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM accounts WHERE email LIKE 'bulk%'").rows,
+            std::vector<std::string>{"20000"});
   EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(exec(c.get(), "SELECT count(*) FROM accounts WHERE email LIKE 'bulk%'").rows,
+            std::vector<std::string>{"20000"});
   for (int s = 0; s < kShards; ++s) {
     Conn d = connect(shard_direct(s));
     exec_ok(d.get(), "DELETE FROM accounts WHERE email LIKE 'bulk%'");
