@@ -40,8 +40,9 @@ asio::awaitable<Result<MySession::Leg>> MySession::open_leg(std::uint32_t shard)
   auto& conn = *leg.server.conn;
   std::string out;
   std::size_t answers = append_session_sync(conn, out).size() + 1;
+  // An XA branch, or a READ ONLY transaction as the client began it.
   std::string start(1, static_cast<char>(mysql::kComQuery));
-  start += "XA START '" + txn_gid_ + "'";
+  start += txn_xa_ ? "XA START '" + txn_gid_ + "'" : txn_begin_;
   std::uint8_t seq = 0;
   mysql::append_packets(out, start, seq);
   std::string error;

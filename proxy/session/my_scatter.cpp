@@ -4,8 +4,10 @@
 // read next. The client sees one ordinary text resultset: column count,
 // column definitions (the first shard's), EOF, rows, EOF.
 //
-// Only a COM_QUERY outside a transaction takes this path; a server error on
-// any shard is the client's error once every shard has answered.
+// Only a COM_QUERY takes this path: outside a transaction on connections
+// leased for it, inside one (begun with BEGIN) on the transaction's legs. A
+// server error on any shard is the client's error once every shard has
+// answered; as with any MySQL error, the transaction goes on.
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/session/my_session.h"
@@ -45,7 +47,8 @@ router::ValueKind kind_of(const mysql::ColumnDefinition& c) {
 enum class Phase { Swallow, Header, Columns, ColumnsEof, Rows, Done };
 
 struct ShardStream {
-  Attachment<backend::MyServerConnection> server;
+  Attachment<backend::MyServerConnection> owned;  // leased for this read alone
+  backend::MyServerConnection* conn = nullptr;    // owned's, or a transaction leg's
   Phase phase = Phase::Swallow;
   std::size_t swallow = 0;  // answers to session-state replays
   std::uint64_t columns = 0;
@@ -92,28 +95,57 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
   bump(worker_.metrics().scatter_statements_total);
   std::vector<ShardStream> streams(shards.size());
   std::string failure;
-  auto attached = co_await attach_shards(
-      worker_, pools_, *user_, login_database_, shards, routing_, [&](std::uint32_t shard) {
-        SessionFacts facts;
-        facts.reads_on_primary = ctx_.config->routing().reads_on_primary();
-        facts.shard = shard;
-        return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
-      });
-  if (!attached) {
-    failure = attached.error().message();
+  // Inside a transaction the read runs on its legs (opening those it lacks),
+  // so it sees the transaction's own writes; each shard answers from its own
+  // snapshot.
+  const bool in_transaction = server_.conn || deferred_begin_ || !parked_.empty();
+  if (in_transaction) {
+    deferred_begin_.reset();  // the legs open as the transaction began
+    park_server();
+    for (std::uint32_t shard : shards) {
+      bool present = false;
+      for (const auto& leg : parked_.all()) present = present || leg.shard == shard;
+      if (present) continue;
+      auto leg = co_await open_leg(shard);
+      if (!leg) {
+        failure = leg.error().message();
+        break;
+      }
+      parked_.park(std::move(*leg));
+    }
+    for (std::size_t i = 0; failure.empty() && i < shards.size(); ++i)
+      for (auto& leg : parked_.all())
+        if (leg.shard == shards[i]) streams[i].conn = leg.server.conn.get();
   } else {
-    for (std::size_t i = 0; i < shards.size(); ++i) streams[i].server = std::move((*attached)[i]);
+    auto attached = co_await attach_shards(
+        worker_, pools_, *user_, login_database_, shards, routing_, [&](std::uint32_t shard) {
+          SessionFacts facts;
+          facts.reads_on_primary = ctx_.config->routing().reads_on_primary();
+          facts.shard = shard;
+          return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
+        });
+    if (!attached) {
+      failure = attached.error().message();
+    } else {
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        streams[i].owned = std::move((*attached)[i]);
+        streams[i].conn = streams[i].owned.conn.get();
+      }
+    }
   }
+  const std::uint16_t status =
+      static_cast<std::uint16_t>((autocommit_ ? mysql::kServerStatusAutocommit : 0) |
+                                 (in_transaction ? mysql::kServerStatusInTrans : 0));
   if (failure.empty()) {
     for (auto& s : streams) {
       std::string out;
-      s.swallow = append_session_sync(*s.server.conn, out).size();
+      s.swallow = append_session_sync(*s.conn, out).size();
       if (s.swallow == 0) s.phase = Phase::Header;
       std::string query(1, static_cast<char>(mysql::kComQuery));
       query.append(plan->shard_sql);
       std::uint8_t seq = 0;
       mysql::append_packets(out, query, seq);
-      auto w = co_await net::write_all(s.server.conn->socket(), out);
+      auto w = co_await net::write_all(s.conn->socket(), out);
       if (!w) {
         s.broken = true;
         failure = "lost the connection to a server: " + w.error().message();
@@ -197,7 +229,7 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
           for (std::size_t k = 0; k < merger.visible_columns(); ++k)
             mysql::append_packets(to_client_, mysql::build_column_definition(parsed[k]), seq_);
           mysql::EofPacket eof;
-          eof.status_flags = autocommit_ ? mysql::kServerStatusAutocommit : 0;
+          eof.status_flags = status;
           mysql::append_packets(to_client_, mysql::build_eof(eof, capabilities_), seq_);
         }
         return;
@@ -256,7 +288,7 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
         if (merger.finished()) break;
         continue;
       }
-      auto payload = co_await read_payload(*streams[*wanted].server.conn, max_message_size_);
+      auto payload = co_await read_payload(*streams[*wanted].conn, max_message_size_);
       if (!payload) {
         streams[*wanted].broken = true;
         failure = "lost the connection to a server of shard " +
@@ -272,26 +304,35 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
   draining = true;
   for (std::size_t i = 0; i < streams.size(); ++i) {
     ShardStream& s = streams[i];
-    if (!s.server.conn) continue;
+    if (!s.conn) continue;
     while (s.phase != Phase::Done && !s.broken && failure.empty()) {
-      auto payload = co_await read_payload(*s.server.conn, max_message_size_);
+      auto payload = co_await read_payload(*s.conn, max_message_size_);
       if (!payload) {
         s.broken = true;
         break;
       }
       take(i, *payload);
     }
-    release_server(worker_, s.server, s.phase == Phase::Done && !s.broken);
+    if (s.owned.conn) release_server(worker_, s.owned, s.phase == Phase::Done && !s.broken);
+  }
+  if (in_transaction && !failure.empty()) {
+    // A leg is gone: the transaction cannot commit anywhere.
+    abandon_parked();
+    transaction_over();
+    state_ = ClientState::Idle;
+    failure += ": the transaction is rolled back; start it again";
+  } else if (!failure.empty()) {
+    failure += ": the statement did not complete; retry it";
   }
   if (!failure.empty()) {
     bump(worker_.metrics().proxy_errors_total);
-    queue_error(mysql::kErConnectionKilled, failure + ": the statement did not complete; retry it");
+    queue_error(mysql::kErConnectionKilled, failure);
   } else if (!server_error.empty()) {
     bump(worker_.metrics().statement_errors_total);
     mysql::append_packets(to_client_, server_error, seq_);
   } else {
     mysql::EofPacket eof;
-    eof.status_flags = autocommit_ ? mysql::kServerStatusAutocommit : 0;
+    eof.status_flags = status;
     mysql::append_packets(to_client_, mysql::build_eof(eof, capabilities_), seq_);
   }
   worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);

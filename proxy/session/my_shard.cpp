@@ -156,11 +156,15 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   if (chosen && choice.several_writes())
     co_return co_await fanout_write(sql, *choice.several_writes());
   if (chosen && !choice.several().empty()) {
-    if (!server_.conn && !deferred_begin_ && autocommit_)
-      co_return co_await scatter_query(sql, stmt, choice.several());
+    const bool outside = !server_.conn && !deferred_begin_ && parked_.empty() && autocommit_;
+    const bool legs_possible = (txn_xa_ || txn_read_only_) && !pinned_ &&
+                               user_->pool_mode() != config::PoolMode::SESSION && !savepoint_set_ &&
+                               (!server_.conn || tracker_.idle());
+    if (outside || legs_possible) co_return co_await scatter_query(sql, stmt, choice.several());
     chosen = make_error(
-        "the statement reads several shards, which shardgate runs only outside a transaction "
-        "for now: read them before BEGIN, or give the statement a key");
+        "the statement reads several shards, which shardgate runs outside a transaction or in "
+        "one begun with BEGIN / START TRANSACTION (not opened by autocommit=0, no savepoint, no "
+        "session state pinned to one connection): give the statement a key, or read before");
   }
   Result<void> settled =
       chosen ? settle_shard(*chosen, router::writes_data(stmt)) : Result<void>(chosen.error());

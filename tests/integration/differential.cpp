@@ -126,6 +126,8 @@ int run_differential_workload(const DifferentialSide& sharded, const Differentia
           both("UPDATE orders SET total = total - 5 WHERE user_id = " + u);
           both("UPDATE orders SET total = total + 5 WHERE user_id = " + v);
           insert(v, pick(0, 50), "'" + dialect.notes[0] + "'");
+          // A read over every shard inside the transaction sees its writes.
+          compare("SELECT count(*), sum(total) FROM orders", true);
           both(pick(0, 2) == 0 ? "ROLLBACK" : "COMMIT");
           break;
         }

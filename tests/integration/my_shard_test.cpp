@@ -225,11 +225,24 @@ TEST_F(ShardedMy, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   EXPECT_EQ(committed_name(a), "a3");
   EXPECT_EQ(committed_name(b), "b3");
 
-  // A read-only transaction reads several shards without XA.
+  // A read-only transaction reads several shards without XA, keyed or not.
   ok(c.get(), "START TRANSACTION READ ONLY");
   EXPECT_EQ(name_of(c.get(), a), "a3");
   EXPECT_EQ(name_of(c.get(), b), "b3");
+  EXPECT_EQ(my_scalar(c.get(), "SELECT count(*) FROM users WHERE id IN (" + std::to_string(a) +
+                                   ", " + std::to_string(b) + ")"),
+            "2");
   ok(c.get(), "COMMIT");
+  // A read over several shards inside a transaction sees its own writes.
+  ok(c.get(), "BEGIN");
+  ok(c.get(), insert_user(a + 1000, "x"));
+  ok(c.get(), insert_user(b + 1000, "y"));
+  EXPECT_EQ(
+      my_scalar(c.get(), "SELECT count(*) FROM users WHERE id IN (" + std::to_string(a + 1000) +
+                             ", " + std::to_string(b + 1000) + ")"),
+      "2");
+  ok(c.get(), "ROLLBACK");
+  EXPECT_TRUE(shards_holding_user(a + 1000).empty());
 
   // Savepoints stay on one shard.
   ok(c.get(), "BEGIN");
@@ -524,10 +537,21 @@ TEST_F(ShardedMy, ScatterGatherErrorsAndRefusals) {
       c.get(), "SELECT email, count(*) FROM accounts GROUP BY email HAVING count(*) > 1", &e));
   EXPECT_EQ(e.code, 1235u);
   EXPECT_NE(e.message.find("HAVING"), std::string::npos) << e.message;
+  // Inside a transaction begun with BEGIN the read runs on its legs; one
+  // opened by autocommit=0 stays on one shard and refuses it.
+  const std::string bulk = "SELECT count(*) FROM accounts WHERE email LIKE 'bulk%'";
+  const std::string bulk_rows = my_scalar(c.get(), bulk).value_or("?");
   ok(c.get(), "BEGIN");
-  EXPECT_FALSE(my_scalar(c.get(), "SELECT count(*) FROM accounts", &e));
-  EXPECT_EQ(e.code, 1235u);
+  EXPECT_EQ(my_scalar(c.get(), bulk), bulk_rows);
+  EXPECT_EQ(my_scalar(c.get(), "SELECT @@in_transaction"), "1");
   ok(c.get(), "ROLLBACK");
+  ok(c.get(), "SET autocommit = 0");
+  ok(c.get(), "SELECT 1");
+  EXPECT_FALSE(my_scalar(c.get(), bulk, &e));
+  EXPECT_EQ(e.code, 1235u);
+  EXPECT_NE(e.message.find("autocommit=0"), std::string::npos) << e.message;
+  ok(c.get(), "ROLLBACK");
+  ok(c.get(), "SET autocommit = 1");
   for (int s = 0; s < kShards; ++s) {
     MyConn d = direct(s);
     ok(d.get(), "DELETE FROM accounts WHERE email LIKE 'bulk%'");
