@@ -180,6 +180,12 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     batch_routed_ = true;
     BatchFacts facts;
     auto chosen = batch_shard(facts);
+    if (chosen && !facts.several.empty() && !(server_ && tracker_.transaction_status() == 'E'))
+      co_return co_await scatter_batch(facts.several);
+    if (chosen && facts.several_writes)
+      chosen = make_error(
+          "a write over several shards runs only as a simple query (Query message): send it "
+          "unprepared, or one statement per shard");
     if (chosen && !parked_.empty() && (facts.ends || facts.savepoint)) {
       if (facts.ends && facts.statements == 1) {
         ending_batch_ = true;

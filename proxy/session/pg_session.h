@@ -50,13 +50,25 @@ std::string server_statement_name(std::string_view query, std::string_view types
 // The answer to a COMMIT over several shards that failed (pg_legs.cpp).
 std::string pg_commit_failure(const txn::EndResult& result);
 
+// A read over several shards sent as an extended batch (Parse?, Bind,
+// Describe portal?, Execute, Sync): each shard gets the same batch with the
+// plan's text, and the client the answers its own batch expects.
+struct ScatterExtended {
+  std::string param_types;      // of the Parse (raw int16 count + oids)
+  std::string bind_rest;        // the Bind's parameter formats and values, result formats
+  bool parse_complete = false;  // the client sent the Parse: ParseComplete first
+  bool describe = false;        // the client asked for the RowDescription
+};
+
 // What routing learned of an extended batch besides its shard.
 struct BatchFacts {
-  int statements = 0;      // executions bound
-  bool writes = false;     // one of them may write
-  bool ends = false;       // one of them is COMMIT or ROLLBACK
-  bool commits = false;    // ... COMMIT
-  bool savepoint = false;  // one of them is SAVEPOINT / RELEASE / ROLLBACK TO
+  int statements = 0;                  // executions bound
+  bool writes = false;                 // one of them may write
+  bool ends = false;                   // one of them is COMMIT or ROLLBACK
+  bool commits = false;                // ... COMMIT
+  bool savepoint = false;              // one of them is SAVEPOINT / RELEASE / ROLLBACK TO
+  std::vector<std::uint32_t> several;  // a lone read that needs these shards
+  bool several_writes = false;         // a lone write that needs several shards
 };
 
 // Lets prepared_ be searched with a string_view from a message, no copy.
@@ -112,9 +124,10 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<std::optional<Result<void>>> shard_query(const pg::Frame& f, std::string_view sql,
                                                            const router::Statement& stmt);
   Result<std::optional<std::uint32_t>> batch_shard(BatchFacts& facts);
-  asio::awaitable<Result<void>> scatter_query(const pg::Frame& f, std::string_view sql,
-                                              const router::Statement& stmt,
-                                              const std::vector<std::uint32_t>& shards);
+  asio::awaitable<Result<void>> scatter_query(std::string sql, const router::Statement& stmt,
+                                              const std::vector<std::uint32_t>& shards,
+                                              const ScatterExtended* extended = nullptr);
+  asio::awaitable<Result<void>> scatter_batch(std::vector<std::uint32_t> shards);
   Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes, bool multi_statement);
   asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag, char status);
   asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate, const std::string& message,

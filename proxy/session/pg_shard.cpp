@@ -186,8 +186,11 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   }
   if (chosen && !choice.several().empty()) {
     // A failed transaction answers every statement itself (25P02).
-    if (!(server_ && tracker_.transaction_status() == 'E'))
-      co_return co_await scatter_query(f, sql, stmt, choice.several());
+    if (!(server_ && tracker_.transaction_status() == 'E')) {
+      std::string text(sql);
+      in_.consume(f.size);
+      co_return co_await scatter_query(std::move(text), stmt, choice.several());
+    }
     chosen = std::optional<std::uint32_t>();
   }
   Result<void> settled =
@@ -201,7 +204,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // The shard an extended batch needs: every Bind of it (up to Sync) executes a
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans());
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
   std::string_view unnamed;  // the batch's last unnamed Parse
@@ -255,6 +258,8 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
     if (f.type == 'S') break;
     rest.remove_prefix(f.size);
   }
+  facts.several = choice.several();
+  facts.several_writes = choice.several_writes().has_value();
   return choice.result();
 }
 

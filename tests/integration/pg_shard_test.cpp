@@ -4,6 +4,7 @@
 // on all of them or none (two-phase commit, even when the proxy is killed
 // between the phases), and what no shard can answer correctly is refused
 // with 0A000 while the connection keeps working.
+#include <endian.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -477,10 +478,13 @@ TEST_F(ShardedPg, StatementsNoShardCanAnswerAreRefusedClearly) {
               std::vector<std::string>{"k"})
         << "the connection must keep working after: " << sql;
   }
+  // Prepared, a read over several shards with results in binary is refused.
   const char* values[] = {"k"};
   Res r(PQexecParams(c.get(), "SELECT id FROM users WHERE name = $1", 1, nullptr, values, nullptr,
-                     nullptr, 0));
+                     nullptr, 1));
   EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
+  EXPECT_NE(std::string(PQresultErrorMessage(r.get())).find("as text"), std::string::npos)
+      << PQresultErrorMessage(r.get());
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
   EXPECT_EQ(shards_holding_user(5001), std::vector<int>{shard_of_user(5001)});
 }
@@ -572,6 +576,63 @@ TEST_F(ShardedPg, WritesOverSeveralShardsLandOnEachShardOrNone) {
   std::string metrics;
   run("curl -s http://127.0.0.1:" + std::to_string(kPgShardAdminPort) + "/metrics", &metrics);
   EXPECT_NE(metrics.find("shardgate_fanout_writes_total "), std::string::npos);
+}
+
+TEST_F(ShardedPg, PreparedReadsOverSeveralShardsAreMerged) {
+  Conn c = connect(proxy());
+  std::string values;
+  for (std::int64_t id = 7001; id <= 7012; ++id)
+    values += std::string(values.empty() ? "" : ", ") + "(" + std::to_string(id) + ", 'p" +
+              std::to_string(id % 3) + "', " + std::to_string(id - 7000) + ")";
+  exec_ok(c.get(), "INSERT INTO users (id, name, score) VALUES " + values);
+  // Unnamed statement, text parameter, no key: every shard, rows merged.
+  const char* p1[] = {"p1"};
+  Res count(PQexecParams(c.get(), "SELECT count(*), sum(score) FROM users WHERE name = $1", 1,
+                         nullptr, p1, nullptr, nullptr, 0));
+  ASSERT_EQ(PQresultStatus(count.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(count.get());
+  EXPECT_STREQ(PQgetvalue(count.get(), 0, 0), "4");  // 7003, 7006, 7009, 7012
+  EXPECT_STREQ(PQgetvalue(count.get(), 0, 1), "30");
+  // A named statement, executed several times with binary parameters: ORDER
+  // BY and LIMIT over the shards, keys on several shards in an IN list.
+  Res prepared(PQprepare(c.get(), "top",
+                         "SELECT id, score FROM users WHERE id IN ($1, $2, $3, $4) "
+                         "ORDER BY score DESC LIMIT 3",
+                         0, nullptr));
+  ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK)
+      << PQresultErrorMessage(prepared.get());
+  for (int round = 0; round < 3; ++round) {
+    std::int64_t ids[4] = {7001 + round, 7005 + round, 7009 + round, 7010};
+    std::uint64_t be[4];
+    const char* vals[4];
+    int lens[4], formats[4];
+    for (int i = 0; i < 4; ++i) {
+      be[i] = htobe64(static_cast<std::uint64_t>(ids[i]));
+      vals[i] = reinterpret_cast<const char*>(&be[i]);
+      lens[i] = 8;
+      formats[i] = 1;
+    }
+    Res top(PQexecPrepared(c.get(), "top", 4, vals, lens, formats, 0));
+    ASSERT_EQ(PQresultStatus(top.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(top.get());
+    std::vector<std::string> got;
+    for (int i = 0; i < PQntuples(top.get()); ++i) got.emplace_back(PQgetvalue(top.get(), i, 0));
+    // score = id - 7000: the three highest distinct ids.
+    std::set<std::int64_t> distinct(std::begin(ids), std::end(ids));
+    std::vector<std::string> expected;
+    for (auto it = distinct.rbegin(); it != distinct.rend() && expected.size() < 3; ++it)
+      expected.push_back(std::to_string(*it));
+    EXPECT_EQ(got, expected) << "round " << round;
+  }
+  // Inside a transaction, on its legs: it sees the transaction's writes.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "UPDATE users SET name = 'p1' WHERE id IN (7001, 7002)");
+  Res again(PQexecParams(c.get(), "SELECT count(*) FROM users WHERE name = $1", 1, nullptr, p1,
+                         nullptr, nullptr, 0));
+  ASSERT_EQ(PQresultStatus(again.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(again.get());
+  EXPECT_STREQ(PQgetvalue(again.get(), 0, 0), "6");
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  exec_ok(c.get(),
+          "DELETE FROM users WHERE id IN (7001, 7002, 7003, 7004, 7005, 7006, 7007, 7008, "
+          "7009, 7010, 7011, 7012)");
 }
 
 TEST_F(ShardedPg, ReferenceAndUnshardedTables) {

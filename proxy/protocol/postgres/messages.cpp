@@ -162,6 +162,36 @@ bool parse_bind_params(std::string_view rest, std::vector<BindParam>& out) {
   return true;
 }
 
+bool bind_results_all_text(std::string_view rest) {
+  BodyReader r(rest);
+  const std::uint16_t nformats = r.u16();
+  for (std::uint16_t i = 0; i < nformats && !r.failed(); ++i) r.u16();
+  const std::uint16_t nparams = r.u16();
+  for (std::uint16_t i = 0; i < nparams && !r.failed(); ++i) {
+    const std::uint32_t len = r.u32();
+    if (len != 0xffffffffu) r.bytes(len);
+  }
+  const std::uint16_t nresults = r.u16();
+  for (std::uint16_t i = 0; i < nresults && !r.failed(); ++i)
+    if (r.u16() != 0) return false;
+  return !r.failed() && r.at_end();
+}
+
+std::optional<ExecuteMessage> parse_execute(std::string_view body) {
+  BodyReader r(body);
+  ExecuteMessage e;
+  e.portal = r.cstr();
+  e.max_rows = r.u32();
+  if (r.failed() || !r.at_end()) return std::nullopt;
+  return e;
+}
+
+std::string execute_message(std::string_view portal, std::uint32_t max_rows) {
+  Encoder e;
+  e.begin('E').cstr(portal).u32(max_rows).end();
+  return e.take();
+}
+
 std::optional<DescribeOrClose> parse_describe_or_close(std::string_view body) {
   BodyReader r(body);
   DescribeOrClose d;

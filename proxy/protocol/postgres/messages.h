@@ -79,6 +79,15 @@ struct BindParam {
 // Decodes BindHead::rest's formats and values (the result formats after them
 // are not needed); false when the message is malformed.
 bool parse_bind_params(std::string_view rest, std::vector<BindParam>& out);
+// True when BindHead::rest asks for every result column in text format.
+bool bind_results_all_text(std::string_view rest);
+// Execute: the portal and the row limit (0: all rows).
+struct ExecuteMessage {
+  std::string_view portal;
+  std::uint32_t max_rows = 0;
+};
+std::optional<ExecuteMessage> parse_execute(std::string_view body);
+std::string execute_message(std::string_view portal, std::uint32_t max_rows);
 
 struct DescribeOrClose {
   char kind = 0;  // 'S' statement or 'P' portal

@@ -266,6 +266,29 @@ TEST(PgCodecRoundTrip, Bind) {
   EXPECT_EQ(b->rest, rest);
 }
 
+TEST(PgCodecRoundTrip, BindResultFormats) {
+  const std::string params =
+      be16(1) + be16(1) + be16(2) + be32(8) + std::string(8, '\0') + be32(0xffffffffu);
+  EXPECT_TRUE(bind_results_all_text(params + be16(0)));
+  EXPECT_TRUE(bind_results_all_text(params + be16(1) + be16(0)));
+  EXPECT_TRUE(bind_results_all_text(params + be16(2) + be16(0) + be16(0)));
+  EXPECT_FALSE(bind_results_all_text(params + be16(1) + be16(1)));
+  EXPECT_FALSE(bind_results_all_text(params + be16(2) + be16(0) + be16(1)));
+  EXPECT_FALSE(bind_results_all_text(params));                  // truncated
+  EXPECT_FALSE(bind_results_all_text(params + be16(0) + "x"));  // trailing bytes
+}
+
+TEST(PgCodecRoundTrip, Execute) {
+  const std::string bytes = execute_message("p1", 50);
+  const Frame f = decode_one(bytes);
+  EXPECT_EQ(f.type, 'E');
+  const auto e = parse_execute(f.body);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->portal, "p1");
+  EXPECT_EQ(e->max_rows, 50u);
+  EXPECT_FALSE(parse_execute("p1"));
+}
+
 TEST(PgCodecRoundTrip, BindUnnamedEmptyRest) {
   const std::string f_bytes = bind_message("", "", "");
   const Frame f = decode_one(f_bytes);
