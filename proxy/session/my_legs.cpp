@@ -69,23 +69,26 @@ void MySession::defer_begin(std::string_view sql, const router::Statement& stmt)
 
 Result<void> MySession::switch_leg(std::uint32_t wanted) {
   const router::Topology& topo = *ctx_.topology;
-  const std::string what = "this transaction runs on shard " + topo.shards[server_shard_].name +
-                           " and the statement needs shard " + topo.shards[wanted].name;
+  // Only a refusal needs the words.
+  auto what = [&] {
+    return "this transaction runs on shard " + topo.shards[server_shard_].name +
+           " and the statement needs shard " + topo.shards[wanted].name;
+  };
   if (!txn_xa_ && !txn_read_only_)
-    return make_error(what +
+    return make_error(what() +
                       (ctx_.decisions
                            ? "; only a transaction begun with BEGIN or START TRANSACTION can span "
                              "shards (not one opened by autocommit=0)"
                            : "; transactions over several shards need the proxy's data_dir "
                              "(where two-phase commit decisions are kept)"));
   if (pinned_ || user_->pool_mode() == config::PoolMode::SESSION)
-    return make_error(what +
+    return make_error(what() +
                       "; the session keeps state on its connection there (user variables, locks, "
                       "temporary tables or session pooling)");
   if (savepoint_set_)
-    return make_error(what +
+    return make_error(what() +
                       "; the transaction set a savepoint, and savepoints cannot span shards");
-  if (!tracker_.idle()) return make_error(what + "; send it after the answer to the one before");
+  if (!tracker_.idle()) return make_error(what() + "; send it after the answer to the one before");
   park_server();
   if (unpark(wanted)) return {};
   next_shard_ = wanted;

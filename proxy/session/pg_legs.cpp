@@ -63,20 +63,24 @@ void PgSession::transaction_over() {
 // current leg and go to that shard's leg, opening it if it is new.
 Result<void> PgSession::switch_leg(std::uint32_t wanted, bool multi_statement) {
   const router::Topology& topo = *ctx_.topology;
-  const std::string what = "this transaction runs on shard " + topo.shards[server_shard_].name +
-                           " and the statement needs shard " + topo.shards[wanted].name;
+  // Only a refusal needs the words.
+  auto what = [&] {
+    return "this transaction runs on shard " + topo.shards[server_shard_].name +
+           " and the statement needs shard " + topo.shards[wanted].name;
+  };
   if (!ctx_.decisions)
-    return make_error(what +
+    return make_error(what() +
                       "; transactions over several shards need the proxy's data_dir (where "
                       "two-phase commit decisions are kept): set data_dir in the configuration");
   if (user_->pool_mode() == config::PoolMode::SESSION)
-    return make_error(what + ": use pool_mode: transaction with a sharded cluster");
+    return make_error(what() + ": use pool_mode: transaction with a sharded cluster");
   if (!tracker_.idle())
-    return make_error(what + "; send it after the answers to the statements before it");
+    return make_error(what() + "; send it after the answers to the statements before it");
   if (multi_statement)
-    return make_error(what + "; in a transaction over several shards send one statement per query");
+    return make_error(what() +
+                      "; in a transaction over several shards send one statement per query");
   if (savepoint_set_)
-    return make_error(what +
+    return make_error(what() +
                       "; the transaction set a savepoint, and savepoints cannot span shards: "
                       "release it first, or keep the transaction on one shard");
   park_server();
