@@ -112,17 +112,11 @@ asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,
   park_server();
 
   std::string failure;
-  for (const auto& w : plan.writes) {
-    bool present = false;
-    for (const auto& leg : parked_.all()) present = present || leg.shard == w.shard;
-    if (present) continue;
-    auto leg = co_await open_leg(w.shard);
-    if (!leg) {
-      failure = leg.error().message();
-      break;
-    }
-    parked_.park(std::move(*leg));
-  }
+  std::vector<std::uint32_t> targets;
+  for (const auto& w : plan.writes) targets.push_back(w.shard);
+  auto opened =
+      co_await give_legs(parked_, targets, [this](std::uint32_t s) { return open_leg(s); });
+  if (!opened) failure = opened.error().message();
   std::vector<txn::LegAnswer> answers;
   txn::Steps steps;
   if (failure.empty()) {

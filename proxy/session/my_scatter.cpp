@@ -102,20 +102,11 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
   if (in_transaction) {
     deferred_begin_.reset();  // the legs open as the transaction began
     park_server();
-    for (std::uint32_t shard : shards) {
-      bool present = false;
-      for (const auto& leg : parked_.all()) present = present || leg.shard == shard;
-      if (present) continue;
-      auto leg = co_await open_leg(shard);
-      if (!leg) {
-        failure = leg.error().message();
-        break;
-      }
-      parked_.park(std::move(*leg));
-    }
+    auto opened =
+        co_await give_legs(parked_, shards, [this](std::uint32_t s) { return open_leg(s); });
+    if (!opened) failure = opened.error().message();
     for (std::size_t i = 0; failure.empty() && i < shards.size(); ++i)
-      for (auto& leg : parked_.all())
-        if (leg.shard == shards[i]) streams[i].conn = leg.server.conn.get();
+      streams[i].conn = parked_.find(shards[i])->server.conn.get();
   } else {
     auto attached = co_await attach_shards(
         worker_, pools_, *user_, login_database_, shards, routing_, [&](std::uint32_t shard) {

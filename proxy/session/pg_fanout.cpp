@@ -102,22 +102,13 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
 
   // Every target shard gets a leg of the transaction.
   std::string failure;
-  for (const auto& w : plan.writes) {
-    bool present = false;
-    for (const auto& leg : parked_.all()) present = present || leg.shard == w.shard;
-    if (present) continue;
-    auto leg = co_await open_leg(w.shard);
-    if (!leg) {
-      failure = leg.error().message();
-      break;
-    }
-    parked_.park(std::move(*leg));
-  }
-  auto leg_of = [this](std::uint32_t shard) -> Leg& {
-    for (auto& leg : parked_.all())
-      if (leg.shard == shard) return leg;
-    return parked_.all().front();  // not reached: every target has a leg
-  };
+  std::vector<std::uint32_t> targets;
+  for (const auto& w : plan.writes) targets.push_back(w.shard);
+  auto opened =
+      co_await give_legs(parked_, targets, [this](std::uint32_t s) { return open_leg(s); });
+  if (!opened) failure = opened.error().message();
+  // Every target has a leg once give_legs succeeded.
+  auto leg_of = [this](std::uint32_t shard) -> Leg& { return *parked_.find(shard); };
 
   // Each shard's part, sent to all before any answer is read.
   if (failure.empty()) {

@@ -90,21 +90,12 @@ asio::awaitable<Result<void>> PgSession::scatter_query(std::string sql,
           true);
     deferred_begin_.reset();  // the legs open with txn_begin_
     park_server();
-    for (std::uint32_t shard : shards) {
-      bool present = false;
-      for (const auto& leg : parked_.all()) present = present || leg.shard == shard;
-      if (present) continue;
-      auto leg = co_await open_leg(shard);
-      if (!leg) {
-        failure = leg.error().message();
-        break;
-      }
-      parked_.park(std::move(*leg));
-    }
+    auto opened =
+        co_await give_legs(parked_, shards, [this](std::uint32_t s) { return open_leg(s); });
+    if (!opened) failure = opened.error().message();
     for (std::size_t i = 0; failure.empty() && i < shards.size(); ++i) {
       streams[i].shard = shards[i];
-      for (auto& leg : parked_.all())
-        if (leg.shard == shards[i]) streams[i].conn = leg.server.conn.get();
+      streams[i].conn = parked_.find(shards[i])->server.conn.get();
     }
   } else {
     auto attached = co_await attach_shards(worker_, pools_, *user_, database_, shards, routing_,
@@ -312,8 +303,7 @@ asio::awaitable<Result<void>> PgSession::scatter_query(std::string sql,
     // fails it, and answers what follows (25P02).
     status = 'T';
     for (const auto& s : streams) {
-      for (auto& leg : parked_.all())
-        if (leg.shard == s.shard) leg.tracker.assume_transaction_status(s.status);
+      if (auto* leg = parked_.find(s.shard)) leg->tracker.assume_transaction_status(s.status);
       if (s.status == 'E') status = 'E';
     }
     if (status == 'E') {

@@ -46,6 +46,13 @@ class ParkedLegs {
     return std::nullopt;
   }
 
+  // The leg on `shard`, left in place; null when there is none.
+  Leg* find(std::uint32_t shard) {
+    for (auto& leg : legs_)
+      if (leg.shard == shard) return &leg;
+    return nullptr;
+  }
+
   // Gives every leg back: reusable unless broken or dirty (or `keep` is false,
   // which closes them all, and a server rolls back what a closed
   // connection left open).
@@ -57,6 +64,21 @@ class ParkedLegs {
  private:
   std::vector<Leg> legs_;
 };
+
+// Gives the transaction a leg on each of `shards`, opening with open(shard)
+// (the protocol's: attach, settings, BEGIN) those it lacks; the error of the
+// first that cannot be opened.
+template <class Conn, class Tracker, class Open>
+asio::awaitable<Result<void>> give_legs(ParkedLegs<Conn, Tracker>& legs,
+                                        std::vector<std::uint32_t> shards, Open open) {
+  for (std::uint32_t shard : shards) {
+    if (legs.find(shard)) continue;
+    auto leg = co_await open(shard);
+    if (!leg) co_return leg.error();
+    legs.park(std::move(*leg));
+  }
+  co_return Result<void>{};
+}
 
 // Counts how a transaction over `legs` shards ended.
 inline void count_end(Metrics& m, const txn::EndResult& result, std::size_t legs) {
