@@ -10,6 +10,7 @@
 
 #include "proxy/admin/admin_server.h"
 #include "proxy/config/load_config.h"
+#include "proxy/failover_controller.h"
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
 #include "proxy/topology.h"
@@ -151,13 +152,7 @@ int main(int argc, char** argv) {
     *record.mutable_cluster() = cluster;
     record.set_reason("from the configuration file (no data_dir: not stored)");
   }
-  ctx.topology_reason = record.reason();
-  ctx.topology_updated_unix_ms = record.updated_unix_ms();
-  {
-    router::Topology t = topology_from_config(record.cluster());
-    t.version = record.version();
-    ctx.topology = std::make_shared<const router::Topology>(std::move(t));
-  }
+  ctx.topology.publish(std::make_shared<const router::Topology>(topology_from_record(record)));
   log("topology v" + std::to_string(record.version()) + " of cluster " + cluster.name() + " (" +
       record.reason() + ")");
   for (const auto& f : cfg.routing().writing_functions())
@@ -214,7 +209,28 @@ int main(int argc, char** argv) {
     monitor = std::make_unique<replication::MySqlMonitor>(probe_targets(*ctx.topology), mopts);
   else
     monitor = std::make_unique<replication::PgMonitor>(probe_targets(*ctx.topology), mopts);
-  monitor->set_listener([&ctx](const auto& snap) { publish_health(ctx, snap); });
+  // Failover watches every round; with failover disabled it still reports
+  // dead primaries and serves `shardctl failover` switchovers.
+  const config::Failover& fo = cluster.failover();
+  ctx.failover_enabled = fo.enabled();
+  ctx.failover_write_wait = std::chrono::milliseconds(fo.write_wait_ms());
+  ctx.failover_promote_timeout = std::chrono::milliseconds(fo.promote_timeout_ms());
+  ctx.failover_rejoin_lag =
+      mysql ? cfg.routing().max_replica_lag_transactions() : cfg.routing().max_replica_lag_bytes();
+  ctx.failing_over = std::make_unique<std::atomic<bool>[]>(ctx.topology->shards.size());
+  replication::FailoverLogin flogin{mopts.user,
+                                    mopts.password,
+                                    mopts.database,
+                                    fo.replication_user(),
+                                    fo.replication_password(),
+                                    mopts.connect_timeout};
+  FailoverController failover(ctx, *monitor, store.get(), record,
+                              mysql ? replication::make_mysql_failover_ops(std::move(flogin))
+                                    : replication::make_pg_failover_ops(std::move(flogin)));
+  monitor->set_listener([&ctx, &failover](const auto& snap) {
+    publish_health(ctx, snap);
+    failover.on_snapshot(snap);
+  });
 
   // Listener TLS settings live as long as the process (main never returns).
   std::vector<std::unique_ptr<net::ServerTls>> listener_tls;
@@ -247,7 +263,7 @@ int main(int argc, char** argv) {
         l.address() + ":" + std::to_string(l.port()) +
         (tls ? (tls->required ? " (TLS required)" : " (TLS offered)") : ""));
   }
-  admin::AdminServer admin(ctx, *monitor);
+  admin::AdminServer admin(ctx, *monitor, failover);
   if (cfg.admin().port() != 0) {
     auto ok = admin.start(cfg.admin().address(), static_cast<std::uint16_t>(cfg.admin().port()));
     if (!ok) {
@@ -257,6 +273,7 @@ int main(int argc, char** argv) {
     log("admin API on http://" + cfg.admin().address() + ":" + std::to_string(cfg.admin().port()));
   }
   monitor->start();
+  failover.start();
 
   std::vector<std::thread> pool_threads;
   for (auto& w : ctx.workers) {
@@ -268,6 +285,7 @@ int main(int argc, char** argv) {
   sigwait(&set, &sig);
   log(std::string("stopping on ") + strsignal(sig));
   monitor->stop();
+  failover.stop();
   std::fflush(stderr);
   ::_exit(0);
 }

@@ -22,6 +22,7 @@
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
 #include "proxy/session/cancel_registry.h"
+#include "proxy/topology_handle.h"
 #include "proxy/txn/decision_log.h"
 #include "proxy/txn/two_phase.h"
 #include "router/shard_keys.h"
@@ -45,17 +46,23 @@ class Worker;
 
 struct ProxyContext {
   std::shared_ptr<const config::Config> config;
-  std::shared_ptr<const router::Topology> topology;
-  // Where the topology came from: the store's path and the version's reason
-  // ("seeded from the configuration file" ...); empty path without data_dir.
+  TopologyHandle topology;
+  // The topology store's path; empty without data_dir.
   std::string topology_store_path;
-  std::string topology_reason;
-  std::int64_t topology_updated_unix_ms = 0;
   router::AnalyzeOptions analyze_options;
   // Commit decisions of transactions over several shards (data_dir); null
   // without a data_dir, and such transactions are then refused.
   std::unique_ptr<txn::DecisionLog> decisions;
   std::optional<txn::TestPause> test_pause;  // SHARDGATE_TEST_PAUSE_2PC, tests only
+  // Failover (proxy/failover_controller.h). failing_over[shard] is set while a
+  // promotion runs: statements for that shard's primary wait up to
+  // failover_write_wait instead of failing, as they do while the primary is
+  // unreachable and failover is enabled.
+  bool failover_enabled = false;
+  std::chrono::milliseconds failover_write_wait{5000};
+  std::chrono::milliseconds failover_promote_timeout{10000};
+  std::uint64_t failover_rejoin_lag = 0;  // a fenced old primary serves again within this lag
+  std::unique_ptr<std::atomic<bool>[]> failing_over;
   session::CancelRegistry cancels;
   std::atomic<std::int64_t> clients{0};
   // Statements in flight per backend, across threads (least-outstanding balancing).

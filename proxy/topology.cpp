@@ -1,6 +1,7 @@
 #include "proxy/topology.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "router/shard_map.h"
 
@@ -63,6 +64,7 @@ router::Topology topology_from_config(const config::Cluster& cluster) {
     const auto& shard = cluster.shards(s);
     router::ShardInfo info;
     info.name = shard.name();
+    info.epoch = shard.epoch();
     for (const auto& b : shard.backends()) {
       router::BackendInfo bi;
       bi.index = static_cast<std::uint32_t>(t.backends.size());
@@ -75,9 +77,11 @@ router::Topology topology_from_config(const config::Cluster& cluster) {
                                                      : router::MemberRole::Replica;
       bi.shard = static_cast<std::uint32_t>(s);
       bi.zone = b.zone();
+      bi.priority = b.priority();
+      bi.fenced = b.fenced();
       if (bi.role == router::MemberRole::Primary)
         info.primary = bi.index;
-      else
+      else if (!bi.fenced)  // a fenced old primary serves nothing, not even reads
         info.replicas.push_back(bi.index);
       t.backends.push_back(std::move(bi));
     }
@@ -85,6 +89,55 @@ router::Topology topology_from_config(const config::Cluster& cluster) {
   }
   add_sharding(cluster, t);
   return t;
+}
+
+router::Topology topology_from_record(const config::TopologyRecord& record) {
+  router::Topology t = topology_from_config(record.cluster());
+  t.version = record.version();
+  t.reason = record.reason();
+  t.updated_unix_ms = record.updated_unix_ms();
+  return t;
+}
+
+namespace {
+
+config::TopologyRecord next_version(const config::TopologyRecord& current,
+                                    const std::string& reason) {
+  config::TopologyRecord next = current;
+  next.set_version(current.version() + 1);
+  next.set_reason(reason);
+  next.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+  return next;
+}
+
+}  // namespace
+
+config::TopologyRecord promoted_record(const config::TopologyRecord& current, int shard,
+                                       const std::string& new_primary, const std::string& reason) {
+  config::TopologyRecord next = next_version(current, reason);
+  config::Shard& s = *next.mutable_cluster()->mutable_shards(shard);
+  s.set_epoch(s.epoch() + 1);
+  for (auto& b : *s.mutable_backends()) {
+    if (b.name() == new_primary) {
+      b.set_role(config::Backend::PRIMARY);
+      b.set_fenced(false);
+    } else if (b.role() == config::Backend::PRIMARY) {
+      b.set_role(config::Backend::REPLICA);
+      b.set_fenced(true);
+    }
+  }
+  return next;
+}
+
+config::TopologyRecord rejoined_record(const config::TopologyRecord& current,
+                                       const std::string& name, const std::string& reason) {
+  config::TopologyRecord next = next_version(current, reason);
+  for (auto& s : *next.mutable_cluster()->mutable_shards())
+    for (auto& b : *s.mutable_backends())
+      if (b.name() == name) b.set_fenced(false);
+  return next;
 }
 
 }  // namespace shardgate

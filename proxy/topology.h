@@ -7,5 +7,18 @@
 namespace shardgate {
 
 router::Topology topology_from_config(const config::Cluster& cluster);
+// The data path's view of a stored version: topology_from_config plus the
+// record's version, reason and time.
+router::Topology topology_from_record(const config::TopologyRecord& record);
+
+// The version after a failover of shard `shard` to backend `new_primary`
+// (by name): it becomes the primary, the old primary a fenced replica, the
+// shard's epoch grows by one. Version + 1; the config digest stays, so a
+// restart with the same config file keeps serving this version.
+config::TopologyRecord promoted_record(const config::TopologyRecord& current, int shard,
+                                       const std::string& new_primary, const std::string& reason);
+// The version in which fenced backend `name` serves again, as a replica.
+config::TopologyRecord rejoined_record(const config::TopologyRecord& current,
+                                       const std::string& name, const std::string& reason);
 
 }  // namespace shardgate

@@ -56,6 +56,7 @@ HealthSnapshot next_snapshot(const HealthSnapshot& previous,
       h.role = o.role;
       h.lsn = o.lsn.value_or(0);
       h.receive_lsn = o.receive_lsn.value_or(0);
+      h.upstream_connected = o.upstream_connected;
       h.consecutive_failures = 0;
       h.last_error.clear();
       h.last_success = o.finished;

@@ -65,6 +65,11 @@ struct BackendHealth {
   // position's: bytes of WAL for PostgreSQL, transactions (GTIDs) behind for
   // MySQL. The name stays for the existing users.
   std::optional<uint64_t> lag_bytes;
+  // Replica only, as of the last successful probe: its replication stream
+  // from the primary is connected (PostgreSQL: the WAL receiver streams;
+  // MariaDB: Slave_IO_Running is Yes). Failover asks the replicas whether
+  // they lost the primary too before it believes the primary is dead.
+  bool upstream_connected = false;
   uint32_t consecutive_failures = 0;
   std::string last_error;  // empty after a successful probe
   std::chrono::steady_clock::time_point last_success{};
@@ -82,6 +87,7 @@ struct ProbeOutcome {
   ObservedRole role = ObservedRole::Unknown;
   std::optional<uint64_t> lsn;          // unknown (e.g. NULL from the server): nullopt
   std::optional<uint64_t> receive_lsn;  // unknown: nullopt
+  bool upstream_connected = false;      // replica only; see BackendHealth
   std::string error;                    // set when !ok
   std::chrono::steady_clock::time_point finished{};
 };

@@ -108,6 +108,11 @@ Monitor::~Monitor() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
+void Monitor::set_primaries(std::vector<bool> primary) {
+  std::lock_guard lock(mutex_);
+  new_primaries_ = std::move(primary);
+}
+
 void Monitor::start() {
   if (on_monitor_thread()) return;  // from the listener: it is running
   std::lock_guard lifecycle(lifecycle_mutex_);
@@ -191,6 +196,14 @@ std::chrono::milliseconds Monitor::round_budget() const {
 void Monitor::run() {
   monitor_thread_id_.store(std::this_thread::get_id());
   while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (new_primaries_) {
+        for (size_t i = 0; i < targets_.size() && i < new_primaries_->size(); ++i)
+          targets_[i].configured_primary = (*new_primaries_)[i];
+        new_primaries_.reset();
+      }
+    }
     const auto round_started = Clock::now();
     auto outcomes = probe_round(round_started + round_budget());
     if (!outcomes) break;

@@ -116,6 +116,10 @@ class Monitor {
   std::shared_ptr<const HealthSnapshot> wait_for_round_after(
       std::chrono::steady_clock::time_point t, std::chrono::milliseconds timeout);
 
+  // After a failover: which targets are their shard's primary now (by
+  // target), for measuring lag from the next round on.
+  void set_primaries(std::vector<bool> primary);
+
   // Called on the monitor thread after each published round. Keep it short:
   // the next round waits for it.
   void set_listener(Listener listener);
@@ -131,7 +135,9 @@ class Monitor {
   void request_stop();
   std::chrono::milliseconds round_budget() const;
 
-  const std::vector<ProbeTarget> targets_;
+  // configured_primary changes only on the monitor thread, at a round's
+  // start (set_primaries); probes keep references to their target.
+  std::vector<ProbeTarget> targets_;
   const MonitorOptions options_;
   // Touched only by the monitor thread (and by the constructor/destructor).
   std::vector<std::unique_ptr<ProbeConnection>> probes_;
@@ -149,6 +155,7 @@ class Monitor {
   std::condition_variable cv_;  // signalled on publish and on stop
   bool stopping_ = false;
   Listener listener_;
+  std::optional<std::vector<bool>> new_primaries_;
 };
 
 namespace detail {

@@ -370,6 +370,7 @@ Result<ProbeOutcome> interpret_mysql_probe(const MySqlProbeRow& row, uint32_t do
   if (!row.gtid_current_pos) return make_error("@@gtid_current_pos is NULL");
 
   bool replicating = false;
+  bool connected = false;
   std::optional<uint64_t> received;
   for (const auto& r : row.replication) {
     // Slave_IO_Running is Yes, No, Connecting or Preparing: anything but No
@@ -377,6 +378,7 @@ Result<ProbeOutcome> interpret_mysql_probe(const MySqlProbeRow& row, uint32_t do
     if (r.sql_running == "Yes" || (!r.io_running.empty() && r.io_running != "No")) {
       replicating = true;
     }
+    if (r.io_running == "Yes") connected = true;
     auto io = parse_gtid_seq(r.gtid_io_pos, domain);
     if (!io) return make_error("Gtid_IO_Pos: " + io.error().message());
     if (*io) received = std::max(received.value_or(0), **io);
@@ -395,6 +397,7 @@ Result<ProbeOutcome> interpret_mysql_probe(const MySqlProbeRow& row, uint32_t do
   } else {
     outcome.lsn = current->value_or(0);
     outcome.receive_lsn = std::max(received.value_or(0), *outcome.lsn);
+    outcome.upstream_connected = connected;
   }
   return outcome;
 }

@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kProbeQuery =
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
-    "pg_last_wal_receive_lsn()";
+    "pg_last_wal_receive_lsn(), "
+    "(SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1)";
 
 Result<uint32_t> parse_lsn_half(std::string_view digits) {
   // PostgreSQL's pg_lsn_in accepts 1 to 8 hex digits per half, nothing else.
@@ -46,7 +47,7 @@ Result<ProbeOutcome> parse_probe_result(const PGresult* result) {
   if (PQresultStatus(result) != PGRES_TUPLES_OK) {
     return make_error("probe query failed: " + one_line(PQresultErrorMessage(result)));
   }
-  if (PQntuples(result) != 1 || PQnfields(result) != 3) {
+  if (PQntuples(result) != 1 || PQnfields(result) != 4) {
     return make_error("probe query returned an unexpected shape");
   }
   ProbeOutcome outcome;
@@ -61,6 +62,8 @@ Result<ProbeOutcome> parse_probe_result(const PGresult* result) {
   outcome.ok = true;
   outcome.lsn = *lsn;
   outcome.receive_lsn = *receive;
+  // NULL: no WAL receiver runs (a primary, or a replica between attempts).
+  outcome.upstream_connected = !PQgetisnull(result, 0, 3) && PQgetvalue(result, 0, 3)[0] == 't';
   return outcome;
 }
 

@@ -22,6 +22,10 @@ struct BackendInfo {
   MemberRole role = MemberRole::Replica;
   std::uint32_t shard = 0;
   std::string zone;
+  std::uint32_t priority = 0;  // promotion tie-break: higher wins
+  // An old primary after a failover: no statement goes to it until it
+  // rejoins as a replica (a new topology version clears it).
+  bool fenced = false;
 };
 
 // A slice [start, end) of the 64-bit keyspace that hashed sharding keys fall
@@ -39,6 +43,7 @@ struct ShardInfo {
   std::uint32_t primary = 0;            // index into backends
   std::vector<std::uint32_t> replicas;  // indexes into backends
   KeyRange key_range;                   // hash sharding: the keyspace slice it owns
+  std::uint64_t epoch = 0;              // grows by one with every failover of the shard
 };
 
 enum class ShardStrategy {
@@ -78,6 +83,8 @@ struct ShardingSchema {
 
 struct Topology {
   std::uint64_t version = 1;
+  std::string reason;  // why this version exists ("failover of shard s0 ...")
+  std::int64_t updated_unix_ms = 0;
   std::string cluster;
   std::vector<BackendInfo> backends;
   std::vector<ShardInfo> shards;

@@ -56,8 +56,9 @@ asio::awaitable<std::vector<PoolStats>> collect_pools(ProxyContext& ctx) {
 
 }  // namespace
 
-AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor)
-    : ctx_(ctx), monitor_(monitor) {}
+AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor,
+                         FailoverController& failover)
+    : ctx_(ctx), monitor_(monitor), failover_(failover) {}
 
 AdminServer::~AdminServer() {
   io_.stop();
@@ -102,9 +103,18 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     res.version(req.version());
     res.keep_alive(req.keep_alive());
     const std::string target(req.target());
-    if (req.method() != http::verb::get) {
+    const std::string path = target.substr(0, target.find('?'));
+    const std::string query =
+        path.size() < target.size() ? target.substr(path.size() + 1) : std::string();
+    if (req.method() == http::verb::post && path == "/api/v1/failover") {
+      res.set(http::field::content_type, "application/json");
+      co_await switchover(query, res);
+    } else if (req.method() != http::verb::get) {
       res.result(http::status::method_not_allowed);
-      res.body() = "only GET is supported\n";
+      res.body() = "only GET is supported here (POST /api/v1/failover?shard=S runs a switchover)\n";
+    } else if (target == "/api/v1/failovers") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = failovers_json();
     } else if (target == "/api/v1/backends") {
       res.set(http::field::content_type, "application/json");
       res.body() = co_await backends_json();
@@ -118,12 +128,93 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       res.body() = "ok\n";
     } else {
       res.result(http::status::not_found);
-      res.body() = "not found: try /api/v1/backends, /api/v1/topology or /metrics\n";
+      res.body() =
+          "not found: try /api/v1/backends, /api/v1/topology, /api/v1/failovers or /metrics\n";
     }
     res.prepare_payload();
     auto [wec, wn] = co_await http::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
     (void)wn;
     if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+namespace {
+
+json::object report_json(const FailoverReport& r) {
+  json::object o;
+  o["id"] = r.id;
+  o["shard"] = r.shard;
+  o["kind"] = r.kind;
+  o["old_primary"] = r.old_primary;
+  o["new_primary"] = r.new_primary;
+  o["outcome"] = r.outcome;
+  if (!r.error.empty()) o["error"] = r.error;
+  o["started_unix_ms"] = r.started_unix_ms;
+  o["detect_ms"] = r.detect_ms;
+  o["promote_ms"] = r.promote_ms;
+  o["epoch"] = r.epoch;
+  o["topology_version"] = r.topology_version;
+  json::array steps;
+  for (const auto& s : r.steps) steps.push_back(json::string(s));
+  o["steps"] = std::move(steps);
+  o["finished"] = r.finished;
+  return o;
+}
+
+// The value of `key` in a query string (no percent-decoding: names are plain).
+std::string query_value(const std::string& query, const std::string& key) {
+  std::size_t at = 0;
+  while (at <= query.size()) {
+    const std::size_t end = std::min(query.find('&', at), query.size());
+    const std::string pair = query.substr(at, end - at);
+    if (pair.rfind(key + "=", 0) == 0) return pair.substr(key.size() + 1);
+    at = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string AdminServer::failovers_json() const {
+  json::array reports;
+  for (const auto& r : failover_.reports()) reports.push_back(report_json(r));
+  json::array fenced;
+  for (const auto& f : failover_.fenced()) {
+    json::object o;
+    o["name"] = f.name;
+    o["shard"] = f.shard;
+    o["status"] = f.status;
+    fenced.push_back(std::move(o));
+  }
+  json::object root;
+  root["enabled"] = ctx_.failover_enabled;
+  root["reports"] = std::move(reports);
+  root["fenced"] = std::move(fenced);
+  return json::serialize(root) + "\n";
+}
+
+asio::awaitable<void> AdminServer::switchover(const std::string& query,
+                                              http::response<http::string_body>& res) {
+  auto id = failover_.request_switchover(query_value(query, "shard"), query_value(query, "to"));
+  if (!id) {
+    res.result(http::status::bad_request);
+    json::object o;
+    o["error"] = id.error().message();
+    res.body() = json::serialize(o) + "\n";
+    co_return;
+  }
+  // The admin thread stays free while the failover thread works.
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    auto r = failover_.report(*id);
+    if (r && (r->finished || std::chrono::steady_clock::now() > give_up)) {
+      if (r->outcome != "promoted") res.result(http::status::conflict);
+      res.body() = json::serialize(report_json(*r)) + "\n";
+      co_return;
+    }
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
@@ -137,11 +228,13 @@ asio::awaitable<std::string> AdminServer::backends_json() {
     o["name"] = b.name;
     o["shard"] = ctx_.topology->shards[b.shard].name;
     o["role"] = role_name(b.role);
+    o["fenced"] = b.fenced;
     o["address"] = b.host + ":" + std::to_string(b.port);
     if (b.index < health->backends.size()) {
       const auto& h = health->backends[b.index];
       o["up"] = h.up;
       o["observed_role"] = observed_name(h.role);
+      if (b.role == router::MemberRole::Replica) o["streaming"] = h.upstream_connected;
       // PostgreSQL: WAL positions and bytes; MySQL: GTID sequence numbers and transactions.
       if (mysql) {
         o["gtid_seq"] = h.lsn;
@@ -188,6 +281,7 @@ std::string AdminServer::topology_json() const {
     o["name"] = shard.name;
     o["key_range"] = router::format_key_range(shard.key_range);
     o["default"] = s == t.sharding.default_shard;
+    o["epoch"] = shard.epoch;
     json::array members;
     for (const auto& b : t.backends) {
       if (b.shard != s) continue;
@@ -199,6 +293,7 @@ std::string AdminServer::topology_json() const {
       if (!b.unix_socket.empty() || !b.unix_socket_dir.empty())
         m["socket"] = b.unix_socket.empty() ? b.unix_socket_dir : b.unix_socket;
       m["zone"] = b.zone;
+      if (b.fenced) m["fenced"] = true;
       members.push_back(std::move(m));
     }
     o["members"] = std::move(members);
@@ -229,8 +324,8 @@ std::string AdminServer::topology_json() const {
   json::object root;
   root["cluster"] = t.cluster;
   root["version"] = t.version;
-  root["reason"] = ctx_.topology_reason;
-  root["updated_unix_ms"] = ctx_.topology_updated_unix_ms;
+  root["reason"] = t.reason;
+  root["updated_unix_ms"] = t.updated_unix_ms;
   root["store"] = ctx_.topology_store_path;
   root["shards"] = std::move(shards);
   root["sharded_tables"] = std::move(tables);

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <boost/beast/http.hpp>
 #include <memory>
 #include <thread>
 
+#include "proxy/failover_controller.h"
 #include "proxy/proxy_context.h"
 #include "replication/monitor.h"
 
@@ -14,7 +16,7 @@ namespace shardgate::admin {
 
 class AdminServer {
  public:
-  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor);
+  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor, FailoverController& failover);
   ~AdminServer();
   // Binds (errors are returned, e.g. the port is taken) and starts serving.
   Result<void> start(const std::string& address, std::uint16_t port);
@@ -25,9 +27,14 @@ class AdminServer {
   boost::asio::awaitable<std::string> backends_json();
   std::string topology_json() const;
   boost::asio::awaitable<std::string> metrics_text();
+  std::string failovers_json() const;
+  // POST /api/v1/failover?shard=S[&to=NAME]: runs a switchover, answers its report.
+  boost::asio::awaitable<void> switchover(
+      const std::string& query, boost::beast::http::response<boost::beast::http::string_body>& res);
 
   ProxyContext& ctx_;
   const replication::Monitor& monitor_;
+  FailoverController& failover_;
   boost::asio::io_context io_{1};
   std::thread thread_;
 };

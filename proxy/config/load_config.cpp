@@ -35,6 +35,13 @@ void apply_defaults(Config& c) {
     if (m.interval_ms() == 0) m.set_interval_ms(250);
     if (m.failures_before_down() == 0) m.set_failures_before_down(3);
     if (m.connect_timeout_ms() == 0) m.set_connect_timeout_ms(1000);
+    auto& f = *cl.mutable_failover();
+    if (f.replication_user().empty()) {
+      f.set_replication_user(m.user());
+      if (f.replication_password().empty()) f.set_replication_password(m.password());
+    }
+    if (f.write_wait_ms() == 0) f.set_write_wait_ms(5000);
+    if (f.promote_timeout_ms() == 0) f.set_promote_timeout_ms(10000);
   }
   auto& p = *c.mutable_pool();
   if (p.size() == 0) p.set_size(20);

@@ -56,6 +56,13 @@ struct SessionPools {
   }
 };
 
+// A short sleep on the session's own executor (waiting for a failover).
+inline asio::awaitable<void> pause_briefly() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(std::chrono::milliseconds(20));
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
 // Leases a connection for `role` on `shard`; a replica must have replayed
 // `min_position` (read-your-writes). Counts the statement by route.
 template <class Conn>
@@ -68,7 +75,17 @@ asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionP
   ProxyContext& ctx = worker.ctx();
   std::vector<std::uint32_t> excluded;
   std::string last_error = "no backend configured";
+  // While the shard's primary is being replaced, or unreachable with
+  // failover enabled, a statement for it waits (bounded) for the new one.
+  const auto wait_until = std::chrono::steady_clock::now() + ctx.failover_write_wait;
+  auto may_wait = [&] { return std::chrono::steady_clock::now() < wait_until; };
   for (int attempt = 0; attempt < 6; ++attempt) {
+    if (ctx.failing_over && ctx.failing_over[shard].load(std::memory_order_acquire) &&
+        role == router::TargetRole::Primary && may_wait()) {
+      co_await pause_briefly();
+      --attempt;
+      continue;
+    }
     const auto min = role == router::TargetRole::Replica ? min_position : std::nullopt;
     const auto choice = worker.choose(shard, role, min, excluded);
     if (choice.fell_back_to_primary) bump(worker.metrics().replica_fallback_total);
@@ -79,6 +96,13 @@ asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionP
       excluded.push_back(choice.backend);
       const bool primary = choice.backend == ctx.topology->shards[shard].primary;
       if (!primary) continue;  // another replica, or the primary, may serve
+      if (ctx.failover_enabled && may_wait()) {
+        // Failover may be about to replace it: ask the next topology.
+        excluded.clear();
+        co_await pause_briefly();
+        --attempt;
+        continue;
+      }
       break;
     }
     std::unique_ptr<Conn> conn = std::move(*lease);

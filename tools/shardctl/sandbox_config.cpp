@@ -39,14 +39,15 @@ struct EngineConfig {
   std::vector<const char*> users;  // password = name in the sandbox
   const char* monitor_user;
   const char* monitor_database;
+  const char* replication_user;  // replicas follow a promoted primary as this user
   // PostgreSQL's socket is a directory plus a port-derived name
   // (unix_socket_dir); MariaDB's is a file path per member (unix_socket).
   bool unix_socket_dir;
 };
 
 EngineConfig engine_config(Engine engine) {
-  if (engine == Engine::kMysql) return {"mysql", "my", {"app"}, "monitor", "app", false};
-  return {"postgres", "pg", {"app", "postgres"}, "postgres", "postgres", true};
+  if (engine == Engine::kMysql) return {"mysql", "my", {"app"}, "monitor", "app", "repl", false};
+  return {"postgres", "pg", {"app", "postgres"}, "postgres", "postgres", "postgres", true};
 }
 
 void write_backend(std::ostringstream& out, const Member& m, const SandboxOptions& options,
@@ -155,6 +156,10 @@ std::string render_config_yaml(const SandboxOptions& options, const std::vector<
       << "      user: " << engine.monitor_user << "\n"
       << "      password: " << engine.monitor_user << "\n"
       << "      database: " << engine.monitor_database << "\n"
+      << "    failover:\n"
+      << "      enabled: true\n"
+      << "      replication_user: " << engine.replication_user << "\n"
+      << "      replication_password: " << engine.replication_user << "\n"
       << "    shards:\n";
   for (int s = 0; s < options.shards; ++s) {
     out << "      - name: s" << s << "\n"

@@ -53,7 +53,7 @@ GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
 -- promote and fence: stop and repoint replication, flip read_only, kill sessions.
 CREATE USER 'monitor'@'%' IDENTIFIED BY 'monitor';
 GRANT REPLICATION CLIENT, SLAVE MONITOR, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN,
-  READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO 'monitor'@'%';
+  READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, RELOAD ON *.* TO 'monitor'@'%';
 GRANT SELECT ON app.* TO 'monitor'@'%';
 CREATE DATABASE app CHARACTER SET utf8mb4;
 CREATE DATABASE sbtest CHARACTER SET utf8mb4;

@@ -1,0 +1,437 @@
+#include "proxy/failover_controller.h"
+
+#include <cstdio>
+
+#include "proxy/proxy_context.h"
+#include "proxy/topology.h"
+#include "proxy/topology_store.h"
+#include "replication/failover_plan.h"
+#include "replication/monitor.h"
+
+namespace shardgate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using replication::ObservedRole;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool fresh(const replication::BackendHealth& h) {
+  return h.up && h.consecutive_failures == 0;
+}
+
+// A failed attempt is tried again after this, not on every round.
+constexpr auto kRetryBackoff = std::chrono::seconds(2);
+constexpr std::size_t kReportsKept = 50;
+
+}  // namespace
+
+FailoverController::FailoverController(ProxyContext& ctx, replication::Monitor& monitor,
+                                       TopologyStore* store, config::TopologyRecord current,
+                                       std::unique_ptr<replication::FailoverOps> ops)
+    : ctx_(ctx),
+      monitor_(monitor),
+      store_(store),
+      record_(std::move(current)),
+      ops_(std::move(ops)) {}
+
+FailoverController::~FailoverController() {
+  stop();
+}
+
+void FailoverController::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void FailoverController::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FailoverController::on_snapshot(std::shared_ptr<const replication::HealthSnapshot> snapshot) {
+  {
+    std::lock_guard lock(mutex_);
+    latest_ = std::move(snapshot);
+  }
+  cv_.notify_all();
+}
+
+Result<std::uint64_t> FailoverController::request_switchover(const std::string& shard,
+                                                             const std::string& target) {
+  const router::Topology& topo = *ctx_.topology;
+  std::optional<std::uint32_t> index;
+  for (std::uint32_t s = 0; s < topo.shards.size(); ++s)
+    if (topo.shards[s].name == shard) index = s;
+  if (!index) return make_error("no shard named '" + shard + "'");
+  if (!target.empty()) {
+    bool found = false;
+    for (std::uint32_t b : topo.shards[*index].replicas)
+      found = found || topo.backends[b].name == target;
+    if (!found)
+      return make_error("'" + target + "' is not a replica of shard " + shard +
+                        " that can be promoted");
+  }
+  std::lock_guard lock(mutex_);
+  const std::uint64_t id = next_id_++;
+  requests_.push_back({id, *index, target});
+  FailoverReport queued;
+  queued.id = id;
+  queued.shard = shard;
+  queued.kind = "switchover";
+  queued.outcome = "queued";
+  queued.started_unix_ms = unix_ms_now();
+  reports_.push_back(std::move(queued));
+  if (reports_.size() > kReportsKept) reports_.pop_front();
+  cv_.notify_all();
+  return id;
+}
+
+std::vector<FailoverReport> FailoverController::reports() const {
+  std::lock_guard lock(mutex_);
+  return {reports_.begin(), reports_.end()};
+}
+
+std::optional<FailoverReport> FailoverController::report(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& r : reports_)
+    if (r.id == id) return r;
+  return std::nullopt;
+}
+
+std::vector<FencedBackend> FailoverController::fenced() const {
+  std::lock_guard lock(mutex_);
+  std::vector<FencedBackend> out;
+  for (const auto& [name, f] : fenced_) out.push_back(f);
+  return out;
+}
+
+void FailoverController::run() {
+  std::uint64_t seen_generation = 0;
+  for (;;) {
+    std::shared_ptr<const replication::HealthSnapshot> health;
+    std::optional<Switchover> request;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] {
+        return stopping_ || !requests_.empty() ||
+               (latest_ && latest_->generation != seen_generation);
+      });
+      if (stopping_) return;
+      health = latest_;
+      if (!requests_.empty()) {
+        request = requests_.front();
+        requests_.pop_front();
+      }
+    }
+    if (!health) health = monitor_.snapshot();
+    seen_generation = health->generation;
+    if (request) {
+      switch_over(*request, *health);
+      continue;
+    }
+    if (health->generation > 0) check(*health);
+  }
+}
+
+void FailoverController::check(const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  const bool enabled = ctx_.failover_enabled;
+  for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
+    const auto a = replication::assess_shard(topo, health, s);
+    if (a.verdict == replication::Verdict::Healthy) {
+      last_reason_.erase(s);
+      continue;
+    }
+    if (last_reason_[s] != a.reason) {
+      last_reason_[s] = a.reason;
+      log("shard " + topo.shards[s].name + ": " + a.reason +
+          (a.verdict == replication::Verdict::Failover && !enabled
+               ? " (failover is disabled in the config)"
+               : ""));
+    }
+    if (a.verdict != replication::Verdict::Failover || !enabled) continue;
+    if (auto it = retry_after_.find(s); it != retry_after_.end() && Clock::now() < it->second)
+      continue;
+    fail_over(s, a.candidate, health);
+  }
+  watch_fenced(health);
+}
+
+void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
+                                   const replication::HealthSnapshot& health) {
+  const auto t0 = Clock::now();
+  const router::Topology& topo = *ctx_.topology;
+  const std::uint32_t old = topo.shards[shard].primary;
+  FailoverReport r;
+  r.shard = topo.shards[shard].name;
+  r.kind = "automatic";
+  r.old_primary = topo.backends[old].name;
+  r.new_primary = topo.backends[candidate].name;
+  r.started_unix_ms = unix_ms_now();
+  const auto& last = health.backends[old].last_success;
+  if (last != Clock::time_point{}) r.detect_ms = ms_between(last, t0);
+  const std::uint64_t id = new_report(r);
+  ctx_.failing_over[shard].store(true, std::memory_order_release);
+  log("shard " + r.shard + ": failing over from " + r.old_primary + " to " + r.new_primary);
+
+  auto fenced = ops_->fence(address(old));
+  update(id, [&](FailoverReport& rep) {
+    rep.steps.push_back(fenced ? "fenced " + r.old_primary
+                               : "could not fence " + r.old_primary + " (" +
+                                     fenced.error().message() + "); the proxy no longer uses it");
+  });
+  const auto deadline = t0 + ctx_.failover_promote_timeout;
+  auto promoted = ops_->promote(address(candidate), std::nullopt, deadline);
+  if (!promoted) {
+    ctx_.failing_over[shard].store(false, std::memory_order_release);
+    retry_after_[shard] = Clock::now() + kRetryBackoff;
+    log("shard " + r.shard + ": failover failed: " + promoted.error().message());
+    update(id, [&](FailoverReport& rep) {
+      rep.outcome = "failed";
+      rep.error = promoted.error().message();
+      rep.finished = true;
+    });
+    return;
+  }
+  update(id, [&](FailoverReport& rep) { rep.steps.push_back("promoted " + r.new_primary); });
+  FailoverReport published;
+  auto ok = publish_promotion(shard, candidate, published);
+  ctx_.failing_over[shard].store(false, std::memory_order_release);
+  const double promote_ms = ms_between(t0, Clock::now());
+  if (!ok) {
+    retry_after_[shard] = Clock::now() + kRetryBackoff;
+    log("shard " + r.shard + ": " + r.new_primary +
+        " was promoted but the topology could not be stored: " + ok.error().message());
+    update(id, [&](FailoverReport& rep) {
+      rep.outcome = "failed";
+      rep.error = ok.error().message();
+      rep.finished = true;
+    });
+    return;
+  }
+  promoted_position_[shard] = *promoted;
+  update(id, [&](FailoverReport& rep) {
+    rep.promote_ms = promote_ms;
+    rep.epoch = published.epoch;
+    rep.topology_version = published.topology_version;
+    rep.steps.push_back("published topology v" + std::to_string(published.topology_version));
+  });
+  log("shard " + r.shard + ": " + r.new_primary + " is the primary (epoch " +
+      std::to_string(published.epoch) + "), " + std::to_string(static_cast<int>(r.detect_ms)) +
+      " ms to detect, " + std::to_string(static_cast<int>(promote_ms)) + " ms to promote");
+  FailoverReport repointed;
+  repoint_replicas(shard, candidate, repointed);
+  update(id, [&](FailoverReport& rep) {
+    for (auto& step : repointed.steps) rep.steps.push_back(std::move(step));
+    rep.outcome = "promoted";
+    rep.finished = true;
+  });
+}
+
+void FailoverController::switch_over(const Switchover& request,
+                                     const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  const std::uint32_t shard = request.shard;
+  const std::uint32_t old = topo.shards[shard].primary;
+  auto finish = [&](const std::string& error) {
+    log("shard " + topo.shards[shard].name + ": switchover refused: " + error);
+    update(request.id, [&](FailoverReport& rep) {
+      rep.outcome = "failed";
+      rep.error = error;
+      rep.finished = true;
+    });
+  };
+  std::optional<std::uint32_t> candidate;
+  if (request.target.empty()) {
+    candidate = replication::choose_candidate(topo, health, shard);
+  } else {
+    for (std::uint32_t b : topo.shards[shard].replicas)
+      if (topo.backends[b].name == request.target) candidate = b;
+  }
+  if (!candidate || !fresh(health.backends[*candidate]) ||
+      health.backends[*candidate].role != ObservedRole::Replica)
+    return finish("no replica of shard " + topo.shards[shard].name +
+                  " is reachable and replicating to promote");
+  const auto t0 = Clock::now();
+  update(request.id, [&](FailoverReport& rep) {
+    rep.outcome = "running";
+    rep.old_primary = topo.backends[old].name;
+    rep.new_primary = topo.backends[*candidate].name;
+  });
+  ctx_.failing_over[shard].store(true, std::memory_order_release);
+  // Statements already on the primary finish first (briefly); new ones wait.
+  const auto drain_until = t0 + std::chrono::milliseconds(500);
+  while (ctx_.outstanding[old].load(std::memory_order_relaxed) > 0 && Clock::now() < drain_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  auto resume = [&](const std::string& error) {
+    ctx_.failing_over[shard].store(false, std::memory_order_release);
+    finish(error);
+  };
+  if (auto f = ops_->fence(address(old)); !f) return resume(f.error().message());
+  auto position = ops_->write_position(address(old));
+  if (!position) {
+    ops_->unfence(address(old));
+    return resume(position.error().message());
+  }
+  const auto deadline = Clock::now() + ctx_.failover_promote_timeout;
+  auto promoted = ops_->promote(address(*candidate), *position, deadline);
+  if (!promoted) {
+    ops_->unfence(address(old));
+    return resume(promoted.error().message());
+  }
+  FailoverReport published;
+  auto ok = publish_promotion(shard, *candidate, published);
+  ctx_.failing_over[shard].store(false, std::memory_order_release);
+  if (!ok) return finish(ok.error().message());
+  const double pause_ms = ms_between(t0, Clock::now());
+  promoted_position_[shard] = *promoted;
+  FailoverReport repointed;
+  repoint_replicas(shard, *candidate, repointed);
+  log("shard " + topo.shards[shard].name + ": switched over from " + topo.backends[old].name +
+      " to " + topo.backends[*candidate].name + ", writes paused " +
+      std::to_string(static_cast<int>(pause_ms)) + " ms");
+  update(request.id, [&](FailoverReport& rep) {
+    rep.steps.push_back("fenced " + rep.old_primary);
+    rep.steps.push_back("promoted " + rep.new_primary + " at the old primary's last write");
+    rep.steps.push_back("published topology v" + std::to_string(published.topology_version));
+    for (auto& step : repointed.steps) rep.steps.push_back(std::move(step));
+    rep.promote_ms = pause_ms;
+    rep.epoch = published.epoch;
+    rep.topology_version = published.topology_version;
+    rep.outcome = "promoted";
+    rep.finished = true;
+  });
+}
+
+Result<void> FailoverController::publish_promotion(std::uint32_t shard, std::uint32_t candidate,
+                                                   FailoverReport& report) {
+  const router::Topology& topo = *ctx_.topology;
+  const std::string reason = "failover of shard " + topo.shards[shard].name + ": " +
+                             topo.backends[topo.shards[shard].primary].name + " -> " +
+                             topo.backends[candidate].name;
+  auto next =
+      promoted_record(record_, static_cast<int>(shard), topo.backends[candidate].name, reason);
+  report.epoch = next.cluster().shards(static_cast<int>(shard)).epoch();
+  report.topology_version = next.version();
+  return publish_record(std::move(next));
+}
+
+Result<void> FailoverController::publish_record(config::TopologyRecord next) {
+  if (store_) {
+    if (auto r = store_->publish(next); !r) return r.error();
+  }
+  record_ = std::move(next);
+  auto t = std::make_shared<const router::Topology>(topology_from_record(record_));
+  std::vector<bool> primaries(t->backends.size());
+  for (const auto& b : t->backends) primaries[b.index] = b.role == router::MemberRole::Primary;
+  ctx_.topology.publish(std::move(t));
+  monitor_.set_primaries(std::move(primaries));
+  return {};
+}
+
+void FailoverController::repoint_replicas(std::uint32_t shard, std::uint32_t new_primary,
+                                          FailoverReport& report) {
+  const router::Topology& topo = *ctx_.topology;
+  for (std::uint32_t b : topo.shards[shard].replicas) {
+    auto r = ops_->follow(address(b), address(new_primary), false, std::nullopt);
+    report.steps.push_back(r ? topo.backends[b].name + " follows " + topo.backends[new_primary].name
+                             : "could not repoint " + topo.backends[b].name + ": " +
+                                   r.error().message());
+    if (!r) log("repointing " + topo.backends[b].name + ": " + r.error().message());
+  }
+}
+
+// A fenced old primary: fenced again whenever it comes back writable; a
+// MariaDB one that holds nothing the new primary lacks is made to follow it;
+// once it replicates from the new primary and has caught up, it serves reads.
+void FailoverController::watch_fenced(const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  std::map<std::string, FencedBackend> now;
+  for (const auto& b : topo.backends) {
+    if (!b.fenced || b.index >= health.backends.size()) continue;
+    const auto& h = health.backends[b.index];
+    const std::uint32_t primary = topo.shards[b.shard].primary;
+    FencedBackend f{b.name, topo.shards[b.shard].name, "down"};
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = fenced_.find(b.name); it != fenced_.end()) f.status = it->second.status;
+    }
+    if (!fresh(h)) {
+      fence_tried_[b.index] = false;
+      f.status = "down";
+      now[b.name] = f;
+      continue;
+    }
+    if (h.role == ObservedRole::Replica && h.upstream_connected && h.lag_bytes &&
+        *h.lag_bytes <= ctx_.failover_rejoin_lag) {
+      auto ok = publish_record(rejoined_record(
+          record_, b.name, b.name + " rejoined shard " + f.shard + " as a replica"));
+      if (ok) {
+        log(b.name + " rejoined shard " + f.shard + " as a replica of " +
+            topo.backends[primary].name);
+        continue;
+      }
+      f.status = "replicating, but the topology could not be stored: " + ok.error().message();
+      now[b.name] = f;
+      continue;
+    }
+    if (!fence_tried_[b.index]) {
+      fence_tried_[b.index] = true;
+      if (h.role == ObservedRole::Primary) {
+        auto fenced = ops_->fence(address(b.index));
+        log(b.name + " is back and writable: " +
+            (fenced ? std::string("fenced") : "could not fence it: " + fenced.error().message()));
+      }
+      std::optional<std::uint64_t> took_over_at;
+      if (auto known = promoted_position_.find(b.shard); known != promoted_position_.end())
+        took_over_at = known->second;
+      auto follows = ops_->follow(address(b.index), address(primary), true, took_over_at);
+      f.status = follows ? "rejoining: replicating from " + topo.backends[primary].name
+                         : "fenced: " + follows.error().message();
+      log(b.name + ": " + f.status);
+    }
+    now[b.name] = f;
+  }
+  std::lock_guard lock(mutex_);
+  fenced_ = std::move(now);
+}
+
+replication::ServerAddress FailoverController::address(std::uint32_t backend) const {
+  const auto& b = ctx_.topology->backends[backend];
+  return {b.name, b.host, b.port, b.unix_socket_dir, b.unix_socket};
+}
+
+std::uint64_t FailoverController::new_report(FailoverReport report) {
+  std::lock_guard lock(mutex_);
+  report.id = next_id_++;
+  const std::uint64_t id = report.id;
+  reports_.push_back(std::move(report));
+  if (reports_.size() > kReportsKept) reports_.pop_front();
+  return id;
+}
+
+void FailoverController::update(std::uint64_t id,
+                                const std::function<void(FailoverReport&)>& change) {
+  std::lock_guard lock(mutex_);
+  for (auto& r : reports_)
+    if (r.id == id) change(r);
+}
+
+void FailoverController::log(const std::string& line) const {
+  std::fprintf(stderr, "shardgate: %s\n", line.c_str());
+}
+
+}  // namespace shardgate

@@ -1,0 +1,140 @@
+// Failover: the control-plane thread that watches the monitor's rounds,
+// fails a shard over when its primary is dead (replication/failover_plan.h),
+// runs planned switchovers for `shardctl failover`, fences old primaries that
+// come back and lets them serve again once they replicate from the new one.
+//
+// Order of a failover, and why:
+//  1. the shard is marked failing over: statements for its primary wait at
+//     the proxy (bounded) instead of failing;
+//  2. the old primary is fenced when reachable (read-only, its sessions
+//     ended), so nothing commits there any more;
+//  3. the candidate applies everything it received (a switchover also waits
+//     for the old primary's last write) and is promoted;
+//  4. the new topology is written to the store (synced) and published: the
+//     shard's epoch grows, the old primary becomes a fenced replica that
+//     gets no statement at all, whatever it claims when it comes back;
+//  5. statements resume on the new primary; the other replicas are
+//     repointed after, so they do not lengthen the write pause.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "proxy/config/config.pb.h"
+#include "replication/failover_ops.h"
+#include "replication/health.h"
+
+namespace shardgate {
+
+struct ProxyContext;
+class TopologyStore;
+
+namespace replication {
+class Monitor;
+}
+
+struct FailoverReport {
+  std::uint64_t id = 0;
+  std::string shard;
+  std::string kind;  // "automatic" or "switchover"
+  std::string old_primary, new_primary;
+  std::string outcome = "running";  // running, promoted, failed
+  std::string error;
+  std::int64_t started_unix_ms = 0;
+  // automatic: from the old primary's last answered probe to the decision.
+  double detect_ms = 0;
+  // From the decision (statements start waiting) to the new topology.
+  double promote_ms = 0;
+  std::uint64_t epoch = 0;             // the shard's epoch after it
+  std::uint64_t topology_version = 0;  // published by it
+  std::vector<std::string> steps;      // what was done, in order, with errors
+  bool finished = false;
+};
+
+// A fenced old primary, as failover last saw it.
+struct FencedBackend {
+  std::string name;
+  std::string shard;
+  std::string status;  // "down", "fenced (read-only)", "rejoining", "needs rebuild: ..."
+};
+
+class FailoverController {
+ public:
+  FailoverController(ProxyContext& ctx, replication::Monitor& monitor, TopologyStore* store,
+                     config::TopologyRecord current, std::unique_ptr<replication::FailoverOps> ops);
+  ~FailoverController();
+  FailoverController(const FailoverController&) = delete;
+  FailoverController& operator=(const FailoverController&) = delete;
+
+  void start();
+  void stop();
+
+  // From the monitor's listener: the latest round.
+  void on_snapshot(std::shared_ptr<const replication::HealthSnapshot> snapshot);
+
+  // Queues a planned switchover of the shard named `shard` (to `target` when
+  // given, else the most advanced replica); the report's id.
+  Result<std::uint64_t> request_switchover(const std::string& shard, const std::string& target);
+
+  std::vector<FailoverReport> reports() const;
+  std::optional<FailoverReport> report(std::uint64_t id) const;
+  std::vector<FencedBackend> fenced() const;
+
+ private:
+  struct Switchover {
+    std::uint64_t id;
+    std::uint32_t shard;
+    std::string target;
+  };
+
+  void run();
+  void check(const replication::HealthSnapshot& health);
+  void fail_over(std::uint32_t shard, std::uint32_t candidate,
+                 const replication::HealthSnapshot& health);
+  void switch_over(const Switchover& request, const replication::HealthSnapshot& health);
+  // Writes and publishes the version in which `candidate` leads `shard`.
+  Result<void> publish_promotion(std::uint32_t shard, std::uint32_t candidate,
+                                 FailoverReport& report);
+  void repoint_replicas(std::uint32_t shard, std::uint32_t new_primary, FailoverReport& report);
+  void watch_fenced(const replication::HealthSnapshot& health);
+  Result<void> publish_record(config::TopologyRecord next);
+
+  replication::ServerAddress address(std::uint32_t backend) const;
+  std::uint64_t new_report(FailoverReport report);
+  void update(std::uint64_t id, const std::function<void(FailoverReport&)>& change);
+  void log(const std::string& line) const;
+
+  ProxyContext& ctx_;
+  replication::Monitor& monitor_;
+  TopologyStore* store_;           // null without data_dir: versions live in memory only
+  config::TopologyRecord record_;  // the current version (failover thread only)
+  std::unique_ptr<replication::FailoverOps> ops_;
+
+  // Failover thread only.
+  std::map<std::uint32_t, std::chrono::steady_clock::time_point> retry_after_;  // by shard
+  std::map<std::uint32_t, std::string> last_reason_;                            // by shard
+  std::map<std::uint32_t, std::uint64_t> promoted_position_;  // by shard: the new primary's
+  std::map<std::uint32_t, bool> fence_tried_;                 // by backend, while it is up
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::shared_ptr<const replication::HealthSnapshot> latest_;
+  std::deque<Switchover> requests_;
+  std::deque<FailoverReport> reports_;  // newest last, the last 50
+  std::map<std::string, FencedBackend> fenced_;
+  std::uint64_t next_id_ = 1;
+  std::thread thread_;
+};
+
+}  // namespace shardgate

@@ -1,0 +1,64 @@
+// The steps of a failover on real servers, one engine each (PostgreSQL over
+// libpq, MariaDB over Connector/C). Control plane: blocking calls with
+// connect timeouts, run on the failover thread, never on an I/O thread.
+//
+// Positions are the monitor's (replication/health.h): a WAL LSN, or the
+// seq_no of the domain-0 GTID.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+
+namespace shardgate::replication {
+
+struct ServerAddress {
+  std::string name;
+  std::string host;
+  unsigned port = 0;
+  std::string unix_socket_dir;  // PostgreSQL: used instead of host when set
+  std::string unix_socket;      // MariaDB: used instead of host when set
+};
+
+struct FailoverLogin {
+  std::string user, password, database;                // control statements (superuser-like)
+  std::string replication_user, replication_password;  // replicas following a new primary
+  std::chrono::milliseconds connect_timeout{1000};
+};
+
+class FailoverOps {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual ~FailoverOps() = default;
+
+  // Makes the server refuse writes and ends its client sessions (the
+  // replication senders stay, so replicas can still catch up). An error when
+  // it cannot be reached: a dead server needs no fence, the topology's epoch
+  // keeps the proxy away from it.
+  virtual Result<void> fence(const ServerAddress& server) = 0;
+  // The server's own write position (after fence: nothing moves it any more).
+  virtual Result<std::uint64_t> write_position(const ServerAddress& server) = 0;
+  // Waits until the replica has applied everything it received and at least
+  // `at_least`, then makes it a writable primary; returns the position it
+  // took over at (what it had applied). Fails at `deadline` without promoting.
+  virtual Result<std::uint64_t> promote(const ServerAddress& replica,
+                                        std::optional<std::uint64_t> at_least,
+                                        Clock::time_point deadline) = 0;
+  // Points a replica at the new primary. With `was_primary` it is a fenced
+  // old primary; `took_over_at` is the new primary's position when it took
+  // over, when known: an old primary holding writes past it cannot follow
+  // (they exist nowhere else) and is reported as needing a rebuild.
+  virtual Result<void> follow(const ServerAddress& replica, const ServerAddress& primary,
+                              bool was_primary, std::optional<std::uint64_t> took_over_at) = 0;
+  // Undoes fence() on a primary that stays primary (a switchover that could not finish).
+  virtual Result<void> unfence(const ServerAddress& server) = 0;
+};
+
+std::unique_ptr<FailoverOps> make_pg_failover_ops(FailoverLogin login);
+std::unique_ptr<FailoverOps> make_mysql_failover_ops(FailoverLogin login);
+
+}  // namespace shardgate::replication

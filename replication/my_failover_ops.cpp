@@ -1,0 +1,201 @@
+// MariaDB failover steps over Connector/C: fence with read_only and killed
+// client sessions, promote by letting the SQL thread apply the relay log and
+// dropping the replication connection, follow with CHANGE MASTER TO ...
+// MASTER_USE_GTID. Written for MariaDB 10.11 with GTIDs in domain 0 (the
+// monitor's positions, replication/mysql_monitor.h).
+#include <mysql.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "replication/failover_ops.h"
+#include "replication/mysql_monitor.h"
+
+namespace shardgate::replication {
+namespace {
+
+struct MyCloser {
+  void operator()(MYSQL* m) const { mysql_close(m); }
+};
+using MyConn = std::unique_ptr<MYSQL, MyCloser>;
+struct MyResultCloser {
+  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
+};
+using MyResult = std::unique_ptr<MYSQL_RES, MyResultCloser>;
+
+std::string quoted(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+class MyFailoverOps final : public FailoverOps {
+ public:
+  explicit MyFailoverOps(FailoverLogin login) : login_(std::move(login)) {}
+
+  Result<void> fence(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    if (auto r = exec(conn->get(), server, "SET GLOBAL read_only = ON"); !r) return r;
+    // Sessions that already began writing would still commit: end them. The
+    // binlog dump threads stay, so the replicas receive everything.
+    auto ids = column(conn->get(), server,
+                      "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() "
+                      "AND command NOT IN ('Binlog Dump', 'Daemon') AND user <> 'system user'");
+    if (!ids) return ids.error();
+    for (const auto& id : *ids) exec(conn->get(), server, "KILL CONNECTION " + id);
+    return {};
+  }
+
+  Result<void> unfence(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    return exec(conn->get(), server, "SET GLOBAL read_only = OFF");
+  }
+
+  Result<std::uint64_t> write_position(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    return domain_seq(conn->get(), server, "SELECT @@global.gtid_binlog_pos");
+  }
+
+  Result<std::uint64_t> promote(const ServerAddress& replica, std::optional<std::uint64_t> at_least,
+                                Clock::time_point deadline) override {
+    auto conn = connect(replica);
+    if (!conn) return conn.error();
+    // Stop receiving, then let the SQL thread apply what was received.
+    if (auto r = exec(conn->get(), replica, "STOP SLAVE IO_THREAD"); !r) return r.error();
+    auto received = received_seq(conn->get(), replica);
+    if (!received) return received.error();
+    const std::uint64_t target = std::max(*received, at_least.value_or(0));
+    std::uint64_t took_over_at = 0;
+    for (;;) {
+      auto applied = domain_seq(conn->get(), replica, "SELECT @@global.gtid_slave_pos");
+      if (!applied) return applied.error();
+      took_over_at = *applied;
+      if (*applied >= target) break;
+      if (Clock::now() >= deadline) {
+        exec(conn->get(), replica, "START SLAVE IO_THREAD");
+        return make_error(replica.name + " applied only up to seq_no " + std::to_string(*applied) +
+                          " of " + std::to_string(target) + " when the promotion time ran out");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (const char* sql : {"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}) {
+      if (auto r = exec(conn->get(), replica, sql); !r) {
+        exec(conn->get(), replica, "START SLAVE");  // stays a replica; a retry may succeed
+        return r.error();
+      }
+    }
+    return took_over_at;
+  }
+
+  Result<void> follow(const ServerAddress& replica, const ServerAddress& primary, bool was_primary,
+                      std::optional<std::uint64_t> took_over_at) override {
+    auto conn = connect(replica);
+    if (!conn) return conn.error();
+    if (was_primary && took_over_at) {
+      auto own = domain_seq(conn->get(), replica, "SELECT @@global.gtid_binlog_pos");
+      if (!own) return own.error();
+      if (*own > *took_over_at)
+        return make_error("needs rebuild: its binlog holds transactions " +
+                          std::to_string(*took_over_at + 1) + ".." + std::to_string(*own) +
+                          " (domain 0) that " + primary.name + " never received");
+    }
+    // A former primary's own transactions are in its binlog, not in its
+    // (stale) slave position: it resumes from current_pos.
+    const std::string change =
+        "CHANGE MASTER TO MASTER_HOST=" + quoted(primary.host) +
+        ", MASTER_PORT=" + std::to_string(primary.port) +
+        ", MASTER_USER=" + quoted(login_.replication_user) +
+        ", MASTER_PASSWORD=" + quoted(login_.replication_password) +
+        ", MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + (was_primary ? "current_pos" : "slave_pos");
+    if (was_primary) {
+      if (auto r = exec(conn->get(), replica, "SET GLOBAL read_only = ON"); !r) return r;
+    }
+    for (const std::string& sql : {std::string("STOP SLAVE"), change, std::string("START SLAVE")}) {
+      if (auto r = exec(conn->get(), replica, sql); !r) return r;
+    }
+    return {};
+  }
+
+ private:
+  Result<MyConn> connect(const ServerAddress& server) const {
+    MyConn conn(mysql_init(nullptr));
+    if (!conn) return make_error("out of memory");
+    const unsigned timeout =
+        std::max<unsigned>(1, static_cast<unsigned>((login_.connect_timeout.count() + 999) / 1000));
+    mysql_optionsv(conn.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    const unsigned io_timeout = 10;
+    mysql_optionsv(conn.get(), MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    mysql_optionsv(conn.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+    const char* socket = server.unix_socket.empty() ? nullptr : server.unix_socket.c_str();
+    if (!mysql_real_connect(conn.get(), socket ? nullptr : server.host.c_str(), login_.user.c_str(),
+                            login_.password.c_str(), nullptr, server.port, socket, 0))
+      return make_error("cannot connect to " + server.name + ": " + mysql_error(conn.get()));
+    return conn;
+  }
+
+  static Result<void> exec(MYSQL* m, const ServerAddress& server, const std::string& sql) {
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      return make_error(server.name + ": " + sql + ": " + mysql_error(m));
+    MyResult discard(mysql_store_result(m));
+    return {};
+  }
+
+  static Result<std::vector<std::string>> column(MYSQL* m, const ServerAddress& server,
+                                                 const std::string& sql) {
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      return make_error(server.name + ": " + sql + ": " + mysql_error(m));
+    MyResult res(mysql_store_result(m));
+    if (!res) return make_error(server.name + ": " + sql + ": no result");
+    std::vector<std::string> out;
+    while (MYSQL_ROW row = mysql_fetch_row(res.get())) out.emplace_back(row[0] ? row[0] : "");
+    return out;
+  }
+
+  static Result<std::uint64_t> domain_seq(MYSQL* m, const ServerAddress& server,
+                                          const std::string& sql) {
+    auto values = column(m, server, sql);
+    if (!values) return values.error();
+    if (values->size() != 1) return make_error(server.name + ": " + sql + ": no row");
+    auto seq = parse_gtid_seq(values->front(), 0);
+    if (!seq) return make_error(server.name + ": " + sql + ": " + seq.error().message());
+    return seq->value_or(0);
+  }
+
+  // The highest domain-0 seq_no the IO thread received (Gtid_IO_Pos).
+  static Result<std::uint64_t> received_seq(MYSQL* m, const ServerAddress& server) {
+    const std::string sql = "SHOW ALL SLAVES STATUS";
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      return make_error(server.name + ": " + sql + ": " + mysql_error(m));
+    MyResult res(mysql_store_result(m));
+    if (!res) return std::uint64_t{0};
+    const unsigned fields = mysql_num_fields(res.get());
+    MYSQL_FIELD* f = mysql_fetch_fields(res.get());
+    int io_pos = -1;
+    for (unsigned i = 0; i < fields; ++i)
+      if (std::string_view(f[i].name) == "Gtid_IO_Pos") io_pos = static_cast<int>(i);
+    std::uint64_t best = 0;
+    while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
+      if (io_pos < 0 || !row[io_pos]) continue;
+      auto seq = parse_gtid_seq(row[io_pos], 0);
+      if (seq && *seq) best = std::max(best, **seq);
+    }
+    return best;
+  }
+
+  FailoverLogin login_;
+};
+
+}  // namespace
+
+std::unique_ptr<FailoverOps> make_mysql_failover_ops(FailoverLogin login) {
+  return std::make_unique<MyFailoverOps>(std::move(login));
+}
+
+}  // namespace shardgate::replication

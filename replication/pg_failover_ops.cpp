@@ -1,0 +1,190 @@
+// PostgreSQL failover steps over libpq: fence with a read-only default and
+// terminated sessions, promote with pg_promote(), follow by rewriting
+// primary_conninfo and reloading (PostgreSQL 13 and later reload it without
+// a restart; recovery_target_timeline 'latest' follows the new timeline).
+#include <libpq-fe.h>
+
+#include <memory>
+#include <thread>
+
+#include "replication/failover_ops.h"
+#include "replication/pg_monitor.h"
+
+namespace shardgate::replication {
+namespace {
+
+struct PgConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
+struct PgResultCloser {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A libpq conninfo value in single quotes (backslash and quote escaped).
+std::string conninfo_value(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// A SQL string literal (standard_conforming_strings is on since 9.1).
+std::string sql_literal(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+class PgFailoverOps final : public FailoverOps {
+ public:
+  explicit PgFailoverOps(FailoverLogin login) : login_(std::move(login)) {}
+
+  Result<void> fence(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    // Each on its own: ALTER SYSTEM cannot run inside a transaction block.
+    for (const char* sql :
+         {"ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()",
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"}) {
+      if (auto r = exec(conn->get(), server, sql); !r) return r.error();
+    }
+    return {};
+  }
+
+  Result<void> unfence(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    for (const char* sql :
+         {"ALTER SYSTEM RESET default_transaction_read_only", "SELECT pg_reload_conf()"}) {
+      if (auto r = exec(conn->get(), server, sql); !r) return r.error();
+    }
+    return {};
+  }
+
+  Result<std::uint64_t> write_position(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return conn.error();
+    auto v = value(conn->get(), server, "SELECT pg_current_wal_flush_lsn()");
+    if (!v) return v.error();
+    return parse_lsn(*v);
+  }
+
+  Result<std::uint64_t> promote(const ServerAddress& replica, std::optional<std::uint64_t> at_least,
+                                Clock::time_point deadline) override {
+    auto conn = connect(replica);
+    if (!conn) return conn.error();
+    // pg_promote replays whatever WAL the replica holds before it ends
+    // recovery; what it must wait for is WAL that is still on its way.
+    if (at_least) {
+      for (;;) {
+        auto v = value(conn->get(), replica, "SELECT pg_last_wal_replay_lsn()");
+        if (!v) return v.error();
+        auto lsn = parse_lsn(*v);
+        if (!lsn) return lsn.error();
+        if (*lsn >= *at_least) break;
+        if (Clock::now() >= deadline)
+          return make_error(replica.name + " replayed only up to " + *v + ", short of " +
+                            format_lsn(*at_least) + ", when the promotion time ran out");
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
+    const std::string sql =
+        "SELECT pg_promote(true, " + std::to_string(std::max<long long>(1, left.count())) + ")";
+    auto done = value(conn->get(), replica, sql);
+    if (!done) return done.error();
+    if (*done != "t") return make_error(replica.name + " did not finish promoting in time");
+    // It may have been fenced as a primary once: a promoted server writes.
+    for (const char* reset :
+         {"ALTER SYSTEM RESET default_transaction_read_only", "SELECT pg_reload_conf()"}) {
+      if (auto r = exec(conn->get(), replica, reset); !r) return r.error();
+    }
+    auto at = value(conn->get(), replica, "SELECT pg_current_wal_flush_lsn()");
+    if (!at) return at.error();
+    return parse_lsn(*at);
+  }
+
+  Result<void> follow(const ServerAddress& replica, const ServerAddress& primary, bool was_primary,
+                      std::optional<std::uint64_t>) override {
+    if (was_primary)
+      return make_error(replica.name +
+                        " was a primary: PostgreSQL turns it into a replica only by a restart "
+                        "(pg_rewind, then standby.signal); it stays fenced until it streams "
+                        "from the new primary");
+    auto conn = connect(replica);
+    if (!conn) return conn.error();
+    const std::string info = "host=" + conninfo_value(primary.host) +
+                             " port=" + std::to_string(primary.port) +
+                             " user=" + conninfo_value(login_.replication_user) +
+                             " password=" + conninfo_value(login_.replication_password) +
+                             " application_name=" + conninfo_value(replica.name);
+    const std::string set = "ALTER SYSTEM SET primary_conninfo = " + sql_literal(info);
+    for (const std::string& sql : {set, std::string("SELECT pg_reload_conf()")}) {
+      if (auto r = exec(conn->get(), replica, sql); !r) return r.error();
+    }
+    return {};
+  }
+
+ private:
+  Result<PgConn> connect(const ServerAddress& server) const {
+    const std::string host = server.unix_socket_dir.empty() ? server.host : server.unix_socket_dir;
+    const std::string port = std::to_string(server.port);
+    const std::string timeout =
+        std::to_string(std::max<long long>(1, (login_.connect_timeout.count() + 999) / 1000));
+    const char* keys[] = {
+        "host", "port", "user", "password", "dbname", "connect_timeout", "application_name",
+        nullptr};
+    const char* values[] = {host.c_str(),
+                            port.c_str(),
+                            login_.user.c_str(),
+                            login_.password.c_str(),
+                            login_.database.c_str(),
+                            timeout.c_str(),
+                            "shardgate-failover",
+                            nullptr};
+    PgConn conn(PQconnectdbParams(keys, values, 0));
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
+      return make_error("cannot connect to " + server.name + ": " +
+                        trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory"));
+    return conn;
+  }
+
+  static Result<void> exec(PGconn* c, const ServerAddress& server, const std::string& sql) {
+    PgResult r(PQexec(c, sql.c_str()));
+    const auto status = PQresultStatus(r.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      return make_error(server.name + ": " + sql + ": " + trimmed(PQresultErrorMessage(r.get())));
+    return {};
+  }
+
+  static Result<std::string> value(PGconn* c, const ServerAddress& server, const std::string& sql) {
+    PgResult r(PQexec(c, sql.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1)
+      return make_error(server.name + ": " + sql + ": " + trimmed(PQresultErrorMessage(r.get())));
+    if (PQgetisnull(r.get(), 0, 0)) return make_error(server.name + ": " + sql + " returned NULL");
+    return std::string(PQgetvalue(r.get(), 0, 0));
+  }
+
+  FailoverLogin login_;
+};
+
+}  // namespace
+
+std::unique_ptr<FailoverOps> make_pg_failover_ops(FailoverLogin login) {
+  return std::make_unique<PgFailoverOps>(std::move(login));
+}
+
+}  // namespace shardgate::replication
