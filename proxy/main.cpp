@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
     ctx.scram_verifiers.emplace(u.name(), *v);
   }
   ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
+  ctx.served = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
 
   const unsigned threads =
       cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());

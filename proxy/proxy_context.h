@@ -67,6 +67,9 @@ struct ProxyContext {
   std::atomic<std::int64_t> clients{0};
   // Statements in flight per backend, across threads (least-outstanding balancing).
   std::unique_ptr<std::atomic<std::int64_t>[]> outstanding;
+  // Statements (rounds) served per backend since start: lets a failover drill
+  // check that nothing reached a fenced old primary.
+  std::unique_ptr<std::atomic<std::int64_t>[]> served;
   std::vector<std::unique_ptr<Worker>> workers;
 
   // Parameters a server reported at startup (server_version, encoding ...),

@@ -229,6 +229,7 @@ asio::awaitable<std::string> AdminServer::backends_json() {
     o["shard"] = ctx_.topology->shards[b.shard].name;
     o["role"] = role_name(b.role);
     o["fenced"] = b.fenced;
+    o["statements"] = ctx_.served ? ctx_.served[b.index].load(std::memory_order_relaxed) : 0;
     o["address"] = b.host + ":" + std::to_string(b.port);
     if (b.index < health->backends.size()) {
       const auto& h = health->backends[b.index];

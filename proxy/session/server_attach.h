@@ -118,6 +118,7 @@ asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionP
                  ? router::TargetRole::Primary
                  : router::TargetRole::Replica;
     ctx.outstanding[choice.backend].fetch_add(1, std::memory_order_relaxed);
+    if (ctx.served) ctx.served[choice.backend].fetch_add(1, std::memory_order_relaxed);
     bump(a.role == router::TargetRole::Primary ? worker.metrics().statements_primary_total
                                                : worker.metrics().statements_replica_total);
     co_return a;

@@ -44,6 +44,7 @@ class SandboxEnvironment : public ::testing::Environment {
                 std::to_string(kProxyPort) + " --admin-port " + std::to_string(kAdminPort),
             &out);
     ASSERT_EQ(rc, 0) << "sandbox up failed:\n" << out;
+    disable_failover(g_dir + "/sbx/shardgate.yaml");
     g_proxy = start_proxy(g_dir + "/sbx/shardgate.yaml", kProxyPort);
     ASSERT_GT(g_proxy, 0);
   }
@@ -165,6 +166,12 @@ std::string raw_exchange(const std::string& bytes, int port) {
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, n);
   ::close(fd);
   return answer;
+}
+
+void disable_failover(const std::string& config_path) {
+  ASSERT_EQ(run("sed -i '/^    failover:/,/^    shards:/ s/enabled: true/enabled: false/' " +
+                config_path),
+            0);
 }
 
 pid_t start_proxy(const std::string& config_path, int port) {

@@ -64,6 +64,11 @@ bool wait_for_no_clients(int admin_port);
 std::string write_config_variant(const std::string& name, const std::string& sed_script,
                                  const std::string& source_yaml = "");
 
+// The shared sandboxes' tests kill and restart primaries on purpose and
+// expect them back: their proxies run with automatic failover off (the
+// failover tests start sandboxes of their own).
+void disable_failover(const std::string& config_path);
+
 // Whether the run includes a test of a suite whose name starts with `prefix`:
 // an environment whose sandbox no selected test uses leaves it down.
 bool suites_selected(const std::string& prefix);

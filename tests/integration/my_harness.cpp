@@ -37,6 +37,7 @@ class MySandboxEnvironment : public ::testing::Environment {
                            std::to_string(kMyAdminPort) + " --dir " + my_sandbox_dir(),
                        &out);
     ASSERT_EQ(rc, 0) << "sandbox up --engine mysql failed:\n" << out;
+    disable_failover(my_config());
     g_proxy = start_proxy(my_config(), kMyProxyPort);
     ASSERT_GT(g_proxy, 0);
   }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/shardctl/admin_client.h"
+#include "tools/shardctl/drill.h"
 #include "tools/shardctl/sandbox.h"
 #include "tools/shardctl/sandbox_config.h"
 #include "tools/shardctl/status.h"
@@ -27,8 +29,15 @@ constexpr const char* kUsage =
     "                        [--base-port PORT] [--dir DIR] [--proxy-port PORT]\n"
     "                        [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
+    "  shardctl sandbox start  --member NAME [--dir DIR]\n"
+    "  shardctl sandbox rejoin --member NAME --primary-port PORT [--dir DIR]\n"
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl topology     [--admin HOST:PORT | --config FILE] [--json]\n"
+    "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
+    "  shardctl drill failover [--dir DIR] [--shard S]\n"
+    "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
+    "                        [--load QPS] [--duration SEC] [--writers N] [--pause-ms MS]\n"
+    "                        [--rejoin] [--json]\n"
     "  shardctl help\n"
     "\n"
     "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --dir ./sandbox\n"
@@ -36,7 +45,12 @@ constexpr const char* kUsage =
     "  postgres: PostgreSQL 15 streaming replication; --base-port 15432 --proxy-port 6432\n"
     "  mysql:    MariaDB 10.11 GTID replication;      --base-port 13306 --proxy-port 6033\n"
     "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n"
-    "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n";
+    "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n"
+    "failover runs a planned switchover of shard S (to the most advanced replica, or NAME)\n"
+    "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
+    "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
+    "  --duration 10) and checks every acknowledged write on the new primary; exit 1\n"
+    "  when it fails. --rejoin brings the old primary back as a replica.\n";
 
 using Args = std::vector<std::string>;
 
@@ -147,12 +161,37 @@ int sandbox_down_command(const Args& args) {
   return kExitOk;
 }
 
+// sandbox start|rejoin: one member of a running sandbox, for failover drills.
+int sandbox_member_command(const Args& args, bool rejoin) {
+  std::map<std::string, std::string> given;
+  std::vector<std::string> with_value{"--dir", "--member"};
+  if (rejoin) with_value.push_back("--primary-port");
+  if (auto e = parse_options(args, with_value, {}, given)) return usage_error(e->message);
+  if (!given.count("--member")) return usage_error("--member NAME is required");
+  int primary_port = 0;
+  if (rejoin) {
+    if (!given.count("--primary-port")) return usage_error("--primary-port PORT is required");
+    if (auto e = parse_int(given, "--primary-port", primary_port)) return usage_error(e->message);
+  }
+  const std::string dir = given.count("--dir") ? given["--dir"] : "./sandbox";
+  auto r = rejoin ? sandbox_rejoin_member(dir, given["--member"], primary_port)
+                  : sandbox_start_member(dir, given["--member"]);
+  if (!r) {
+    std::cerr << "shardctl: sandbox " << (rejoin ? "rejoin" : "start")
+              << " failed: " << r.error().message() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
 int sandbox(const Args& args) {
-  if (args.empty()) return usage_error("sandbox needs a subcommand: up or down");
+  if (args.empty()) return usage_error("sandbox needs a subcommand: up, down, start or rejoin");
   const Args rest(args.begin() + 1, args.end());
   if (args[0] == "up") return sandbox_up_command(rest);
   if (args[0] == "down") return sandbox_down_command(rest);
-  return usage_error("unknown sandbox subcommand '" + args[0] + "': use up or down");
+  if (args[0] == "start") return sandbox_member_command(rest, false);
+  if (args[0] == "rejoin") return sandbox_member_command(rest, true);
+  return usage_error("unknown sandbox subcommand '" + args[0] + "': use up, down, start or rejoin");
 }
 
 // status and topology: one admin API call, printed as a table or JSON.
@@ -186,6 +225,84 @@ int topology(const Args& args) {
   return admin_view(args, fetch_topology);
 }
 
+std::optional<std::string> admin_address(std::map<std::string, std::string>& given) {
+  if (!given.count("--config")) return given.count("--admin") ? given["--admin"] : "127.0.0.1:9930";
+  auto a = admin_from_config(given["--config"]);
+  if (!a) {
+    std::cerr << "shardctl: " << a.error().message() << "\n";
+    return std::nullopt;
+  }
+  return *a;
+}
+
+// A planned switchover: the proxy pauses the shard's writes, fences the
+// primary, promotes a replica once it has every write, and answers the report.
+int failover(const Args& args) {
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(args, {"--shard", "--to", "--admin", "--config"}, {}, given))
+    return usage_error(e->message);
+  if (!given.count("--shard")) return usage_error("--shard S is required");
+  auto admin = admin_address(given);
+  if (!admin) return kExitFailed;
+  std::string target = "/api/v1/failover?shard=" + given["--shard"];
+  if (given.count("--to")) target += "&to=" + given["--to"];
+  auto reply = admin_request(*admin, true, target);
+  if (!reply) {
+    std::cerr << "shardctl: " << reply.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << reply->body;
+  return reply->status == 200 ? kExitOk : kExitFailed;
+}
+
+int drill(const Args& args) {
+  if (args.empty() || args[0] != "failover")
+    return usage_error("drill needs a subcommand: failover");
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(Args(args.begin() + 1, args.end()),
+                             {"--dir", "--shard", "--kill", "--stop", "--pause", "--partition",
+                              "--load", "--duration", "--writers", "--pause-ms"},
+                             {"--switchover", "--rejoin", "--json"}, given))
+    return usage_error(e->message);
+  DrillOptions o;
+  if (given.count("--dir")) o.dir = given["--dir"];
+  if (given.count("--shard")) o.shard = given["--shard"];
+  int faults = 0;
+  for (const char* f : {"--kill", "--stop", "--pause", "--partition"}) {
+    if (!given.count(f)) continue;
+    ++faults;
+    if (given[f] != "primary") return usage_error(std::string(f) + " takes 'primary'");
+    o.fault = std::string(f).substr(2);
+  }
+  if (given.count("--switchover")) {
+    ++faults;
+    o.fault = "switchover";
+  }
+  if (faults > 1) return usage_error("choose one fault");
+  if (o.fault == "partition")
+    return usage_error(
+        "--partition primary needs network namespaces the sandbox does not set up yet; "
+        "--pause primary makes the primary unreachable while its replicas keep their streams");
+  for (const auto& [name, target] :
+       std::vector<std::pair<std::string, int*>>{{"--load", &o.load},
+                                                 {"--duration", &o.duration},
+                                                 {"--writers", &o.writers},
+                                                 {"--pause-ms", &o.pause_ms}}) {
+    if (auto e = parse_int(given, name, *target)) return usage_error(e->message);
+  }
+  if (o.load < 1 || o.duration < 3 || o.writers < 1)
+    return usage_error("--load >= 1, --duration >= 3 and --writers >= 1");
+  o.rejoin = given.count("--rejoin") > 0;
+  o.json = given.count("--json") > 0;
+  auto outcome = run_failover_drill(o);
+  if (!outcome) {
+    std::cerr << "shardctl: drill failover: " << outcome.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << outcome->text;
+  return outcome->passed ? kExitOk : kExitFailed;
+}
+
 int help(const Args&) {
   std::cout << kUsage;
   return kExitOk;
@@ -194,8 +311,8 @@ int help(const Args&) {
 // One row per top-level command; new commands (status, failover...) go here.
 const std::map<std::string, std::function<int(const Args&)>>& commands() {
   static const std::map<std::string, std::function<int(const Args&)>> table{
-      {"sandbox", sandbox}, {"status", status}, {"topology", topology},
-      {"help", help},       {"--help", help},   {"-h", help}};
+      {"sandbox", sandbox}, {"status", status}, {"topology", topology}, {"failover", failover},
+      {"drill", drill},     {"help", help},     {"--help", help},       {"-h", help}};
   return table;
 }
 

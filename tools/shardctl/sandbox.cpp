@@ -1,5 +1,9 @@
 #include "tools/shardctl/sandbox.h"
 
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -29,6 +33,46 @@ Result<void> sandbox_down(const DownOptions& options) {
     if (!slot) slot = make_engine(engine);
     return *slot;
   });
+}
+
+namespace {
+
+Result<std::unique_ptr<SandboxEngine>> engine_of_member(const std::string& member) {
+  const auto engine = member_engine(member);
+  if (!engine)
+    return make_error("'" + member +
+                      "' is not a sandbox member name (pg-s0-primary, my-s1-replica2...)");
+  return make_engine(*engine);
+}
+
+}  // namespace
+
+Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std::string& member,
+                                    int signal) {
+  auto engine = engine_of_member(member);
+  if (!engine) return engine.error();
+  const auto pid = (*engine)->server_pid(absolute_dir(dir) / member);
+  if (!pid) return make_error(member + " is not running");
+  if (::kill(*pid, signal) != 0)
+    return make_error("cannot signal " + member + ": " + std::strerror(errno));
+  return *pid;
+}
+
+Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::string& member) {
+  auto engine = engine_of_member(member);
+  if (!engine) return engine.error();
+  auto ctx = member_context(dir, member, **engine);
+  if (!ctx) return ctx.error();
+  return (*engine)->start_member(ctx->first, ctx->second);
+}
+
+Result<void> sandbox_rejoin_member(const std::filesystem::path& dir, const std::string& member,
+                                   int primary_port) {
+  auto engine = engine_of_member(member);
+  if (!engine) return engine.error();
+  auto ctx = member_context(dir, member, **engine);
+  if (!ctx) return ctx.error();
+  return (*engine)->rejoin_member(ctx->first, ctx->second, primary_port);
 }
 
 }  // namespace shardgate::shardctl

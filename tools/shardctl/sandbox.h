@@ -3,6 +3,9 @@
 // points the proxy at them.
 #pragma once
 
+#include <sys/types.h>
+
+#include <filesystem>
 #include <string>
 
 #include "common/result.h"
@@ -19,5 +22,18 @@ Result<std::string> sandbox_up(const SandboxOptions& options);
 // Stops every server under DIR, whatever its engine (each wait bounded in
 // time); with `destroy`, removes DIR afterwards. Nothing running is success.
 Result<void> sandbox_down(const DownOptions& options);
+
+// Failover drills on a running sandbox, one member (its directory name in
+// DIR, e.g. pg-s0-primary) at a time:
+// Sends `signal` to the member's server (SIGKILL: a crash; SIGTERM: a clean
+// stop); an error when it does not run.
+Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std::string& member,
+                                    int signal);
+// Starts the member's stopped server again and waits until it accepts connections.
+Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::string& member);
+// Makes an old primary a replica of the server on primary_port (PostgreSQL:
+// pg_rewind, then a standby; MariaDB: a start, the proxy repoints it).
+Result<void> sandbox_rejoin_member(const std::filesystem::path& dir, const std::string& member,
+                                   int primary_port);
 
 }  // namespace shardgate::shardctl

@@ -331,4 +331,25 @@ Result<void> run_sandbox_down(const DownOptions& options,
   return options.destroy ? destroy_dir(dir) : Result<void>{};
 }
 
+Result<std::pair<SandboxContext, Member>> member_context(const fs::path& dir,
+                                                         const std::string& member,
+                                                         const SandboxEngine& engine) {
+  SandboxContext ctx;
+  ctx.options.dir = absolute_dir(dir);
+  Member m;
+  m.name = member;
+  const fs::path member_dir = ctx.member_dir(m);
+  struct stat st {};
+  if (::stat(member_dir.c_str(), &st) != 0)
+    return make_error("no member " + member + " in " + ctx.options.dir.string());
+  auto owner = find_os_user(st.st_uid);
+  if (!owner) return make_error(member_dir.string() + " belongs to no known user");
+  ctx.owner = *owner;
+  if (ctx.owner.uid != ::geteuid()) ctx.switch_to = ctx.owner;
+  auto port = engine.member_port(member_dir);
+  if (!port) return make_error("cannot read the port of " + member + " from its configuration");
+  m.port = *port;
+  return std::make_pair(std::move(ctx), m);
+}
+
 }  // namespace shardgate::shardctl

@@ -75,7 +75,25 @@ class SandboxEngine {
   virtual Result<void> start_all(SandboxContext& ctx) = 0;
   // Stops the server of a member directory if one runs; every wait is bounded.
   virtual Result<void> stop(const std::filesystem::path& member_dir) = 0;
+
+  // For failover drills on a running sandbox (ctx from member_context):
+  // The server's pid in a member directory; empty when none runs.
+  virtual std::optional<pid_t> server_pid(const std::filesystem::path& member_dir) const = 0;
+  // The port the member was set up with.
+  virtual std::optional<int> member_port(const std::filesystem::path& member_dir) const = 0;
+  // Starts a member's stopped server again, as set up, and waits until it
+  // accepts connections.
+  virtual Result<void> start_member(SandboxContext& ctx, const Member& m) = 0;
+  // Makes a member that was a primary a replica of the server on
+  // `primary_port` (after a failover), and starts it.
+  virtual Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) = 0;
 };
+
+// The context for acting on one member of an existing sandbox in DIR: its
+// servers' owner, and the member with the port it was set up with.
+Result<std::pair<SandboxContext, Member>> member_context(const std::filesystem::path& dir,
+                                                         const std::string& member,
+                                                         const SandboxEngine& engine);
 
 // `sandbox up` with the given engine: starts the sandbox (or finds it already
 // running exactly as asked), writes DIR/shardgate.yaml and returns its text. On

@@ -508,6 +508,29 @@ class MysqlEngine : public SandboxEngine {
 
   Result<void> stop(const fs::path& member_dir) override { return stop_server(member_dir); }
 
+  std::optional<pid_t> server_pid(const fs::path& member_dir) const override {
+    return running_pid(member_dir);
+  }
+
+  std::optional<int> member_port(const fs::path& member_dir) const override {
+    return configured_port(member_dir);
+  }
+
+  Result<void> start_member(SandboxContext& ctx, const Member& m) override {
+    if (auto r = find_programs(); !r) return r;
+    if (running_pid(ctx.member_dir(m))) return {};
+    auto pid = start_server(*programs_, ctx, m);
+    if (!pid) return pid.error();
+    return wait_accepting(ctx, m, *pid);
+  }
+
+  // A MariaDB old primary needs nothing but a start: the proxy fences it and,
+  // when it holds no transaction the new primary lacks, points it at the new
+  // primary by GTID.
+  Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int) override {
+    return start_member(ctx, m);
+  }
+
  private:
   std::optional<MyPrograms> programs_;
 };

@@ -90,6 +90,19 @@ std::optional<PidFile> running_server(const fs::path& data_dir) {
   return pid_file;
 }
 
+// A killed postmaster keeps its pid until it is reaped, and PostgreSQL will
+// not start (nor pg_rewind recover) over a postmaster.pid naming a live pid.
+Result<void> wait_postmaster_gone(const fs::path& data_dir) {
+  std::ifstream in(data_dir / "postmaster.pid");
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return {};
+  if (wait_until([&] { return ::kill(static_cast<pid_t>(pid), 0) != 0; }, seconds(15),
+                 milliseconds(20)))
+    return {};
+  return make_error("the old postmaster of " + data_dir.filename().string() + " (pid " +
+                    std::to_string(pid) + ") has not gone away");
+}
+
 // pg_ctl must run as the data directory's owner; root asks that owner to do it.
 std::optional<OsUser> stop_identity(const fs::path& data_dir) {
   struct stat st {};
@@ -163,6 +176,8 @@ std::string primary_settings(const SandboxContext& ctx, const Member& m) {
        << "unix_socket_directories = " << conf_quote(ctx.socket_dir().string()) << "\n"
        << "cluster_name = " << conf_quote(m.name) << "\n"
        << "wal_level = replica\n"
+       << "# pg_rewind needs it to turn a failed-over old primary into a replica\n"
+       << "wal_log_hints = on\n"
        << "max_wal_senders = 10\n"
        << "max_replication_slots = 10\n"
        << "hot_standby = on\n"
@@ -235,14 +250,15 @@ Result<void> set_up_primary(const PgBinaries& bin, SandboxContext& ctx, const Me
   return {};
 }
 
-Result<void> set_up_replica(const PgBinaries& bin, SandboxContext& ctx, const Member& m) {
-  const Member& primary = ctx.primary_of(m.shard);
+// A new replica of the server on primary_port: pg_basebackup into the
+// member's (empty or missing) directory, its own settings, started.
+Result<void> clone_replica(const PgBinaries& bin, SandboxContext& ctx, const Member& m,
+                           int primary_port) {
   const fs::path data = ctx.member_dir(m);
-  note("pg_basebackup " + m.name + " from " + primary.name);
   if (auto r = make_owned_dir(data, ctx.owner, 0700); !r) return r;
   if (auto r = run_as_owner(
           ctx,
-          {bin.tool("pg_basebackup"), "-h", "127.0.0.1", "-p", std::to_string(primary.port), "-U",
+          {bin.tool("pg_basebackup"), "-h", "127.0.0.1", "-p", std::to_string(primary_port), "-U",
            "postgres", "-D", data.string(), "-R", "-X", "stream", "--checkpoint=fast"},
           seconds(300), "pg_basebackup for " + m.name);
       !r)
@@ -255,6 +271,24 @@ Result<void> set_up_replica(const PgBinaries& bin, SandboxContext& ctx, const Me
       "\ncluster_name = " + conf_quote(m.name) + "\n";
   if (auto r = write_file(data / "postgresql.auto.conf", own, true); !r) return r;
   return start_server(bin, ctx, m);
+}
+
+Result<void> set_up_replica(const PgBinaries& bin, SandboxContext& ctx, const Member& m) {
+  const Member& primary = ctx.primary_of(m.shard);
+  note("pg_basebackup " + m.name + " from " + primary.name);
+  return clone_replica(bin, ctx, m, primary.port);
+}
+
+// Whether the member's WAL receiver streams within `timeout`.
+bool streams_within(const SandboxContext& ctx, const Member& m, seconds timeout) {
+  return wait_until(
+      [&] {
+        auto conn = pg_connect(ctx.socket_dir(), m.port, "postgres");
+        if (!conn) return false;
+        auto rows = pg_query(conn->get(), "SELECT status FROM pg_stat_wal_receiver");
+        return rows && rows->size() == 1 && rows->front() == "streaming";
+      },
+      timeout, milliseconds(100));
 }
 
 // ---------------------------------------------------------------- replication check
@@ -345,6 +379,67 @@ class PostgresEngine : public SandboxEngine {
     if (!running_server(member_dir)) return {};
     if (auto r = find_programs(); !r) return r;
     return stop_server(*bin_, member_dir);
+  }
+
+  std::optional<pid_t> server_pid(const fs::path& member_dir) const override {
+    if (auto pid_file = running_server(member_dir)) return pid_file->pid;
+    return std::nullopt;
+  }
+
+  // The last `port = N` of postgresql.conf and then postgresql.auto.conf,
+  // as the server reads them.
+  std::optional<int> member_port(const fs::path& member_dir) const override {
+    std::optional<int> port;
+    for (const char* file : {"postgresql.conf", "postgresql.auto.conf"}) {
+      std::ifstream in(member_dir / file);
+      for (std::string line; std::getline(in, line);)
+        if (line.starts_with("port = ")) port = std::atoi(line.c_str() + 7);
+    }
+    return port;
+  }
+
+  Result<void> start_member(SandboxContext& ctx, const Member& m) override {
+    if (auto r = find_programs(); !r) return r;
+    if (running_server(ctx.member_dir(m))) return {};
+    if (auto r = wait_postmaster_gone(ctx.member_dir(m)); !r) return r;
+    return start_server(*bin_, ctx, m);
+  }
+
+  // pg_rewind takes the old primary back to where its timeline left the new
+  // primary's, copying the new primary's files (its configuration too: the
+  // member's own port and name are written again after). When it still
+  // cannot follow (pg_rewind 15 finds "no rewind required" when the crashed
+  // primary's end-of-recovery checkpoint sits exactly at the switch point,
+  // yet that record keeps it off the new timeline), it is cloned afresh.
+  Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
+    if (auto r = find_programs(); !r) return r;
+    const fs::path data = ctx.member_dir(m);
+    if (auto r = stop_server(*bin_, data); !r) return r;
+    if (auto r = wait_postmaster_gone(data); !r) return r;
+    const std::string source = "host=127.0.0.1 port=" + std::to_string(primary_port) +
+                               " user=postgres password=postgres dbname=postgres";
+    auto rewound = run_as_owner(
+        ctx,
+        {bin_->tool("pg_rewind"), "--target-pgdata=" + data.string(), "--source-server=" + source},
+        seconds(300), "pg_rewind of " + m.name);
+    if (rewound) {
+      const std::string own =
+          "\n# shardgate sandbox: " + m.name + " rejoined as a replica\n" +
+          "port = " + std::to_string(m.port) + "\ncluster_name = " + conf_quote(m.name) +
+          "\nprimary_conninfo = " + conf_quote(source + " application_name=" + m.name) + "\n";
+      if (auto r = write_file(data / "postgresql.auto.conf", own, true); !r) return r;
+      if (auto r = write_file(data / "standby.signal", "", false); !r) return r;
+      if (auto r = start_server(*bin_, ctx, m); !r) return r;
+      if (streams_within(ctx, m, seconds(5))) return {};
+      note(m.name + " does not stream after pg_rewind; cloning it from the new primary");
+      if (auto r = stop_server(*bin_, data); !r) return r;
+    } else {
+      note(rewound.error().message() + "; cloning " + m.name + " from the new primary");
+    }
+    std::error_code ec;
+    fs::remove_all(data, ec);
+    if (ec) return make_error("cannot remove " + data.string() + ": " + ec.message());
+    return clone_replica(*bin_, ctx, m, primary_port);
   }
 
  private:

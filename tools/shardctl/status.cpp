@@ -1,48 +1,18 @@
 #include "tools/shardctl/status.h"
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 // Boost.JSON header-only: its definitions are compiled in this one file.
 #include <boost/json/src.hpp>
 #include <cstdio>
 #include <sstream>
 
 #include "proxy/config/load_config.h"
+#include "tools/shardctl/admin_client.h"
 
 namespace shardgate::shardctl {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
 
 namespace {
-
-Result<std::string> http_get(const std::string& admin, const std::string& target) {
-  const auto colon = admin.rfind(':');
-  if (colon == std::string::npos)
-    return make_error("--admin must be HOST:PORT, got '" + admin + "'");
-  asio::io_context io;
-  asio::ip::tcp::socket socket(io);
-  boost::system::error_code ec;
-  asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(admin.substr(0, colon), admin.substr(colon + 1), ec);
-  if (!ec) asio::connect(socket, endpoints, ec);
-  if (ec)
-    return make_error("cannot reach the shardgate admin API at " + admin + ": " + ec.message() +
-                      " (is shardgate running, with admin.port set?)");
-  http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, admin);
-  http::write(socket, req, ec);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  if (!ec) http::read(socket, buffer, res, ec);
-  if (ec) return make_error("admin API at " + admin + ": " + ec.message());
-  if (res.result() != http::status::ok)
-    return make_error("admin API answered " + std::to_string(res.result_int()) + ": " + res.body());
-  return res.body();
-}
 
 std::string text(const json::value& v) {
   if (v.is_string()) return std::string(v.as_string());
@@ -54,7 +24,7 @@ std::string text(const json::value& v) {
 }  // namespace
 
 Result<std::string> fetch_status(const std::string& admin, bool as_json) {
-  auto body = http_get(admin, "/api/v1/backends");
+  auto body = admin_get(admin, "/api/v1/backends");
   if (!body || as_json) return body;
   boost::system::error_code ec;
   json::value doc = json::parse(*body, ec);
@@ -88,7 +58,7 @@ Result<std::string> fetch_status(const std::string& admin, bool as_json) {
 }
 
 Result<std::string> fetch_topology(const std::string& admin, bool as_json) {
-  auto body = http_get(admin, "/api/v1/topology");
+  auto body = admin_get(admin, "/api/v1/topology");
   if (!body || as_json) return body;
   boost::system::error_code ec;
   json::value doc = json::parse(*body, ec);
