@@ -111,6 +111,9 @@ Result<std::unique_ptr<DrillClient>> drill_connect(const DrillTarget& t) {
     PQfinish(c);
     return make_error(error);
   }
+  // Notices (CREATE TABLE IF NOT EXISTS ... skipping) would clutter the report.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<DrillClient>(new PgClient(c));
 }
 

@@ -1,6 +1,7 @@
 #include "tools/shardctl/sandbox.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -53,7 +54,11 @@ Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std:
   if (!engine) return engine.error();
   const auto pid = (*engine)->server_pid(absolute_dir(dir) / member);
   if (!pid) return make_error(member + " is not running");
-  if (::kill(*pid, signal) != 0)
+  // SIGSTOP/SIGCONT freeze the whole server (a PostgreSQL postmaster leads
+  // the process group of its backends and WAL senders); a kill hits the
+  // server process alone, as a crash of it does.
+  const bool whole_group = (signal == SIGSTOP || signal == SIGCONT) && ::getpgid(*pid) == *pid;
+  if (::kill(whole_group ? -*pid : *pid, signal) != 0)
     return make_error("cannot signal " + member + ": " + std::strerror(errno));
   return *pid;
 }

@@ -347,7 +347,8 @@ Result<std::pair<SandboxContext, Member>> member_context(const fs::path& dir,
   ctx.owner = *owner;
   if (ctx.owner.uid != ::geteuid()) ctx.switch_to = ctx.owner;
   auto port = engine.member_port(member_dir);
-  if (!port) return make_error("cannot read the port of " + member + " from its configuration");
+  if (!port || *port <= 0)
+    return make_error("cannot read the port of " + member + " from its configuration");
   m.port = *port;
   return std::make_pair(std::move(ctx), m);
 }

@@ -392,8 +392,12 @@ class PostgresEngine : public SandboxEngine {
     std::optional<int> port;
     for (const char* file : {"postgresql.conf", "postgresql.auto.conf"}) {
       std::ifstream in(member_dir / file);
-      for (std::string line; std::getline(in, line);)
-        if (line.starts_with("port = ")) port = std::atoi(line.c_str() + 7);
+      // ALTER SYSTEM rewrites the auto file with quoted values: port = '15433'.
+      for (std::string line; std::getline(in, line);) {
+        const auto digits = line.find_first_of("0123456789");
+        if (line.starts_with("port = ") && digits != std::string::npos)
+          port = std::atoi(line.c_str() + digits);
+      }
     }
     return port;
   }

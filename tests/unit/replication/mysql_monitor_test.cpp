@@ -129,6 +129,15 @@ TEST(InterpretMySqlProbe, ReplicatingCountsEvenWhenWritable) {
   EXPECT_EQ(interpret(row("0", "0-1-40", {{"No", "Yes", ""}})).role, ObservedRole::Replica);
 }
 
+TEST(InterpretMySqlProbe, OnlyARunningIoThreadHoldsTheUpstream) {
+  // Failover believes a primary dead only when its replicas lost it too.
+  EXPECT_TRUE(interpret(row("1", "0-1-40", {{"Yes", "Yes", "0-1-40"}})).upstream_connected);
+  EXPECT_FALSE(interpret(row("1", "0-1-40", {{"Connecting", "Yes", "0-1-40"}})).upstream_connected);
+  EXPECT_FALSE(interpret(row("1", "0-1-40", {{"No", "No", "0-1-40"}})).upstream_connected);
+  EXPECT_FALSE(interpret(row("1", "0-1-40")).upstream_connected);
+  EXPECT_FALSE(interpret(row("0", "0-1-40")).upstream_connected) << "a primary has no upstream";
+}
+
 TEST(InterpretMySqlProbe, StoppedReplicationAndWritableIsPrimary) {
   // A promoted replica whose old connection was stopped but not reset.
   auto o = interpret(row("0", "0-1-40", {{"No", "No", "0-1-40"}}));

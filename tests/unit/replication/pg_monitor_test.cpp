@@ -152,3 +152,19 @@ TEST(Monitor, ListenerMayStopAndRestartWorks) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_GT(calls.load(), 3);
 }
+TEST(Next, UpstreamIsTheLastSuccessfulProbes) {
+  // Failover asks whether the replicas lost their primary too: a failed
+  // probe keeps what the last answered one said.
+  std::vector<ProbeTarget> t = {{"a", "h", 1, "", 0, true}, {"b", "h", 2, "", 0, false}};
+  HealthSnapshot s0;
+  s0.backends.resize(2);
+  auto streaming = ok(ObservedRole::Replica, 10, 10);
+  streaming.upstream_connected = true;
+  auto s1 = next_snapshot(s0, t, {ok(ObservedRole::Primary, 10), streaming}, 3, Clock::now());
+  EXPECT_TRUE(s1.backends[1].upstream_connected);
+  auto s2 = next_snapshot(s1, t, {bad("down"), bad("timeout")}, 3, Clock::now());
+  EXPECT_TRUE(s2.backends[1].upstream_connected);
+  EXPECT_EQ(s2.backends[1].consecutive_failures, 1u);
+  auto s3 = next_snapshot(s2, t, {bad("down"), ok(ObservedRole::Replica, 10, 10)}, 3, Clock::now());
+  EXPECT_FALSE(s3.backends[1].upstream_connected);
+}
