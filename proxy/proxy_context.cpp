@@ -23,16 +23,27 @@ asio::awaitable<Result<pg::Params>> ProxyContext::login_parameters(Worker& worke
     if (server_params) co_return *server_params;
   }
   // The first login asks the primary: parameters such as server_version and
-  // server_encoding are the cluster's, and the same on every member.
-  auto& pool =
-      worker.pool<backend::PgServerConnection>(topology->shards[0].primary, user, database);
-  auto lease = co_await pool.acquire();
-  if (!lease) co_return lease.error();
-  pg::Params params = (*lease)->parameters();
-  pool.release(std::move(*lease), true);
-  std::lock_guard lock(server_params_mutex);
-  if (!server_params) server_params = params;
-  co_return *server_params;
+  // server_encoding are the cluster's, and the same on every member, so a
+  // replica answers when the primary is down (logins, and reads, go on
+  // during a failover).
+  const router::ShardInfo& shard = topology->shards[0];
+  std::vector<std::uint32_t> members{shard.primary};
+  members.insert(members.end(), shard.replicas.begin(), shard.replicas.end());
+  Error last = make_error("no backend configured");
+  for (std::uint32_t backend : members) {
+    auto& pool = worker.pool<backend::PgServerConnection>(backend, user, database);
+    auto lease = co_await pool.acquire();
+    if (!lease) {
+      last = lease.error();
+      continue;
+    }
+    pg::Params params = (*lease)->parameters();
+    pool.release(std::move(*lease), true);
+    std::lock_guard lock(server_params_mutex);
+    if (!server_params) server_params = params;
+    co_return *server_params;
+  }
+  co_return last;
 }
 
 Worker::Worker(ProxyContext& ctx, std::size_t id) : ctx_(ctx), id_(id) {

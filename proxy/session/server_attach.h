@@ -123,6 +123,12 @@ asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionP
                                                : worker.metrics().statements_replica_total);
     co_return a;
   }
+  if (ctx.failover_enabled && role == router::TargetRole::Primary)
+    co_return make_error("the primary of shard " + ctx.topology->shards[shard].name +
+                         " is unreachable (" + last_error +
+                         ") and no failover replaced it within " +
+                         std::to_string(ctx.failover_write_wait.count()) +
+                         " ms; the proxy's log and /api/v1/failovers say why");
   co_return make_error("no server could take the statement: " + last_error);
 }
 

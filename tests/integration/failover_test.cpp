@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 
 #include <boost/json/src.hpp>
+#include <chrono>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "tests/integration/harness.h"
 
@@ -168,6 +170,54 @@ void bad_switchovers_are_refused(DrillSandbox& s) {
   EXPECT_NE(out.find("is not a replica of shard s0"), std::string::npos) << out;
 }
 
+// Every replica down, then the primary: nothing can be promoted. A write
+// waits the bounded write_wait_ms (5 s) and gets an error that says why;
+// once the servers are back the same proxy writes again.
+void no_candidate_gives_a_clear_error(DrillSandbox& s) {
+  const std::string primary = primary_of(s.topology()).first;
+  ASSERT_FALSE(primary.empty());
+  std::vector<std::string> members;
+  for (const char* role : {"primary", "replica1", "replica2"}) members.push_back(s.member(role));
+  auto sandbox_cmd = [&](const char* action, const std::string& member) {
+    std::string out;
+    EXPECT_EQ(run(bin("shardctl") + " sandbox " + action + " --dir " + s.sandbox() + " --member " +
+                      member + " 2>&1",
+                  &out),
+              0)
+        << out;
+  };
+
+  const bool mysql = std::string(s.engine) == "mysql";
+  const std::string port = std::to_string(s.proxy_port);
+  const std::string write =
+      mysql ? "mariadb -h 127.0.0.1 -P " + port + " -u app -papp app -e "
+            : "PGPASSWORD=app psql -X -v ON_ERROR_STOP=1 \"host=127.0.0.1 port=" + port +
+                  " user=app dbname=app\" -c ";
+  const std::string insert = "'INSERT INTO shardgate_drill (id, run) VALUES (7, 7)'";
+  std::string out;
+  ASSERT_EQ(run(write + "'CREATE TABLE IF NOT EXISTS shardgate_drill (id BIGINT PRIMARY KEY, run "
+                        "BIGINT)' 2>&1",
+                &out),
+            0)
+      << out;
+  run(write + "'DELETE FROM shardgate_drill WHERE id = 7' 2>&1", &out);
+  for (const auto& m : members)
+    if (m != primary) sandbox_cmd("stop", m);
+  sandbox_cmd("stop", primary);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_NE(run(write + insert + " 2>&1", &out), 0) << "a write succeeded with every server down";
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  std::cout << "[ error    ] " << out;
+  EXPECT_NE(out.find("no failover replaced it within 5000 ms"), std::string::npos) << out;
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "the write was not bounded by write_wait_ms";
+
+  for (const auto& m : members) sandbox_cmd("start", m);
+  EXPECT_TRUE(wait_until([&] { return run(write + insert + " 2>&1", &out) == 0; }, 30000))
+      << "writes did not come back with the servers: " << out;
+  EXPECT_EQ(primary_of(s.topology()).first, primary) << "nothing could have been promoted";
+}
+
 class PgFailover : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { sandbox_.up(); }
@@ -193,6 +243,9 @@ TEST_F(PgFailover, FailedOverTopologySurvivesAProxyRestart) {
 }
 TEST_F(PgFailover, BadSwitchoversAreRefused) {
   bad_switchovers_are_refused(sandbox_);
+}
+TEST_F(PgFailover, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {
+  no_candidate_gives_a_clear_error(sandbox_);
 }
 
 class MyFailover : public ::testing::Test {
@@ -220,6 +273,9 @@ TEST_F(MyFailover, FailedOverTopologySurvivesAProxyRestart) {
 }
 TEST_F(MyFailover, BadSwitchoversAreRefused) {
   bad_switchovers_are_refused(sandbox_);
+}
+TEST_F(MyFailover, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {
+  no_candidate_gives_a_clear_error(sandbox_);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ constexpr const char* kUsage =
     "                        [--base-port PORT] [--dir DIR] [--proxy-port PORT]\n"
     "                        [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
-    "  shardctl sandbox start  --member NAME [--dir DIR]\n"
+    "  shardctl sandbox start|stop --member NAME [--dir DIR]\n"
     "  shardctl sandbox rejoin --member NAME --primary-port PORT [--dir DIR]\n"
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl topology     [--admin HOST:PORT | --config FILE] [--json]\n"
@@ -162,7 +162,10 @@ int sandbox_down_command(const Args& args) {
 }
 
 // sandbox start|rejoin: one member of a running sandbox, for failover drills.
-int sandbox_member_command(const Args& args, bool rejoin) {
+enum class MemberAction { kStart, kStop, kRejoin };
+
+int sandbox_member_command(const Args& args, MemberAction action) {
+  const bool rejoin = action == MemberAction::kRejoin;
   std::map<std::string, std::string> given;
   std::vector<std::string> with_value{"--dir", "--member"};
   if (rejoin) with_value.push_back("--primary-port");
@@ -175,23 +178,27 @@ int sandbox_member_command(const Args& args, bool rejoin) {
   }
   const std::string dir = given.count("--dir") ? given["--dir"] : "./sandbox";
   auto r = rejoin ? sandbox_rejoin_member(dir, given["--member"], primary_port)
-                  : sandbox_start_member(dir, given["--member"]);
+           : action == MemberAction::kStart ? sandbox_start_member(dir, given["--member"])
+                                            : sandbox_stop_member(dir, given["--member"]);
   if (!r) {
-    std::cerr << "shardctl: sandbox " << (rejoin ? "rejoin" : "start")
-              << " failed: " << r.error().message() << "\n";
+    const char* name = rejoin ? "rejoin" : action == MemberAction::kStart ? "start" : "stop";
+    std::cerr << "shardctl: sandbox " << name << " failed: " << r.error().message() << "\n";
     return kExitFailed;
   }
   return kExitOk;
 }
 
 int sandbox(const Args& args) {
-  if (args.empty()) return usage_error("sandbox needs a subcommand: up, down, start or rejoin");
+  if (args.empty())
+    return usage_error("sandbox needs a subcommand: up, down, start, stop or rejoin");
   const Args rest(args.begin() + 1, args.end());
   if (args[0] == "up") return sandbox_up_command(rest);
   if (args[0] == "down") return sandbox_down_command(rest);
-  if (args[0] == "start") return sandbox_member_command(rest, false);
-  if (args[0] == "rejoin") return sandbox_member_command(rest, true);
-  return usage_error("unknown sandbox subcommand '" + args[0] + "': use up, down, start or rejoin");
+  if (args[0] == "start") return sandbox_member_command(rest, MemberAction::kStart);
+  if (args[0] == "stop") return sandbox_member_command(rest, MemberAction::kStop);
+  if (args[0] == "rejoin") return sandbox_member_command(rest, MemberAction::kRejoin);
+  return usage_error("unknown sandbox subcommand '" + args[0] +
+                     "': use up, down, start, stop or rejoin");
 }
 
 // status and topology: one admin API call, printed as a table or JSON.

@@ -63,6 +63,12 @@ Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std:
   return *pid;
 }
 
+Result<void> sandbox_stop_member(const std::filesystem::path& dir, const std::string& member) {
+  auto engine = engine_of_member(member);
+  if (!engine) return engine.error();
+  return (*engine)->stop(absolute_dir(dir) / member);
+}
+
 Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::string& member) {
   auto engine = engine_of_member(member);
   if (!engine) return engine.error();

@@ -29,6 +29,8 @@ Result<void> sandbox_down(const DownOptions& options);
 // stop); an error when it does not run.
 Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std::string& member,
                                     int signal);
+// Stops the member's server cleanly (bounded waits).
+Result<void> sandbox_stop_member(const std::filesystem::path& dir, const std::string& member);
 // Starts the member's stopped server again and waits until it accepts connections.
 Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::string& member);
 // Makes an old primary a replica of the server on primary_port (PostgreSQL:
