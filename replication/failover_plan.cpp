@@ -41,7 +41,8 @@ Assessment assess_shard(const router::Topology& topology, const HealthSnapshot& 
   const router::ShardInfo& s = topology.shards.at(shard);
   if (s.primary >= health.backends.size()) return {};
   const BackendHealth& primary = health.backends[s.primary];
-  if (primary.up) return {};
+  // Never on one failed probe, even with failures_before_down set to 1.
+  if (primary.up || primary.consecutive_failures < kMinFailedProbes) return {};
   Assessment a;
   std::string fresh_replicas;
   for (std::uint32_t b : s.replicas) {

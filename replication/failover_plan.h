@@ -3,8 +3,8 @@
 // without servers; replication/failover_ops.h carries them out.
 //
 // A primary is dead only when both hold:
-//  - the monitor failed to reach it failures_before_down rounds in a row
-//    (one slow probe is not a death), and
+//  - the monitor failed to reach it failures_before_down rounds in a row,
+//    and never fewer than two (one slow probe is not a death), and
 //  - every replica the monitor can reach has lost its replication stream
 //    too. A primary that only the proxy cannot reach (a partition between the
 //    two) still streams to its replicas: failing it over would make two
@@ -19,6 +19,10 @@
 #include "router/topology.h"
 
 namespace shardgate::replication {
+
+// The fewest consecutive failed probes that may start a failover, whatever
+// failures_before_down says.
+inline constexpr std::uint32_t kMinFailedProbes = 2;
 
 enum class Verdict {
   Healthy,      // the primary answers (or has not failed long enough)

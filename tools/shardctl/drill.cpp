@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
@@ -298,11 +299,13 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   for (auto& w : writes) all.insert(all.end(), w.begin(), w.end());
   std::vector<Clock::time_point> acked_at;
   std::set<std::int64_t> acked, failed_ids;
+  std::map<std::int64_t, Clock::time_point> acked_end;
   std::map<std::string, int> errors;
   double slowest_ack_ms = 0;
   for (const auto& w : all) {
     if (w.ok) {
       acked.insert(w.id);
+      acked_end[w.id] = w.end;
       acked_at.push_back(w.end);
       slowest_ack_ms = std::max(slowest_ack_ms, ms_since(w.start, w.end));
     } else {
@@ -321,6 +324,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   auto after = shard_view(admin, options.shard);
   std::string new_name = after && after->primary() ? after->primary()->name : "";
   std::optional<std::size_t> missing, in_doubt_committed;
+  // How far from the fault the latest-acknowledged missing write was: a write
+  // lost to asynchronous replication was acknowledged just before the crash;
+  // one acknowledged long after it was lost by the proxy.
+  double missing_farthest_from_fault_ms = 0;
   std::string verify_error;
   if (after && after->primary()) {
     DrillTarget direct = proxy;
@@ -342,7 +349,12 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
         for (const auto& id : *ids) present.insert(std::atoll(id.c_str()));
         missing = 0;
         in_doubt_committed = 0;
-        for (auto id : acked) *missing += !present.count(id);
+        for (auto id : acked) {
+          if (present.count(id)) continue;
+          ++*missing;
+          const double off = std::abs(ms_since(fault_at, acked_end[id]));
+          missing_farthest_from_fault_ms = std::max(missing_farthest_from_fault_ms, off);
+        }
         for (auto id : failed_ids) *in_doubt_committed += present.count(id);
       }
     }
@@ -383,6 +395,8 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   for (const auto& [kind, n] : errors) error_counts[kind] = n;
   o["client_errors"] = std::move(error_counts);
   if (missing) o["acknowledged_missing"] = *missing;
+  if (missing && *missing)
+    o["missing_acknowledged_within_ms_of_fault"] = missing_farthest_from_fault_ms;
   if (in_doubt_committed) o["failed_but_committed"] = *in_doubt_committed;
   if (!verify_error.empty()) o["verify_error"] = verify_error;
   o["statements_to_fenced_primary"] = to_fenced;
@@ -418,7 +432,12 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
       << " failed\n";
   for (const auto& [kind, n] : errors) out << "    " << n << " x " << kind << "\n";
   if (missing)
-    out << "  acknowledged writes missing on " << new_name << ": " << *missing << "\n"
+    out << "  acknowledged writes missing on " << new_name << ": " << *missing
+        << (*missing ? " (all acknowledged within " +
+                           std::to_string(static_cast<int>(missing_farthest_from_fault_ms)) +
+                           " ms of the fault: asynchronous replication had not sent them)"
+                     : std::string())
+        << "\n"
         << "  failed writes that committed anyway: " << *in_doubt_committed << "\n";
   else
     out << "  could not verify: " << verify_error << "\n";

@@ -59,6 +59,13 @@ TEST(FailoverPlan, AnsweringPrimaryIsHealthy) {
   EXPECT_EQ(a.verdict, Verdict::Healthy);
 }
 
+TEST(FailoverPlan, NeverOnASingleFailedProbe) {
+  auto primary = dead_primary();
+  primary.consecutive_failures = 1;  // failures_before_down: 1 marks it down at once
+  const auto a = assess_shard(shard_of(1), snapshot({primary, replica(5, 5, false)}), 0);
+  EXPECT_EQ(a.verdict, Verdict::Healthy);
+}
+
 TEST(FailoverPlan, DeadPrimaryConfirmedByReplicasFailsOverToTheMostAdvanced) {
   const auto a = assess_shard(shard_of(3),
                               snapshot({dead_primary(), replica(10, 12, false),
