@@ -361,6 +361,8 @@ void FailoverController::watch_fenced(const replication::HealthSnapshot& health)
   const router::Topology& topo = *ctx_.topology;
   std::map<std::string, FencedBackend> now;
   for (const auto& b : topo.backends) {
+    // A backend that rejoined starts afresh if it is ever fenced again.
+    if (!b.fenced) fence_tried_.erase(b.index);
     if (!b.fenced || b.index >= health.backends.size()) continue;
     const auto& h = health.backends[b.index];
     const std::uint32_t primary = topo.shards[b.shard].primary;

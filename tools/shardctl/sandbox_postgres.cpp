@@ -279,14 +279,20 @@ Result<void> set_up_replica(const PgBinaries& bin, SandboxContext& ctx, const Me
   return clone_replica(bin, ctx, m, primary.port);
 }
 
-// Whether the member's WAL receiver streams within `timeout`.
+// Whether the member's WAL receiver streams, without a break for a second,
+// within `timeout`. A standby that cannot follow the new timeline connects,
+// streams for a moment, is told the timeline forked before its position, and
+// retries every 5 s: one look could catch it in that moment.
 bool streams_within(const SandboxContext& ctx, const Member& m, seconds timeout) {
+  int in_a_row = 0;
   return wait_until(
       [&] {
         auto conn = pg_connect(ctx.socket_dir(), m.port, "postgres");
-        if (!conn) return false;
-        auto rows = pg_query(conn->get(), "SELECT status FROM pg_stat_wal_receiver");
-        return rows && rows->size() == 1 && rows->front() == "streaming";
+        auto rows = conn ? pg_query(conn->get(), "SELECT status FROM pg_stat_wal_receiver")
+                         : Result<std::vector<std::string>>(make_error("down"));
+        const bool streaming = rows && rows->size() == 1 && rows->front() == "streaming";
+        in_a_row = streaming ? in_a_row + 1 : 0;
+        return in_a_row >= 10;
       },
       timeout, milliseconds(100));
 }
@@ -434,7 +440,7 @@ class PostgresEngine : public SandboxEngine {
       if (auto r = write_file(data / "postgresql.auto.conf", own, true); !r) return r;
       if (auto r = write_file(data / "standby.signal", "", false); !r) return r;
       if (auto r = start_server(*bin_, ctx, m); !r) return r;
-      if (streams_within(ctx, m, seconds(5))) return {};
+      if (streams_within(ctx, m, seconds(8))) return {};
       note(m.name + " does not stream after pg_rewind; cloning it from the new primary");
       if (auto r = stop_server(*bin_, data); !r) return r;
     } else {
