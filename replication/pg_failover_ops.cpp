@@ -7,20 +7,12 @@
 #include <memory>
 #include <thread>
 
+#include "replication/client_handles.h"
 #include "replication/failover_ops.h"
 #include "replication/pg_monitor.h"
 
 namespace shardgate::replication {
 namespace {
-
-struct PgConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
-struct PgResultCloser {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
 
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 
+#include "replication/client_handles.h"
+
 namespace shardgate::replication {
 
 namespace {
@@ -23,15 +25,6 @@ bool gid_is_live(const std::string& gid, const RecoveryOptions& options) {
 }
 
 // ---------------------------------------------------------------- PostgreSQL
-
-struct PgConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
-struct PgResultCloser {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
 
 PgConn pg_connect(const RecoveryServer& server, const RecoveryLogin& login,
                   const std::string& database, const RecoveryOptions& options, std::string& error) {

@@ -235,65 +235,39 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
   EXPECT_EQ(primary_of(s.topology()).first, primary) << "nothing could have been promoted";
 }
 
-class PgFailover : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { sandbox_.up(); }
-  static void TearDownTestSuite() { sandbox_.down(); }
-  void SetUp() override {
-    if (sandbox_.proxy <= 0) GTEST_FAIL() << "the sandbox did not start";
+// One suite per engine: its own sandbox, the same drills in the same order.
+#define FAILOVER_SUITE(Suite, engine, base_port, proxy_port, admin_port)           \
+  class Suite : public ::testing::Test {                                           \
+   protected:                                                                      \
+    static void SetUpTestSuite() { sandbox_.up(); }                                \
+    static void TearDownTestSuite() { sandbox_.down(); }                           \
+    void SetUp() override {                                                        \
+      if (sandbox_.proxy <= 0) GTEST_FAIL() << "the sandbox did not start";        \
+    }                                                                              \
+    static DrillSandbox sandbox_;                                                  \
+  };                                                                               \
+  DrillSandbox Suite::sandbox_{engine, base_port, proxy_port, admin_port, "", -1}; \
+  TEST_F(Suite, HungPrimaryHeldByItsReplicasIsNotFailedOver) {                     \
+    hung_primary_is_not_failed_over(sandbox_);                                     \
+  }                                                                                \
+  TEST_F(Suite, CrashUnderLoadFailsOverAndTheOldPrimaryRejoins) {                  \
+    crash_loses_only_unreplicated_writes(sandbox_);                                \
+  }                                                                                \
+  TEST_F(Suite, PlannedSwitchoverLosesNothing) {                                   \
+    switchover_loses_nothing(sandbox_);                                            \
+  }                                                                                \
+  TEST_F(Suite, FailedOverTopologySurvivesAProxyRestart) {                         \
+    failed_over_topology_survives_a_restart(sandbox_);                             \
+  }                                                                                \
+  TEST_F(Suite, BadSwitchoversAreRefused) {                                        \
+    bad_switchovers_are_refused(sandbox_);                                         \
+  }                                                                                \
+  TEST_F(Suite, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {            \
+    no_candidate_gives_a_clear_error(sandbox_);                                    \
   }
-  static DrillSandbox sandbox_;
-};
-DrillSandbox PgFailover::sandbox_{"postgres", 26432, 26532, 26533, "", -1};
 
-TEST_F(PgFailover, HungPrimaryHeldByItsReplicasIsNotFailedOver) {
-  hung_primary_is_not_failed_over(sandbox_);
-}
-TEST_F(PgFailover, CrashUnderLoadFailsOverAndTheOldPrimaryRejoins) {
-  crash_loses_only_unreplicated_writes(sandbox_);
-}
-TEST_F(PgFailover, PlannedSwitchoverLosesNothing) {
-  switchover_loses_nothing(sandbox_);
-}
-TEST_F(PgFailover, FailedOverTopologySurvivesAProxyRestart) {
-  failed_over_topology_survives_a_restart(sandbox_);
-}
-TEST_F(PgFailover, BadSwitchoversAreRefused) {
-  bad_switchovers_are_refused(sandbox_);
-}
-TEST_F(PgFailover, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {
-  no_candidate_gives_a_clear_error(sandbox_);
-}
-
-class MyFailover : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { sandbox_.up(); }
-  static void TearDownTestSuite() { sandbox_.down(); }
-  void SetUp() override {
-    if (sandbox_.proxy <= 0) GTEST_FAIL() << "the sandbox did not start";
-  }
-  static DrillSandbox sandbox_;
-};
-DrillSandbox MyFailover::sandbox_{"mysql", 27306, 27336, 27337, "", -1};
-
-TEST_F(MyFailover, HungPrimaryHeldByItsReplicasIsNotFailedOver) {
-  hung_primary_is_not_failed_over(sandbox_);
-}
-TEST_F(MyFailover, CrashUnderLoadFailsOverAndTheOldPrimaryRejoins) {
-  crash_loses_only_unreplicated_writes(sandbox_);
-}
-TEST_F(MyFailover, PlannedSwitchoverLosesNothing) {
-  switchover_loses_nothing(sandbox_);
-}
-TEST_F(MyFailover, FailedOverTopologySurvivesAProxyRestart) {
-  failed_over_topology_survives_a_restart(sandbox_);
-}
-TEST_F(MyFailover, BadSwitchoversAreRefused) {
-  bad_switchovers_are_refused(sandbox_);
-}
-TEST_F(MyFailover, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {
-  no_candidate_gives_a_clear_error(sandbox_);
-}
+FAILOVER_SUITE(PgFailover, "postgres", 26432, 26532, 26533)
+FAILOVER_SUITE(MyFailover, "mysql", 27306, 27336, 27337)
 
 }  // namespace
 }  // namespace shardgate::it
