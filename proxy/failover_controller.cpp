@@ -208,19 +208,12 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
   }
   update(id, [&](FailoverReport& rep) { rep.steps.push_back("promoted " + r.new_primary); });
   FailoverReport published;
-  auto ok = publish_promotion(shard, candidate, published);
+  auto stored = publish_promotion(shard, candidate, published);
   ctx_.failing_over[shard].store(false, std::memory_order_release);
   const double promote_ms = ms_between(t0, Clock::now());
-  if (!ok) {
-    retry_after_[shard] = Clock::now() + kRetryBackoff;
-    log("shard " + r.shard + ": " + r.new_primary +
-        " was promoted but the topology could not be stored: " + ok.error().message());
-    update(id, [&](FailoverReport& rep) {
-      rep.outcome = "failed";
-      rep.error = ok.error().message();
-      rep.finished = true;
-    });
-    return;
+  if (!stored) {
+    log("shard " + r.shard + ": " + stored.error().message());
+    update(id, [&](FailoverReport& rep) { rep.error = stored.error().message(); });
   }
   promoted_position_[shard] = *promoted;
   update(id, [&](FailoverReport& rep) {
@@ -293,10 +286,13 @@ void FailoverController::switch_over(const Switchover& request,
     return resume(promoted.error().message());
   }
   FailoverReport published;
-  auto ok = publish_promotion(shard, *candidate, published);
+  auto stored = publish_promotion(shard, *candidate, published);
   ctx_.failing_over[shard].store(false, std::memory_order_release);
-  if (!ok) return finish(ok.error().message());
   const double pause_ms = ms_between(t0, Clock::now());
+  if (!stored) {
+    log("shard " + topo.shards[shard].name + ": " + stored.error().message());
+    update(request.id, [&](FailoverReport& rep) { rep.error = stored.error().message(); });
+  }
   promoted_position_[shard] = *promoted;
   FailoverReport repointed;
   repoint_replicas(shard, *candidate, repointed);
@@ -329,16 +325,24 @@ Result<void> FailoverController::publish_promotion(std::uint32_t shard, std::uin
   return publish_record(std::move(next));
 }
 
+// The data path gets the new version even when the store refuses it: the
+// servers have already changed (a replica was promoted), and serving the old
+// version would send writes to a fenced primary or, on the next round,
+// promote a second replica. The error says the version is not durable.
 Result<void> FailoverController::publish_record(config::TopologyRecord next) {
-  if (store_) {
-    if (auto r = store_->publish(next); !r) return r.error();
-  }
+  Result<void> stored;
+  if (store_) stored = store_->publish(next);
   record_ = std::move(next);
   auto t = std::make_shared<const router::Topology>(topology_from_record(record_));
   std::vector<bool> primaries(t->backends.size());
   for (const auto& b : t->backends) primaries[b.index] = b.role == router::MemberRole::Primary;
   ctx_.topology.publish(std::move(t));
   monitor_.set_primaries(std::move(primaries));
+  if (!stored)
+    return make_error("topology v" + std::to_string(record_.version()) +
+                      " is served but could not be stored (a restart would go back to the last "
+                      "stored version): " +
+                      stored.error().message());
   return {};
 }
 
@@ -379,15 +383,10 @@ void FailoverController::watch_fenced(const replication::HealthSnapshot& health)
     }
     if (h.role == ObservedRole::Replica && h.upstream_connected && h.lag_bytes &&
         *h.lag_bytes <= ctx_.failover_rejoin_lag) {
-      auto ok = publish_record(rejoined_record(
+      auto stored = publish_record(rejoined_record(
           record_, b.name, b.name + " rejoined shard " + f.shard + " as a replica"));
-      if (ok) {
-        log(b.name + " rejoined shard " + f.shard + " as a replica of " +
-            topo.backends[primary].name);
-        continue;
-      }
-      f.status = "replicating, but the topology could not be stored: " + ok.error().message();
-      now[b.name] = f;
+      log(b.name + " rejoined shard " + f.shard + " as a replica of " +
+          topo.backends[primary].name + (stored ? "" : "; " + stored.error().message()));
       continue;
     }
     if (!fence_tried_[b.index]) {

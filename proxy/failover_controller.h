@@ -102,11 +102,13 @@ class FailoverController {
   void fail_over(std::uint32_t shard, std::uint32_t candidate,
                  const replication::HealthSnapshot& health);
   void switch_over(const Switchover& request, const replication::HealthSnapshot& health);
-  // Writes and publishes the version in which `candidate` leads `shard`.
+  // Stores and serves the version in which `candidate` leads `shard`; an
+  // error only when the store refused it (it is served all the same).
   Result<void> publish_promotion(std::uint32_t shard, std::uint32_t candidate,
                                  FailoverReport& report);
   void repoint_replicas(std::uint32_t shard, std::uint32_t new_primary, FailoverReport& report);
   void watch_fenced(const replication::HealthSnapshot& health);
+  // Serves `next` and stores it; see publish_promotion.
   Result<void> publish_record(config::TopologyRecord next);
 
   replication::ServerAddress address(std::uint32_t backend) const;

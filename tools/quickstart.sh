@@ -53,5 +53,6 @@ cat <<MSG
 shardgate is running (pid $(cat "$DIR/proxy-data/shardgate.pid"), log $DIR/proxy-data/shardgate.log, config $DIR/shardgate.yaml).
 Connect:   $CONNECT
 Status:    build/bin/shardctl status --config $DIR/shardgate.yaml
+Failover:  build/bin/shardctl drill failover --dir $DIR --kill primary --rejoin
 Stop:      kill \$(cat $DIR/proxy-data/shardgate.pid); build/bin/shardctl sandbox down --destroy --dir $DIR
 MSG
