@@ -266,8 +266,8 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
     no_candidate_gives_a_clear_error(sandbox_);                                    \
   }
 
-FAILOVER_SUITE(PgFailover, "postgres", 26432, 26532, 26533)
-FAILOVER_SUITE(MyFailover, "mysql", 27306, 27336, 27337)
+FAILOVER_SUITE(FailoverPg, "postgres", 26432, 26532, 26533)
+FAILOVER_SUITE(FailoverMy, "mysql", 27306, 27336, 27337)
 
 }  // namespace
 }  // namespace shardgate::it
