@@ -3,6 +3,7 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <mysql.h>
 
 #include <memory>
 
@@ -17,5 +18,15 @@ struct PgResultCloser {
   void operator()(PGresult* r) const { PQclear(r); }
 };
 using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
+
+struct MyCloser {
+  void operator()(MYSQL* m) const { mysql_close(m); }
+};
+using MyConn = std::unique_ptr<MYSQL, MyCloser>;
+
+struct MyResultCloser {
+  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
+};
+using MyResult = std::unique_ptr<MYSQL_RES, MyResultCloser>;
 
 }  // namespace shardgate::replication

@@ -9,20 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "replication/client_handles.h"
 #include "replication/failover_ops.h"
 #include "replication/mysql_monitor.h"
 
 namespace shardgate::replication {
 namespace {
-
-struct MyCloser {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
-using MyConn = std::unique_ptr<MYSQL, MyCloser>;
-struct MyResultCloser {
-  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
-};
-using MyResult = std::unique_ptr<MYSQL_RES, MyResultCloser>;
 
 std::string quoted(const std::string& v) {
   std::string out = "'";

@@ -131,11 +131,6 @@ void pg_resolve(const RecoveryServer& server, const std::vector<RecoveryLogin>& 
 
 // ---------------------------------------------------------------- MySQL
 
-struct MyCloser {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
-using MyConn = std::unique_ptr<MYSQL, MyCloser>;
-
 MyConn my_connect(const RecoveryServer& server, const RecoveryLogin& login,
                   const RecoveryOptions& options, std::string& error) {
   MyConn m(mysql_init(nullptr));

@@ -77,8 +77,13 @@ asio::awaitable<Result<Attachment<Conn>>> attach_server(Worker& worker, SessionP
   std::string last_error = "no backend configured";
   // While the shard's primary is being replaced, or unreachable with
   // failover enabled, a statement for it waits (bounded) for the new one.
-  const auto wait_until = std::chrono::steady_clock::now() + ctx.failover_write_wait;
-  auto may_wait = [&] { return std::chrono::steady_clock::now() < wait_until; };
+  // The clock is read only once a wait begins, not on every statement.
+  std::optional<std::chrono::steady_clock::time_point> wait_until;
+  auto may_wait = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (!wait_until) wait_until = now + ctx.failover_write_wait;
+    return now < *wait_until;
+  };
   for (int attempt = 0; attempt < 6; ++attempt) {
     if (ctx.failing_over && ctx.failing_over[shard].load(std::memory_order_acquire) &&
         role == router::TargetRole::Primary && may_wait()) {
