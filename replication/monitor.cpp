@@ -42,9 +42,14 @@ std::string to_ms_text(Clock::duration d) {
 
 void ProbeConnection::begin() {
   outcome_.reset();
+  if (carried_) {  // still connecting or waiting from an earlier round: go on waiting
+    carried_ = false;
+    return;
+  }
   retried_ = false;
   if (idle()) {
     fresh_ = false;
+    started_ = Clock::now();
     start_probe();
   } else {
     connect();
@@ -53,13 +58,28 @@ void ProbeConnection::begin() {
 
 void ProbeConnection::connect() {
   fresh_ = true;
+  started_ = Clock::now();
   start_connect();
 }
 
-void ProbeConnection::time_out(Clock::duration budget) {
-  std::string what = connecting() ? "connecting" : "waiting for the probe result";
+void ProbeConnection::round_ended(Clock::duration budget, Clock::duration limit) {
+  const std::string what = connecting() ? "connecting" : "waiting for the probe result";
+  if (Clock::now() - started_ >= limit) {
+    close();
+    outcome_ = probe_failure("timed out after " + detail::to_ms_text(limit) + " " + what);
+    return;
+  }
+  // Slow, not given up on: closing it now would make the next round start
+  // over, and an overloaded server that needs longer than one round to accept
+  // a connection would never get one, each attempt adding to its load.
+  carried_ = true;
+  outcome_ = probe_failure("no answer within " + detail::to_ms_text(budget) + " (" + what +
+                           ", waiting up to " + detail::to_ms_text(limit) + ")");
+}
+
+void ProbeConnection::abandon() {
+  carried_ = false;
   close();
-  outcome_ = probe_failure("timed out after " + detail::to_ms_text(budget) + " " + what);
 }
 
 ProbeOutcome ProbeConnection::take_outcome() {
@@ -262,14 +282,14 @@ std::optional<std::vector<ProbeOutcome>> Monitor::probe_round(Clock::time_point 
   std::vector<ProbeOutcome> outcomes;
   outcomes.reserve(probes_.size());
   for (auto& probe : probes_) {
-    if (!probe->finished()) probe->time_out(round_budget());
+    if (!probe->finished()) probe->round_ended(round_budget(), options_.connect_timeout);
     outcomes.push_back(probe->take_outcome());
   }
   return outcomes;
 }
 
 void Monitor::close_connections() {
-  for (auto& probe : probes_) probe->close();
+  for (auto& probe : probes_) probe->abandon();
 }
 
 }  // namespace shardgate::replication

@@ -33,7 +33,7 @@ namespace shardgate::replication {
 //
 // Monitor drives it: begin() once per round, then while !finished() it polls
 // wait_spec() and calls advance() with what poll() reported; at the round's
-// deadline time_out(); then take_outcome(). close() when the thread ends.
+// deadline round_ended(); then take_outcome(). close() when the thread ends.
 //
 // An engine implements the protected hooks and wait_spec/advance/close, and
 // reports through succeed() and fail().
@@ -53,13 +53,17 @@ class ProbeConnection {
   virtual pollfd wait_spec() const = 0;
   // poll() reported `revents` (never 0) on wait_spec()'s descriptor.
   virtual void advance(short revents) = 0;
-  // The round's deadline passed with the probe unfinished: a hung server or
-  // network. Closes the connection; the outcome says what was pending.
-  void time_out(Clock::duration budget);
+  // The round's deadline (`budget` after its start) passed with the probe
+  // unfinished: a slow or hung server or network. The round counts it as a
+  // failure either way. A connect or probe younger than `limit` is kept and
+  // waited on in the next round; an older one is closed.
+  void round_ended(Clock::duration budget, Clock::duration limit);
   // Valid once finished(); leaves the probe unfinished until the next begin().
   ProbeOutcome take_outcome();
   // Closes the connection without waiting on the server (also mid-probe).
   virtual void close() = 0;
+  // close(), and the next begin() starts afresh (the monitor thread ends).
+  void abandon();
 
  protected:
   ProbeConnection() = default;
@@ -81,8 +85,10 @@ class ProbeConnection {
  private:
   void connect();
 
-  bool fresh_ = false;    // connection opened in this round
-  bool retried_ = false;  // already reconnected once in this round
+  bool fresh_ = false;           // connection opened in this round
+  bool retried_ = false;         // already reconnected once in this round
+  bool carried_ = false;         // unfinished at the last round's end, still waited on
+  Clock::time_point started_{};  // of the connect or probe in flight
   std::optional<ProbeOutcome> outcome_;
 };
 

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <map>
+#include <thread>
 
 namespace shardgate::replication {
 namespace {
@@ -20,6 +21,7 @@ enum class Mode {
   Hang,              // connects, then never answers
   DropKept,          // a connection kept from an earlier round fails its probe
   DropKeptAndFresh,  // every probe fails
+  SlowConnect,       // a connect takes 60 ms, then every probe is answered at once
 };
 
 // The "server" answers by making the pipe readable; advance() reads the answer.
@@ -29,6 +31,7 @@ class FakeProbe final : public ProbeConnection {
     if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
   }
   ~FakeProbe() override {
+    if (slow_.joinable()) slow_.join();
     ::close(fds_[0]);
     ::close(fds_[1]);
   }
@@ -36,6 +39,14 @@ class FakeProbe final : public ProbeConnection {
   pollfd wait_spec() const override { return pollfd{fds_[0], POLLIN, 0}; }
 
   void advance(short revents) override {
+    if (connecting_) {
+      char byte = 0;
+      if (read(fds_[0], &byte, 1) != 1) return fail("read failed");
+      connecting_ = false;
+      connected_ = true;
+      just_connected_ = true;
+      return start_probe();
+    }
     char byte = 0;
     if (!(revents & POLLIN) || read(fds_[0], &byte, 1) != 1) return fail("read failed");
     ProbeOutcome o;
@@ -44,14 +55,27 @@ class FakeProbe final : public ProbeConnection {
     succeed(o);
   }
 
-  void close() override { connected_ = false; }
+  void close() override {
+    connected_ = false;
+    connecting_ = false;
+  }
 
  protected:
   bool idle() const override { return connected_; }
-  bool connecting() const override { return false; }
+  bool connecting() const override { return connecting_; }
 
   void start_connect() override {
     ++connects_;
+    if (mode_ == Mode::SlowConnect) {
+      // The "server" accepts 60 ms later, from another thread.
+      connecting_ = true;
+      if (slow_.joinable()) slow_.join();
+      slow_ = std::thread([fd = fds_[1]] {
+        std::this_thread::sleep_for(milliseconds(60));
+        [[maybe_unused]] auto n = write(fd, "c", 1);
+      });
+      return;
+    }
     connected_ = true;
     just_connected_ = true;
     start_probe();
@@ -72,7 +96,9 @@ class FakeProbe final : public ProbeConnection {
   std::atomic<int>& connects_;
   int fds_[2] = {-1, -1};
   bool connected_ = false;
+  bool connecting_ = false;
   bool just_connected_ = false;
+  std::thread slow_;
   uint64_t answers_ = 0;
 };
 
@@ -150,6 +176,34 @@ TEST(Monitor, KeepsConnectionsAndReconnectsOnceWhenAKeptOneFails) {
   EXPECT_FALSE(s->backends[2].up);  // a fresh connection's failure counts
   EXPECT_EQ(s->backends[2].last_error, "fresh connection lost");
   EXPECT_EQ(fakes.connects["dead"].load(), static_cast<int>(s->generation));
+}
+
+// An overloaded server that takes longer than a round to accept: the connect
+// is waited on across rounds (each of which counts a failure) instead of
+// being closed at every round's end and started over, which would never let
+// it finish and would add a connection attempt to its load every round.
+TEST(Monitor, SlowConnectIsKeptAcrossRoundsUntilTheConnectTimeout) {
+  Fakes fakes;
+  fakes.modes = {{"slow", Mode::SlowConnect}};
+  Monitor m({{"slow", "h", 1, "", 0, true}}, options(milliseconds(20), milliseconds(1000)),
+            fakes.factory());
+  std::vector<std::string> errors;
+  std::atomic<bool> answered = false;
+  m.set_listener([&](const std::shared_ptr<const HealthSnapshot>& snap) {
+    if (snap->backends[0].consecutive_failures == 0 && snap->generation > 0) {
+      answered = true;
+      m.stop();
+    } else {
+      errors.push_back(snap->backends[0].last_error);
+    }
+  });
+  m.start();
+  m.wait_for_round_after(Clock::now() + std::chrono::hours(1), std::chrono::seconds(2));
+  m.stop();
+  EXPECT_TRUE(answered.load());
+  EXPECT_EQ(fakes.connects["slow"].load(), 1) << "the slow connect was started over";
+  ASSERT_FALSE(errors.empty()) << "a 60 ms connect finished inside a 20 ms round";
+  EXPECT_EQ(errors.front(), "no answer within 20 ms (connecting, waiting up to 1000 ms)");
 }
 
 }  // namespace
