@@ -168,6 +168,37 @@ void FailoverController::check(const replication::HealthSnapshot& health) {
     fail_over(s, a.candidate, health);
   }
   watch_fenced(health);
+  retry_repoints(health);
+  if (enabled) restore_restarted_primaries(health);
+}
+
+// A MariaDB server reads read_only from its option file at start, and a
+// promoted replica's file says ON (MariaDB has no SET PERSIST to change it
+// from here). So a primary that restarts comes back refusing every write,
+// though the topology names it primary. One that went down and came back
+// read-only, replicating from nowhere, is made writable again. A primary an
+// operator made read-only while it ran is left alone: it never went down.
+void FailoverController::restore_restarted_primaries(const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  for (const auto& shard : topo.shards) {
+    const std::uint32_t p = shard.primary;
+    if (p >= health.backends.size()) continue;
+    const auto& h = health.backends[p];
+    if (!fresh(h)) {
+      primary_went_down_.insert(p);
+      continue;
+    }
+    if (!primary_went_down_.count(p)) continue;
+    if (h.role != ObservedRole::Replica || h.replication_configured) {
+      primary_went_down_.erase(p);  // back writable, or really a replica: not ours to change
+      continue;
+    }
+    auto writable = ops_->unfence(address(p));
+    log("shard " + shard.name + ": primary " + topo.backends[p].name + " came back read-only; " +
+        (writable ? std::string("made it writable again")
+                  : "could not make it writable: " + writable.error().message()));
+    if (writable) primary_went_down_.erase(p);
+  }
 }
 
 void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
@@ -354,7 +385,40 @@ void FailoverController::repoint_replicas(std::uint32_t shard, std::uint32_t new
     report.steps.push_back(r ? topo.backends[b].name + " follows " + topo.backends[new_primary].name
                              : "could not repoint " + topo.backends[b].name + ": " +
                                    r.error().message());
-    if (!r) log("repointing " + topo.backends[b].name + ": " + r.error().message());
+    if (!r) {
+      log("repointing " + topo.backends[b].name + ": " + r.error().message() +
+          "; tried again when it answers");
+      repoint_pending_[b] = Clock::now() + kRetryBackoff;
+    }
+  }
+}
+
+// A replica that was down (or would not listen) during a failover still
+// replicates from the old primary when it comes back: it is repointed at the
+// shard's current primary as soon as it answers.
+void FailoverController::retry_repoints(const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  for (auto it = repoint_pending_.begin(); it != repoint_pending_.end();) {
+    const std::uint32_t b = it->first;
+    const auto& backend = topo.backends[b];
+    const std::uint32_t primary = topo.shards[backend.shard].primary;
+    if (primary == b || backend.fenced) {  // promoted since, or now watched as a fenced one
+      it = repoint_pending_.erase(it);
+      continue;
+    }
+    if (b >= health.backends.size() || !fresh(health.backends[b]) || Clock::now() < it->second) {
+      ++it;
+      continue;
+    }
+    auto r = ops_->follow(address(b), address(primary), false, std::nullopt);
+    log(backend.name + (r ? " answers again and now follows " + topo.backends[primary].name
+                          : " still cannot be repointed: " + r.error().message()));
+    if (r) {
+      it = repoint_pending_.erase(it);
+    } else {
+      it->second = Clock::now() + kRetryBackoff;
+      ++it;
+    }
   }
 }
 

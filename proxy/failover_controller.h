@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,6 +109,8 @@ class FailoverController {
                                  FailoverReport& report);
   void repoint_replicas(std::uint32_t shard, std::uint32_t new_primary, FailoverReport& report);
   void watch_fenced(const replication::HealthSnapshot& health);
+  void retry_repoints(const replication::HealthSnapshot& health);
+  void restore_restarted_primaries(const replication::HealthSnapshot& health);
   // Serves `next` and stores it; see publish_promotion.
   Result<void> publish_record(config::TopologyRecord next);
 
@@ -127,6 +130,8 @@ class FailoverController {
   std::map<std::uint32_t, std::string> last_reason_;                            // by shard
   std::map<std::uint32_t, std::uint64_t> promoted_position_;  // by shard: the new primary's
   std::map<std::uint32_t, bool> fence_tried_;                 // by backend, while it is up
+  std::set<std::uint32_t> primary_went_down_;                 // by backend, until writable again
+  std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

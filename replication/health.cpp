@@ -57,6 +57,7 @@ HealthSnapshot next_snapshot(const HealthSnapshot& previous,
       h.lsn = o.lsn.value_or(0);
       h.receive_lsn = o.receive_lsn.value_or(0);
       h.upstream_connected = o.upstream_connected;
+      h.replication_configured = o.replication_configured;
       h.consecutive_failures = 0;
       h.last_error.clear();
       h.last_success = o.finished;

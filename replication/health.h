@@ -70,6 +70,11 @@ struct BackendHealth {
   // MariaDB: Slave_IO_Running is Yes). Failover asks the replicas whether
   // they lost the primary too before it believes the primary is dead.
   bool upstream_connected = false;
+  // As of the last successful probe: the server is set up to replicate from
+  // somewhere (PostgreSQL: in recovery; MariaDB: SHOW ALL SLAVES STATUS has
+  // a row, running or not). A read-only server without it is a primary that
+  // restarted with read_only in its configuration, not a replica.
+  bool replication_configured = false;
   uint32_t consecutive_failures = 0;
   std::string last_error;  // empty after a successful probe
   std::chrono::steady_clock::time_point last_success{};
@@ -88,6 +93,7 @@ struct ProbeOutcome {
   std::optional<uint64_t> lsn;          // unknown (e.g. NULL from the server): nullopt
   std::optional<uint64_t> receive_lsn;  // unknown: nullopt
   bool upstream_connected = false;      // replica only; see BackendHealth
+  bool replication_configured = false;  // see BackendHealth
   std::string error;                    // set when !ok
   std::chrono::steady_clock::time_point finished{};
 };

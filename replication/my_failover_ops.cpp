@@ -5,7 +5,10 @@
 // monitor's positions, replication/mysql_monitor.h).
 #include <mysql.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -91,7 +94,7 @@ class MyFailoverOps final : public FailoverOps {
     auto conn = connect(replica);
     if (!conn) return conn.error();
     if (was_primary && took_over_at) {
-      auto own = domain_seq(conn->get(), replica, "SELECT @@global.gtid_binlog_pos");
+      auto own = own_last_seq(conn->get(), replica);
       if (!own) return own.error();
       if (*own > *took_over_at)
         return make_error("needs rebuild: its binlog holds transactions " +
@@ -158,6 +161,30 @@ class MyFailoverOps final : public FailoverOps {
     auto seq = parse_gtid_seq(values->front(), 0);
     if (!seq) return make_error(server.name + ": " + sql + ": " + seq.error().message());
     return seq->value_or(0);
+  }
+
+  // The highest domain-0 seq_no this server wrote under its own server_id.
+  // Not gtid_binlog_pos: once an old primary replicates again (rebuilt, or
+  // rejoined earlier), its binlog's last GTIDs are the new primary's, with
+  // higher numbers that are no sign of errant transactions.
+  static Result<std::uint64_t> own_last_seq(MYSQL* m, const ServerAddress& server) {
+    const std::string sql = "SELECT @@global.server_id, @@global.gtid_binlog_state";
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      return make_error(server.name + ": " + sql + ": " + mysql_error(m));
+    MyResult res(mysql_store_result(m));
+    MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr;
+    if (!row || !row[0] || !row[1]) return make_error(server.name + ": " + sql + ": no row");
+    const unsigned long own_id = std::strtoul(row[0], nullptr, 10);
+    std::uint64_t last = 0;
+    std::stringstream state(row[1]);
+    for (std::string gtid; std::getline(state, gtid, ',');) {
+      unsigned long domain = 0, server_id = 0;
+      unsigned long long seq = 0;
+      if (std::sscanf(gtid.c_str(), " %lu-%lu-%llu", &domain, &server_id, &seq) != 3)
+        return make_error(server.name + ": cannot read gtid_binlog_state '" + gtid + "'");
+      if (domain == 0 && server_id == own_id) last = std::max<std::uint64_t>(last, seq);
+    }
+    return last;
   }
 
   // The highest domain-0 seq_no the IO thread received (Gtid_IO_Pos).

@@ -390,6 +390,7 @@ Result<ProbeOutcome> interpret_mysql_probe(const MySqlProbeRow& row, uint32_t do
   ProbeOutcome outcome;
   outcome.ok = true;
   outcome.role = read_only || replicating ? ObservedRole::Replica : ObservedRole::Primary;
+  outcome.replication_configured = !row.replication.empty();
   if (outcome.role == ObservedRole::Primary) {
     // Without a binlog, gtid_current_pos is only the (stale) slave position:
     // the server's own writes carry no GTID, so its position is unknown.

@@ -64,6 +64,7 @@ Result<ProbeOutcome> parse_probe_result(const PGresult* result) {
   outcome.receive_lsn = *receive;
   // NULL: no WAL receiver runs (a primary, or a replica between attempts).
   outcome.upstream_connected = !PQgetisnull(result, 0, 3) && PQgetvalue(result, 0, 3)[0] == 't';
+  outcome.replication_configured = outcome.role == ObservedRole::Replica;
   return outcome;
 }
 

@@ -138,6 +138,14 @@ TEST(InterpretMySqlProbe, OnlyARunningIoThreadHoldsTheUpstream) {
   EXPECT_FALSE(interpret(row("0", "0-1-40")).upstream_connected) << "a primary has no upstream";
 }
 
+TEST(InterpretMySqlProbe, AnyReplicationRowCountsAsConfigured) {
+  // A read-only server without one is a primary that restarted read-only.
+  EXPECT_TRUE(interpret(row("1", "0-1-40", {{"No", "No", "0-1-40"}})).replication_configured);
+  EXPECT_TRUE(interpret(row("1", "0-1-40", {{"Yes", "Yes", "0-1-40"}})).replication_configured);
+  EXPECT_FALSE(interpret(row("1", "0-1-40")).replication_configured);
+  EXPECT_FALSE(interpret(row("0", "0-1-40")).replication_configured);
+}
+
 TEST(InterpretMySqlProbe, StoppedReplicationAndWritableIsPrimary) {
   // A promoted replica whose old connection was stopped but not reset.
   auto o = interpret(row("0", "0-1-40", {{"No", "No", "0-1-40"}}));
