@@ -14,7 +14,10 @@
 
 #include <boost/json/src.hpp>
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -107,6 +110,27 @@ std::pair<std::string, std::int64_t> primary_of(const json::object& topology) {
   return {"", number(shard, "epoch")};
 }
 
+// A member's port and whether it is fenced, from a topology document.
+struct MemberView {
+  std::string name;
+  int port = 0;
+  bool primary = false;
+  bool fenced = false;
+};
+std::vector<MemberView> members_of(const json::object& topology) {
+  std::vector<MemberView> out;
+  if (!topology.contains("shards")) return out;
+  const auto& shard = topology.at("shards").as_array().at(0).as_object();
+  for (const auto& mv : shard.at("members").as_array()) {
+    const auto& m = mv.as_object();
+    const std::string address(m.at("address").as_string());
+    out.push_back({std::string(m.at("name").as_string()),
+                   std::atoi(address.c_str() + address.rfind(':') + 1),
+                   m.at("role").as_string() == "primary", flag(m, "fenced")});
+  }
+  return out;
+}
+
 void expect_nothing_lost(const json::object& r) {
   EXPECT_TRUE(flag(r, "passed"));
   EXPECT_EQ(number(r, "acknowledged_missing"), 0) << "acknowledged writes lost";
@@ -189,10 +213,23 @@ void bad_switchovers_are_refused(DrillSandbox& s) {
 
 // Every replica down, then the primary: nothing can be promoted. A write
 // waits the bounded write_wait_ms (5 s) and gets an error that says why;
-// once the servers are back the same proxy writes again.
+// once the servers are back the same proxy writes again. The primary is
+// first switched to a member the sandbox made a replica: a MariaDB one's
+// option file says read_only=ON, so it restarts read-only, and the proxy
+// must make it writable again.
 void no_candidate_gives_a_clear_error(DrillSandbox& s) {
+  std::string target;
+  for (const auto& m : members_of(s.topology()))
+    if (!m.primary && !m.fenced && m.name.find("replica") != std::string::npos) target = m.name;
+  ASSERT_FALSE(target.empty()) << "no replica to switch over to";
+  std::string out;
+  ASSERT_EQ(run(bin("shardctl") + " failover --shard s0 --to " + target + " --admin " + s.admin() +
+                    " 2>&1",
+                &out),
+            0)
+      << out;
   const std::string primary = primary_of(s.topology()).first;
-  ASSERT_FALSE(primary.empty());
+  ASSERT_EQ(primary, target);
   std::vector<std::string> members;
   for (const char* role : {"primary", "replica1", "replica2"}) members.push_back(s.member(role));
   auto sandbox_cmd = [&](const char* action, const std::string& member) {
@@ -211,7 +248,6 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
             : "PGPASSWORD=app psql -X -v ON_ERROR_STOP=1 \"host=127.0.0.1 port=" + port +
                   " user=app dbname=app\" -c ";
   const std::string insert = "'INSERT INTO shardgate_drill (id, run) VALUES (7, 7)'";
-  std::string out;
   ASSERT_EQ(run(write + "'CREATE TABLE IF NOT EXISTS shardgate_drill (id BIGINT PRIMARY KEY, run "
                         "BIGINT)' 2>&1",
                 &out),
@@ -229,10 +265,115 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
   EXPECT_NE(out.find("no failover replaced it within 5000 ms"), std::string::npos) << out;
   EXPECT_LT(waited, std::chrono::seconds(15)) << "the write was not bounded by write_wait_ms";
 
-  for (const auto& m : members) sandbox_cmd("start", m);
+  // The primary first: replicas that answered while it was still down would
+  // rightly have one of them promoted.
+  sandbox_cmd("start", primary);
+  for (const auto& m : members)
+    if (m != primary) sandbox_cmd("start", m);
   EXPECT_TRUE(wait_until([&] { return run(write + insert + " 2>&1", &out) == 0; }, 30000))
       << "writes did not come back with the servers: " << out;
   EXPECT_EQ(primary_of(s.topology()).first, primary) << "nothing could have been promoted";
+  if (mysql) {
+    std::ifstream log(s.config() + "." + std::to_string(s.proxy_port) + ".log");
+    const std::string text((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_NE(text.find("primary " + primary + " came back read-only; made it writable again"),
+              std::string::npos)
+        << "the write succeeded, but not because the proxy restored the restarted primary";
+  }
+}
+
+// A primary commits writes no replica receives (their replication is
+// stopped), then stops: the replica that takes over never had them, and the
+// old primary must not serve them when it comes back. The sandbox's rejoin
+// takes them out (pg_rewind; a MariaDB rebuild from the new primary), and the
+// old primary serves reads again, with what the new primary has.
+void unreplicated_writes_are_discarded_on_rejoin(DrillSandbox& s) {
+  const bool mysql = std::string(s.engine) == "mysql";
+  const auto before = primary_of(s.topology());
+  std::map<std::string, int> port;
+  for (const auto& m : members_of(s.topology())) port[m.name] = m.port;
+  auto direct = [&](const std::string& member, const std::string& user, const std::string& db,
+                    const std::string& sql) {
+    const std::string p = std::to_string(port[member]);
+    return mysql ? "mariadb -h 127.0.0.1 -P " + p + " -u " + user + " -p" + user + " " + db +
+                       " -N -e \"" + sql + "\" 2>&1"
+                 : "PGPASSWORD=" + user +
+                       " psql -X -A -t -v ON_ERROR_STOP=1 \"host=127.0.0.1 port=" + p +
+                       " user=" + user + " dbname=" + db + "\" -c \"" + sql + "\" 2>&1";
+  };
+  const std::string proxy_port = std::to_string(s.proxy_port);
+  auto through_proxy = [&](const std::string& sql) {
+    return mysql ? "mariadb -h 127.0.0.1 -P " + proxy_port + " -u app -papp app -e \"" + sql +
+                       "\" 2>&1"
+                 : "PGPASSWORD=app psql -X -v ON_ERROR_STOP=1 \"host=127.0.0.1 port=" + proxy_port +
+                       " user=app dbname=app\" -c \"" + sql + "\" 2>&1";
+  };
+  const std::string admin_user = mysql ? "monitor" : "postgres";
+  const std::string admin_db = mysql ? "app" : "postgres";
+  std::string out;
+  ASSERT_EQ(
+      run(through_proxy("CREATE TABLE IF NOT EXISTS shardgate_errant (id BIGINT PRIMARY KEY)"),
+          &out),
+      0)
+      << out;
+  ASSERT_EQ(run(through_proxy("INSERT INTO shardgate_errant (id) VALUES (1)"), &out), 0) << out;
+  std::vector<std::string> replicas;
+  for (const auto& [name, p] : port)
+    if (name != before.first) replicas.push_back(name);
+  const std::string count = "SELECT count(*) FROM shardgate_errant WHERE id = ";
+  for (const auto& r : replicas) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return run(direct(r, "app", "app", count + "1"), &out) == 0 &&
+                 out.find('1') != std::string::npos;
+        },
+        10000))
+        << r << " did not receive the replicated row: " << out;
+    const std::string stop = mysql ? "STOP SLAVE" : "ALTER SYSTEM SET primary_conninfo = ''";
+    ASSERT_EQ(run(direct(r, admin_user, admin_db, stop), &out), 0) << out;
+    if (!mysql) {
+      ASSERT_EQ(run(direct(r, admin_user, admin_db, "SELECT pg_reload_conf()"), &out), 0) << out;
+    }
+  }
+  // Acknowledged by the primary alone, never replicated.
+  ASSERT_EQ(
+      run(direct(before.first, "app", "app", "INSERT INTO shardgate_errant (id) VALUES (2)"), &out),
+      0)
+      << out;
+  ASSERT_EQ(run(bin("shardctl") + " sandbox stop --dir " + s.sandbox() + " --member " +
+                    before.first + " 2>&1",
+                &out),
+            0)
+      << out;
+  std::string now_primary;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        now_primary = primary_of(s.topology()).first;
+        return !now_primary.empty() && now_primary != before.first;
+      },
+      15000))
+      << "no failover after the primary stopped";
+  ASSERT_NE(now_primary, before.first);
+  ASSERT_EQ(run(bin("shardctl") + " sandbox rejoin --dir " + s.sandbox() + " --member " +
+                    before.first + " --primary-port " + std::to_string(port[now_primary]) + " 2>&1",
+                &out),
+            0)
+      << out;
+  std::cout << "[ rejoin   ] " << out;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& m : members_of(s.topology()))
+          if (m.name == before.first) return !m.fenced;
+        return false;
+      },
+      30000))
+      << before.first << " was not let back in";
+  EXPECT_EQ(run(direct(before.first, "app", "app", count + "2"), &out), 0) << out;
+  EXPECT_NE(out.find('0'), std::string::npos) << "the unreplicated write survived: " << out;
+  EXPECT_EQ(run(direct(before.first, "app", "app", count + "1"), &out), 0) << out;
+  EXPECT_NE(out.find('1'), std::string::npos)
+      << "the rejoined primary lost replicated rows: " << out;
+  EXPECT_EQ(run(through_proxy("INSERT INTO shardgate_errant (id) VALUES (3)"), &out), 0) << out;
 }
 
 // One suite per engine: its own sandbox, the same drills in the same order.
@@ -261,6 +402,9 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
   }                                                                                \
   TEST_F(Suite, BadSwitchoversAreRefused) {                                        \
     bad_switchovers_are_refused(sandbox_);                                         \
+  }                                                                                \
+  TEST_F(Suite, WritesNoReplicaReceivedAreDiscardedWhenTheOldPrimaryRejoins) {     \
+    unreplicated_writes_are_discarded_on_rejoin(sandbox_);                         \
   }                                                                                \
   TEST_F(Suite, NoReplicaToPromoteGivesWritesAClearErrorAfterTheWait) {            \
     no_candidate_gives_a_clear_error(sandbox_);                                    \

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -82,7 +84,9 @@ std::string cnf_quote(const std::string& text) {
   return out + "\"";
 }
 
-std::string server_config(const SandboxContext& ctx, const Member& m) {
+// read_only: a replica's, and a rebuilt old primary's, until the proxy
+// decides otherwise.
+std::string server_config(const SandboxContext& ctx, const Member& m, bool read_only) {
   const fs::path dir = ctx.member_dir(m);
   std::ostringstream cnf;
   cnf << "# " << m.name << " of the shardgate sandbox (written by shardctl sandbox up).\n"
@@ -108,7 +112,7 @@ std::string server_config(const SandboxContext& ctx, const Member& m) {
       << "gtid_domain_id = 0\n"
       << "gtid_strict_mode = ON\n"
       << "log_slave_updates = ON\n"
-      << "read_only = " << (m.primary() ? "OFF" : "ON") << "\n"
+      << "read_only = " << (read_only ? "ON" : "OFF") << "\n"
       << "# MariaDB has no session_track_gtids: a session reads its last GTID from\n"
       << "# @@last_gtid, or has it tracked with session_track_system_variables.\n"
       << "\n# small, so that a sandbox of several servers fits a CI machine\n"
@@ -310,7 +314,7 @@ Result<void> create_member(const MyPrograms& programs, const SandboxContext& ctx
   auto r =
       m.primary() ? install_primary(programs, ctx, m) : copy_data(ctx, ctx.primary_of(m.shard), m);
   if (!r) return r;
-  return write_file(config_file(ctx.member_dir(m)), server_config(ctx, m), false);
+  return write_file(config_file(ctx.member_dir(m)), server_config(ctx, m, !m.primary()), false);
 }
 
 // ---------------------------------------------------------------- starting
@@ -351,15 +355,15 @@ Result<void> wait_accepting(const SandboxContext& ctx, const Member& m, pid_t pi
 
 // ---------------------------------------------------------------- replication
 
-Result<void> attach_replica(const SandboxContext& ctx, const Member& m) {
+Result<void> attach_replica(const SandboxContext& ctx, const Member& m, int primary_port) {
   auto conn = connect_member(ctx, m);
   if (!conn) return conn.error();
   // A one-second retry (the default is a minute) lets replicas follow a
   // restarted or newly promoted primary quickly in failover tests.
-  const std::string change = "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" +
-                             std::to_string(ctx.primary_of(m.shard).port) +
-                             ", MASTER_USER='repl', MASTER_PASSWORD='repl', "
-                             "MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos";
+  const std::string change =
+      "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(primary_port) +
+      ", MASTER_USER='repl', MASTER_PASSWORD='repl', "
+      "MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos";
   for (const std::string& sql : {change, std::string("START SLAVE")}) {
     if (auto r = my_query(conn->get(), sql); !r)
       return make_error("attaching " + m.name + ": " + r.error().message());
@@ -463,6 +467,135 @@ Result<void> stop_server(const fs::path& member_dir) {
                     "): stop it by hand");
 }
 
+// ---------------------------------------------------------------- rejoining
+
+// The sandbox member (a directory next to `m`'s) whose server listens on `port`.
+std::optional<Member> member_on_port(const SandboxContext& ctx, const Member& m, int port) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(ctx.options.dir, ec)) {
+    if (!fs::exists(config_file(entry.path()))) continue;
+    if (configured_port(entry.path()) != port) continue;
+    Member found = m;
+    found.name = entry.path().filename().string();
+    found.port = port;
+    return found;
+  }
+  return std::nullopt;
+}
+
+// The last domain-0 seq_no per server_id of a gtid_binlog_state.
+Result<std::map<unsigned long, unsigned long long>> last_seq_by_server(const std::string& state) {
+  std::map<unsigned long, unsigned long long> last;
+  std::stringstream gtids(state);
+  for (std::string gtid; std::getline(gtids, gtid, ',');) {
+    unsigned long domain = 0, server = 0;
+    unsigned long long seq = 0;
+    if (std::sscanf(gtid.c_str(), " %lu-%lu-%llu", &domain, &server, &seq) != 3)
+      return make_error("cannot read gtid_binlog_state entry '" + gtid + "'");
+    if (domain == 0) last[server] = std::max(last[server], seq);
+  }
+  return last;
+}
+
+// "" when `old_primary` wrote nothing `primary` lacks; else which seq_nos.
+Result<std::string> errant_range(const SandboxContext& ctx, const Member& old_primary,
+                                 const Member& primary) {
+  auto old_conn = connect_member(ctx, old_primary);
+  if (!old_conn) return old_conn.error();
+  auto own_id = my_value(old_conn->get(), "SELECT @@global.server_id");
+  if (!own_id) return own_id.error();
+  auto own_state = my_value(old_conn->get(), "SELECT @@global.gtid_binlog_state");
+  if (!own_state) return own_state.error();
+  auto new_conn = connect_member(ctx, primary);
+  if (!new_conn) return new_conn.error();
+  auto new_state = my_value(new_conn->get(), "SELECT @@global.gtid_binlog_state");
+  if (!new_state) return new_state.error();
+  auto own = last_seq_by_server(*own_state);
+  if (!own) return own.error();
+  auto received = last_seq_by_server(*new_state);
+  if (!received) return received.error();
+  const unsigned long id = std::strtoul(own_id->c_str(), nullptr, 10);
+  const unsigned long long wrote = (*own)[id];
+  const unsigned long long has = (*received)[id];
+  if (wrote <= has) return std::string();
+  return "transactions 0-" + *own_id + "-" + std::to_string(has + 1) + ".." + std::to_string(wrote);
+}
+
+std::string sh_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The application databases of `from` into the fresh server `to`, with the
+// GTID position they are at set as to's gtid_slave_pos. A logical copy, not
+// a replay of from's binlog: the transactions the old primary wrote carry its
+// own server_id, and a MariaDB replica skips events with its own server_id.
+// Loaded with sql_log_bin=0, so to's binlog starts with what it replicates.
+Result<void> copy_databases(const SandboxContext& ctx, const Member& from, const Member& to) {
+  auto conn = connect_member(ctx, from);
+  if (!conn) return conn.error();
+  auto rows = my_query(conn->get(), "SHOW DATABASES");
+  if (!rows) return rows.error();
+  std::string databases;
+  for (const Row& row : *rows) {
+    const std::string& name = row.begin()->second;
+    if (name == "information_schema" || name == "mysql" || name == "performance_schema" ||
+        name == "sys")
+      continue;
+    databases += " " + sh_quote(name);
+  }
+  const auto dirs = program_dirs({"/usr/bin"});
+  const auto dump = find_program("mariadb-dump", dirs);
+  const auto client = find_program("mariadb", dirs);
+  if (!dump || !client)
+    return make_error("mariadb-dump or mariadb is missing: install mariadb-client");
+  const std::string user = sh_quote(ctx.owner.name);
+  const std::string script =
+      "set -o pipefail; " + *dump + " --socket=" + sh_quote(socket_file(ctx, from).string()) +
+      " -u " + user +
+      " --single-transaction --gtid --master-data=1 --routines --events --triggers --databases" +
+      databases + " | " + *client + " --socket=" + sh_quote(socket_file(ctx, to).string()) +
+      " -u " + user + " --init-command='SET sql_log_bin = 0'";
+  return run_as_owner(ctx, {"/bin/bash", "-c", script}, seconds(300),
+                      "copying " + from.name + "'s databases to " + to.name);
+}
+
+// A fresh data directory with a copy of the new primary's databases,
+// replicating from it by GTID. It is filled by a server that listens on a
+// socket of its own only: the proxy, which watches the member's address,
+// would otherwise find an empty read-only server and make it follow the new
+// primary from the start of its binlog before the copy is in.
+Result<void> rebuild_replica(SandboxContext& ctx, const Member& m, const Member& primary) {
+  const fs::path dir = ctx.member_dir(m);
+  if (auto r = stop_server(dir); !r) return r;
+  const fs::path kept = dir / "data.discarded";
+  std::error_code ec;
+  fs::remove_all(kept, ec);
+  fs::rename(data_dir(dir), kept, ec);
+  if (ec) return make_error("cannot move " + data_dir(dir).string() + " aside: " + ec.message());
+  auto programs = find_my_programs();
+  if (!programs) return programs.error();
+  if (auto r = install_primary(*programs, ctx, m); !r) return r;
+  if (auto r = write_file(config_file(dir), server_config(ctx, m, true), false); !r) return r;
+  Member hidden = m;
+  hidden.name = m.name + "-rebuilding";
+  auto loader = start_daemon(
+      {programs->server, "--defaults-file=" + config_file(dir).string(), "--skip-networking",
+       "--skip-slave-start", "--socket=" + socket_file(ctx, hidden).string()},
+      DaemonOptions{ctx.switch_to, ctx.log_file(m)});
+  if (!loader) return loader.error();
+  ctx.started.push_back(dir);
+  if (auto r = wait_accepting(ctx, hidden, *loader); !r) return r;
+  if (auto r = copy_databases(ctx, primary, hidden); !r) return r;
+  if (auto r = attach_replica(ctx, hidden, primary.port); !r) return r;
+  if (auto r = stop_server(dir); !r) return r;
+  // Replication resumes by itself at this start (no skip-slave-start).
+  auto pid = start_server(*programs, ctx, m);
+  if (!pid) return pid.error();
+  return wait_accepting(ctx, m, *pid);
+}
+
 // ---------------------------------------------------------------- the engine
 
 class MysqlEngine : public SandboxEngine {
@@ -501,7 +634,7 @@ class MysqlEngine : public SandboxEngine {
     }
     for (const Member& m : ctx.members) {
       if (m.primary()) continue;
-      if (auto r = attach_replica(ctx, m); !r) return r;
+      if (auto r = attach_replica(ctx, m, ctx.primary_of(m.shard).port); !r) return r;
     }
     return wait_for_replication(ctx);
   }
@@ -524,11 +657,24 @@ class MysqlEngine : public SandboxEngine {
     return wait_accepting(ctx, m, *pid);
   }
 
-  // A MariaDB old primary needs nothing but a start: the proxy fences it and,
-  // when it holds no transaction the new primary lacks, points it at the new
-  // primary by GTID.
-  Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int) override {
-    return start_member(ctx, m);
+  // A MariaDB old primary that holds no transaction the new primary lacks
+  // needs nothing but a start: the proxy fences it and points it at the new
+  // primary by GTID. One that does (it committed writes no replica received
+  // before it died; their clients got an error, not an acknowledgement)
+  // cannot follow: MariaDB cannot take transactions back. It is rebuilt from
+  // the new primary, its old data directory kept aside for inspection.
+  Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
+    if (auto r = start_member(ctx, m); !r) return r;
+    const auto primary = member_on_port(ctx, m, primary_port);
+    if (!primary)
+      return make_error("no member of the sandbox in " + ctx.options.dir.string() +
+                        " listens on port " + std::to_string(primary_port));
+    auto errant = errant_range(ctx, m, *primary);
+    if (!errant) return errant.error();
+    if (errant->empty()) return {};
+    note(m.name + "'s binlog holds " + *errant + ", which " + primary->name +
+         " never received; rebuilding it as a replica of " + primary->name);
+    return rebuild_replica(ctx, m, *primary);
   }
 
  private:
