@@ -169,6 +169,8 @@ void FailoverController::check(const replication::HealthSnapshot& health) {
   }
   watch_fenced(health);
   retry_repoints(health);
+  check_journal_support(health);
+  trim_journal(health);
   if (enabled) restore_restarted_primaries(health);
 }
 
@@ -238,6 +240,14 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
     return;
   }
   update(id, [&](FailoverReport& rep) { rep.steps.push_back("promoted " + r.new_primary); });
+  FailoverReport caught_up;
+  catch_up_from_journal(shard, candidate, *promoted, caught_up);
+  update(id, [&](FailoverReport& rep) {
+    for (auto& step : caught_up.steps) rep.steps.push_back(std::move(step));
+    rep.journal_replayed = caught_up.journal_replayed;
+    rep.journal_replay_failed = caught_up.journal_replay_failed;
+    rep.journal_replayed_nondeterministic = caught_up.journal_replayed_nondeterministic;
+  });
   FailoverReport published;
   auto stored = publish_promotion(shard, candidate, published);
   ctx_.failing_over[shard].store(false, std::memory_order_release);
@@ -316,6 +326,8 @@ void FailoverController::switch_over(const Switchover& request,
     ops_->unfence(address(old));
     return resume(promoted.error().message());
   }
+  FailoverReport caught_up;
+  catch_up_from_journal(shard, *candidate, *promoted, caught_up);
   FailoverReport published;
   auto stored = publish_promotion(shard, *candidate, published);
   ctx_.failing_over[shard].store(false, std::memory_order_release);
@@ -333,6 +345,9 @@ void FailoverController::switch_over(const Switchover& request,
   update(request.id, [&](FailoverReport& rep) {
     rep.steps.push_back("fenced " + rep.old_primary);
     rep.steps.push_back("promoted " + rep.new_primary + " at the old primary's last write");
+    for (auto& step : caught_up.steps) rep.steps.push_back(std::move(step));
+    rep.journal_replayed = caught_up.journal_replayed;
+    rep.journal_replay_failed = caught_up.journal_replay_failed;
     rep.steps.push_back("published topology v" + std::to_string(published.topology_version));
     for (auto& step : repointed.steps) rep.steps.push_back(std::move(step));
     rep.promote_ms = pause_ms;
@@ -375,6 +390,96 @@ Result<void> FailoverController::publish_record(config::TopologyRecord next) {
                       "stored version): " +
                       stored.error().message());
   return {};
+}
+
+// The journal holds every write the proxy acknowledged that some replica may
+// lack. Those past what the new primary took over with exist nowhere else
+// reachable: run them again there, in commit order, before any new write.
+// They get new GTIDs, so they are forgotten under the old ones, replayed or
+// not (a failure is reported: its client was told it committed).
+void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_t new_primary,
+                                               std::uint64_t took_over_at, FailoverReport& report) {
+  if (!ctx_.journal) return;
+  const router::Topology& topo = *ctx_.topology;
+  const std::string& name = topo.backends[new_primary].name;
+  auto entries = ctx_.journal->after(shard, took_over_at);
+  if (!entries) {
+    report.steps.push_back("could not read the write journal: " + entries.error().message());
+    log("shard " + topo.shards[shard].name + ": " + report.steps.back());
+    return;
+  }
+  for (const auto& e : *entries) {
+    const config::User* user = ctx_.find_user(e.user());
+    auto r =
+        user ? ops_->replay(address(new_primary), e, user->server_user(), user->server_password())
+             : Result<void>(make_error("replaying " + e.gtid() + ": user " + e.user() +
+                                       " is no longer configured"));
+    if (r) {
+      ++report.journal_replayed;
+      if (e.nondeterministic()) ++report.journal_replayed_nondeterministic;
+    } else {
+      ++report.journal_replay_failed;
+      report.steps.push_back("journal: " + r.error().message());
+      log("shard " + topo.shards[shard].name + ": " + r.error().message());
+    }
+  }
+  if (auto forgotten = ctx_.journal->forget_after(shard, took_over_at); !forgotten)
+    log(forgotten.error().message());
+  journal_trimmed_.erase(shard);
+  if (entries->empty()) {
+    report.steps.push_back("the write journal held nothing " + name + " lacked");
+    return;
+  }
+  report.steps.push_back("replayed " + std::to_string(report.journal_replayed) +
+                         " journaled writes " + name + " lacked" +
+                         (report.journal_replay_failed
+                              ? ", " + std::to_string(report.journal_replay_failed) + " failed"
+                              : std::string()) +
+                         (report.journal_replayed_nondeterministic
+                              ? " (" + std::to_string(report.journal_replayed_nondeterministic) +
+                                    " call functions replay cannot reproduce)"
+                              : std::string()));
+  log("shard " + topo.shards[shard].name + ": " + report.steps.back());
+}
+
+// Entries every answering, unfenced replica has received are not needed by
+// any candidate. A replica that does not answer cannot be promoted, and
+// catches up from the primary when it is back.
+void FailoverController::trim_journal(const replication::HealthSnapshot& health) {
+  if (!ctx_.journal) return;
+  const router::Topology& topo = *ctx_.topology;
+  for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
+    std::optional<std::uint64_t> low;
+    for (std::uint32_t b : topo.shards[s].replicas) {
+      if (b >= health.backends.size() || !fresh(health.backends[b])) continue;
+      const auto& h = health.backends[b];
+      const std::uint64_t received = std::max(h.receive_lsn, h.lsn);
+      low = std::min(low.value_or(received), received);
+    }
+    if (!low || *low == 0) continue;
+    if (auto it = journal_trimmed_.find(s); it != journal_trimmed_.end() && it->second >= *low)
+      continue;
+    if (auto r = ctx_.journal->forget_through(s, *low); !r) {
+      log(r.error().message());
+      continue;
+    }
+    journal_trimmed_[s] = *low;
+  }
+}
+
+// The journal learns a commit's GTID from the OK packet only when the server
+// tracks last_gtid; a server that does not would leave it empty, silently.
+// Asked once per backend, when it first answers the monitor.
+void FailoverController::check_journal_support(const replication::HealthSnapshot& health) {
+  if (!ctx_.journal) return;
+  const router::Topology& topo = *ctx_.topology;
+  for (const auto& b : topo.backends) {
+    if (b.index >= health.backends.size() || !fresh(health.backends[b.index]) ||
+        !journal_checked_.insert(b.index).second)
+      continue;
+    auto r = ops_->check_journal(address(b.index));
+    if (!r) log("write journal: " + r.error().message());
+  }
 }
 
 void FailoverController::repoint_replicas(std::uint32_t shard, std::uint32_t new_primary,

@@ -59,6 +59,11 @@ struct FailoverReport {
   std::uint64_t epoch = 0;             // the shard's epoch after it
   std::uint64_t topology_version = 0;  // published by it
   std::vector<std::string> steps;      // what was done, in order, with errors
+  // The write journal's catch-up: acknowledged writes the new primary
+  // lacked, replayed on it before writes resumed.
+  std::uint64_t journal_replayed = 0;
+  std::uint64_t journal_replay_failed = 0;
+  std::uint64_t journal_replayed_nondeterministic = 0;
   bool finished = false;
 };
 
@@ -108,6 +113,12 @@ class FailoverController {
   Result<void> publish_promotion(std::uint32_t shard, std::uint32_t candidate,
                                  FailoverReport& report);
   void repoint_replicas(std::uint32_t shard, std::uint32_t new_primary, FailoverReport& report);
+  // Replays the journaled writes past `took_over_at` on the new primary.
+  void catch_up_from_journal(std::uint32_t shard, std::uint32_t new_primary,
+                             std::uint64_t took_over_at, FailoverReport& report);
+  // Forgets journaled writes every answering replica of a shard has received.
+  void trim_journal(const replication::HealthSnapshot& health);
+  void check_journal_support(const replication::HealthSnapshot& health);
   void watch_fenced(const replication::HealthSnapshot& health);
   void retry_repoints(const replication::HealthSnapshot& health);
   void restore_restarted_primaries(const replication::HealthSnapshot& health);
@@ -132,6 +143,8 @@ class FailoverController {
   std::map<std::uint32_t, bool> fence_tried_;                 // by backend, while it is up
   std::set<std::uint32_t> primary_went_down_;                 // by backend, until writable again
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
+  std::map<std::uint32_t, std::uint64_t> journal_trimmed_;  // by shard: forgotten through
+  std::set<std::uint32_t> journal_checked_;                 // by backend
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

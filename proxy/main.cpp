@@ -219,6 +219,23 @@ int main(int argc, char** argv) {
   ctx.failover_rejoin_lag =
       mysql ? cfg.routing().max_replica_lag_transactions() : cfg.routing().max_replica_lag_bytes();
   ctx.failing_over = std::make_unique<std::atomic<bool>[]>(ctx.topology->shards.size());
+  const bool journal =
+      fo.has_journal() ? fo.journal() : fo.enabled() && mysql && !cfg.data_dir().empty();
+  if (journal) {
+    if (!mysql || cfg.data_dir().empty()) {
+      log(std::string("config key 'clusters[0].failover.journal': ") +
+          (mysql ? "the write journal lives in data_dir: set data_dir"
+                 : "the write journal is MariaDB-only today; remove the key"));
+      return kExitUsage;
+    }
+    auto opened = replication::WriteJournal::open(cfg.data_dir());
+    if (!opened) {
+      log(opened.error().message());
+      return kExitFailed;
+    }
+    ctx.journal = std::move(*opened);
+    log("write journal in " + ctx.journal->path());
+  }
   replication::FailoverLogin flogin{mopts.user,
                                     mopts.password,
                                     mopts.database,

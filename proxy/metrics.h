@@ -39,7 +39,11 @@ namespace shardgate {
   X(pool_waits_total, "Acquisitions that had to wait for a free server connection")               \
   X(pool_timeouts_total, "Acquisitions that timed out")                                           \
   X(cancel_requests_total, "Cancel requests forwarded to a server")                               \
-  X(prepared_statement_replays_total, "Parse messages replayed on another server connection")
+  X(prepared_statement_replays_total, "Parse messages replayed on another server connection")     \
+  X(journal_entries_total, "Acknowledged writes kept in the write journal")                       \
+  X(journal_unrecorded_commits_total,                                                             \
+    "Commits on a primary the write journal could not keep (prepared or sharded writes)")         \
+  X(journal_errors_total, "Writes the write journal failed to store")
 
 class LatencyHistogram {
  public:

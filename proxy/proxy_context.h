@@ -25,6 +25,7 @@
 #include "proxy/topology_handle.h"
 #include "proxy/txn/decision_log.h"
 #include "proxy/txn/two_phase.h"
+#include "replication/write_journal.h"
 #include "router/shard_keys.h"
 #include "router/statement.h"
 #include "router/topology.h"
@@ -63,6 +64,8 @@ struct ProxyContext {
   std::chrono::milliseconds failover_promote_timeout{10000};
   std::uint64_t failover_rejoin_lag = 0;  // a fenced old primary serves again within this lag
   std::unique_ptr<std::atomic<bool>[]> failing_over;
+  // Acknowledged writes not yet on every replica (MariaDB; null when off).
+  std::unique_ptr<replication::WriteJournal> journal;
   session::CancelRegistry cancels;
   std::atomic<std::int64_t> clients{0};
   // Statements in flight per backend, across threads (least-outstanding balancing).

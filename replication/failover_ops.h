@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "replication/journal.pb.h"
 
 namespace shardgate::replication {
 
@@ -56,6 +57,13 @@ class FailoverOps {
                               bool was_primary, std::optional<std::uint64_t> took_over_at) = 0;
   // Undoes fence() on a primary that stays primary (a switchover that could not finish).
   virtual Result<void> unfence(const ServerAddress& server) = 0;
+  // Runs one journaled transaction again on a new primary, as the user that
+  // wrote it (replication/write_journal.h), all of it or nothing.
+  virtual Result<void> replay(const ServerAddress& primary, const journal::Entry& entry,
+                              const std::string& user, const std::string& password) = 0;
+  // An error saying why the server cannot feed the journal (it does not
+  // report the GTIDs of commits).
+  virtual Result<void> check_journal(const ServerAddress& server) = 0;
 };
 
 std::unique_ptr<FailoverOps> make_pg_failover_ops(FailoverLogin login);

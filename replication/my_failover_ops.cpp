@@ -118,8 +118,53 @@ class MyFailoverOps final : public FailoverOps {
     return {};
   }
 
+  // As the user that wrote it, in its schema, after its SET statements, at
+  // its commit time, with the auto-increment values it generated.
+  Result<void> replay(const ServerAddress& primary, const journal::Entry& entry,
+                      const std::string& user, const std::string& password) override {
+    auto conn = connect(primary, user, password, entry.database(), CLIENT_MULTI_STATEMENTS);
+    if (!conn) return conn.error();
+    MYSQL* m = conn->get();
+    const auto ts = entry.timestamp_us();
+    std::vector<std::string> script(entry.settings().begin(), entry.settings().end());
+    script.push_back("SET TIMESTAMP = " + std::to_string(ts / 1000000) + "." +
+                     std::to_string(1000000 + ts % 1000000).substr(1));
+    script.push_back("START TRANSACTION");
+    for (const auto& st : entry.statements()) {
+      if (st.insert_id()) script.push_back("SET INSERT_ID = " + std::to_string(st.insert_id()));
+      script.push_back(st.sql());
+    }
+    script.push_back("COMMIT");
+    for (const auto& sql : script) {
+      if (auto r = exec_all(m, primary, sql); !r) {
+        exec_all(m, primary, "ROLLBACK");
+        return make_error("replaying " + entry.gtid() + ": " + r.error().message());
+      }
+    }
+    return {};
+  }
+
+  Result<void> check_journal(const ServerAddress& server) override {
+    auto conn = connect(server);
+    if (!conn) return make_error(conn.error().message() + " (cannot check it tracks last_gtid)");
+    auto tracked = column(conn->get(), server, "SELECT @@global.session_track_system_variables");
+    if (!tracked) return tracked.error();
+    const std::string value = tracked->empty() ? "" : tracked->front();
+    if (value.find("last_gtid") != std::string::npos || value.find('*') != std::string::npos)
+      return {};
+    return make_error(server.name + " does not report the GTIDs of commits, so no write to it is " +
+                      "journaled: add last_gtid to its session_track_system_variables (now '" +
+                      value + "')");
+  }
+
  private:
   Result<MyConn> connect(const ServerAddress& server) const {
+    return connect(server, login_.user, login_.password, "", 0);
+  }
+
+  Result<MyConn> connect(const ServerAddress& server, const std::string& user,
+                         const std::string& password, const std::string& database,
+                         unsigned long flags) const {
     MyConn conn(mysql_init(nullptr));
     if (!conn) return make_error("out of memory");
     const unsigned timeout =
@@ -129,10 +174,25 @@ class MyFailoverOps final : public FailoverOps {
     mysql_optionsv(conn.get(), MYSQL_OPT_READ_TIMEOUT, &io_timeout);
     mysql_optionsv(conn.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     const char* socket = server.unix_socket.empty() ? nullptr : server.unix_socket.c_str();
-    if (!mysql_real_connect(conn.get(), socket ? nullptr : server.host.c_str(), login_.user.c_str(),
-                            login_.password.c_str(), nullptr, server.port, socket, 0))
-      return make_error("cannot connect to " + server.name + ": " + mysql_error(conn.get()));
+    if (!mysql_real_connect(conn.get(), socket ? nullptr : server.host.c_str(), user.c_str(),
+                            password.c_str(), database.empty() ? nullptr : database.c_str(),
+                            server.port, socket, flags))
+      return make_error("cannot connect to " + server.name + " as " + user + ": " +
+                        mysql_error(conn.get()));
     return conn;
+  }
+
+  // Every result of a statement that may hold several (multi-statements).
+  static Result<void> exec_all(MYSQL* m, const ServerAddress& server, const std::string& sql) {
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      return make_error(server.name + ": " + sql.substr(0, 200) + ": " + mysql_error(m));
+    for (;;) {
+      MyResult discard(mysql_store_result(m));
+      const int next = mysql_next_result(m);
+      if (next > 0)
+        return make_error(server.name + ": " + sql.substr(0, 200) + ": " + mysql_error(m));
+      if (next < 0) return {};
+    }
   }
 
   static Result<void> exec(MYSQL* m, const ServerAddress& server, const std::string& sql) {

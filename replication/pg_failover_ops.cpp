@@ -56,6 +56,18 @@ class PgFailoverOps final : public FailoverOps {
     return {};
   }
 
+  // PostgreSQL sessions journal nothing yet (docs/failover.md): there is no
+  // entry to replay.
+  Result<void> replay(const ServerAddress& primary, const journal::Entry& entry, const std::string&,
+                      const std::string&) override {
+    return make_error("cannot replay " + entry.gtid() + " on " + primary.name +
+                      ": the write journal is MariaDB-only");
+  }
+
+  Result<void> check_journal(const ServerAddress& server) override {
+    return make_error(server.name + ": the write journal is MariaDB-only");
+  }
+
   Result<void> unfence(const ServerAddress& server) override {
     auto conn = connect(server);
     if (!conn) return conn.error();

@@ -154,6 +154,9 @@ json::object report_json(const FailoverReport& r) {
   o["promote_ms"] = r.promote_ms;
   o["epoch"] = r.epoch;
   o["topology_version"] = r.topology_version;
+  o["journal_replayed"] = r.journal_replayed;
+  o["journal_replay_failed"] = r.journal_replay_failed;
+  o["journal_replayed_nondeterministic"] = r.journal_replayed_nondeterministic;
   json::array steps;
   for (const auto& s : r.steps) steps.push_back(json::string(s));
   o["steps"] = std::move(steps);

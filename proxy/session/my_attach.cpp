@@ -114,6 +114,7 @@ void MySession::restore_last_insert_id() {
 void MySession::after_answer() {
   const bool failed = tracker_.error_seen();
   if (failed) bump(worker_.metrics().statement_errors_total);
+  settle_journal(failed);
   // A replayed SET or schema change failed there: that connection's state is
   // not what the proxy thinks; no one may reuse it.
   if (tracker_.take_swallowed_error()) server_broken_ = true;
@@ -207,6 +208,7 @@ asio::awaitable<void> MySession::server_lost(const std::string& why) {
   detach(false);
   abandon_parked();
   transaction_over();
+  drop_journal();  // nothing it held was acknowledged
   pending_ = {};
   pinned_ = false;
   std::string message = "shardgate lost the connection to server " + name + " (" + why + ")";

@@ -15,6 +15,7 @@ void MyResponseTracker::reset(std::uint32_t capabilities) {
   error_seen_ = false;
   prepared_.reset();
   swallowed_error_.reset();
+  gtid_.reset();
 }
 
 void MyResponseTracker::expect(MyAnswer answer, bool swallow) {
@@ -84,7 +85,10 @@ bool MyResponseTracker::end_packet(std::string_view payload, bool result_set_end
       return false;
     }
     status = ok->status_flags;
-    if (!pending_.front().swallow) last_insert_id_ = ok->last_insert_id;
+    if (!pending_.front().swallow) {
+      last_insert_id_ = ok->last_insert_id;
+      if (auto gtid = mysql::produced_gtid(*ok)) gtid_ = std::string(*gtid);
+    }
   }
   status_ = status;
   if ((status & mysql::kServerMoreResultsExists) != 0) {

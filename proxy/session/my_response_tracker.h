@@ -61,6 +61,10 @@ class MyResponseTracker {
   void clear_error() { error_seen_ = false; }
   // The last relayed OK packet's last_insert_id (0 when none).
   std::uint64_t last_insert_id() const { return last_insert_id_; }
+  // The GTID a relayed OK since the last call reported for a commit
+  // (produced_gtid): the write journal keeps the write under it before the
+  // client sees the OK.
+  std::optional<std::string> take_gtid() { return std::exchange(gtid_, {}); }
   // A server-side cursor was opened: rows come by COM_STMT_FETCH later.
   bool cursor_open() const { return (status_ & mysql::kServerStatusCursorExists) != 0; }
   // The PREPARE_OK of the last COM_STMT_PREPARE; a swallowed one's error.
@@ -96,6 +100,7 @@ class MyResponseTracker {
   std::uint16_t prepare_columns_ = 0;
   std::uint16_t status_ = mysql::kServerStatusAutocommit;
   std::uint64_t last_insert_id_ = 0;
+  std::optional<std::string> gtid_;
   bool error_seen_ = false;
   std::optional<mysql::StmtPrepareOk> prepared_;
   std::optional<std::string> swallowed_error_;

@@ -230,6 +230,7 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
     if (restore_insert_id) restore_last_insert_id();
     if (static_cast<std::uint8_t>(payload[0]) == mysql::kComInitDb)
       pending_ = SessionChange{SessionChange::Kind::Schema, std::string(payload.substr(1))};
+    if (answer == MyAnswer::Query) journal_statement(payload.substr(1), stmt);
     std::uint8_t seq = 0;
     mysql::append_packets(to_server_, payload, seq);
     auto done = co_await send_and_relay(answer);
@@ -274,6 +275,8 @@ asio::awaitable<Result<void>> MySession::relay_until_answered() {
       for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((*preparing_id_ >> (8 * i)) & 0xff);
     }
     if (fed.last_relayed_seq) seq_ = static_cast<std::uint8_t>(*fed.last_relayed_seq + 1);
+    // The journal keeps a commit before the client can see its OK.
+    if (auto gtid = tracker_.take_gtid()) journal_commit(*gtid);
     relay_out_.clear();
     for (const auto& s : fed.relay)
       relay_out_.push_back(asio::buffer(sbuf.readable().data() + s.offset, s.length));

@@ -123,6 +123,12 @@ class MySession : public std::enable_shared_from_this<MySession> {
   asio::awaitable<Result<void>> fanout_write(std::string_view sql, const router::WritePlan& plan);
   void queue_transaction_ok(bool in_transaction);
 
+  // the write journal (my_journal.cpp)
+  void journal_statement(std::string_view sql, const router::Statement& stmt);
+  void journal_commit(const std::string& gtid);
+  void settle_journal(bool failed);
+  void drop_journal();
+
   // server attachment (my_attach.cpp)
   // runs_statement: a query or execute, which a deferred BEGIN goes with.
   asio::awaitable<Result<void>> attach_for(const router::Statement& stmt, bool runs_statement);
@@ -213,6 +219,12 @@ class MySession : public std::enable_shared_from_this<MySession> {
   bool txn_read_only_ = false;  // ... or as plain READ ONLY legs
   std::string txn_gid_;
   std::string txn_begin_;  // the client's BEGIN (read-only legs open with it)
+
+  // Writes on the primary since the transaction began, for the journal.
+  std::vector<replication::journal::Statement> journal_pending_;
+  bool journal_differs_ = false;                       // one may not replay the same (RAND() ...)
+  bool journal_awaiting_ = false;                      // the last one's answer has not come yet
+  std::string journal_first_schema_, journal_schema_;  // at the first and the last
 };
 
 }  // namespace shardgate::session

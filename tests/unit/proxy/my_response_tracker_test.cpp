@@ -52,6 +52,28 @@ TEST(MyResponseTracker, OkEndsTheAnswerAndCarriesStatus) {
   EXPECT_EQ(t.last_insert_id(), 42u);
 }
 
+// The write journal keeps a commit under the GTID its OK reports, before
+// the OK is relayed; a swallowed OK's GTID is not the client's commit.
+TEST(MyResponseTracker, RelayedOkGivesTheCommitGtidOnce) {
+  const std::uint32_t caps = kClientProtocol41 | kClientSessionTrack;
+  OkPacket ok;
+  ok.status_flags = kServerStatusAutocommit | kServerSessionStateChanged;
+  ok.session_state.push_back({kSessionTrackSystemVariables, "last_gtid", "0-100-7"});
+  const std::string bytes = packetize(build_ok(ok, caps), 1);
+  MyResponseTracker t;
+  t.reset(caps);
+  t.expect(MyAnswer::Query, true);
+  t.feed(bytes);
+  EXPECT_FALSE(t.take_gtid()) << "a swallowed answer's GTID";
+  t.expect(MyAnswer::Query, false);
+  t.feed(bytes);
+  EXPECT_EQ(t.take_gtid(), std::optional<std::string>("0-100-7"));
+  EXPECT_FALSE(t.take_gtid()) << "taken twice";
+  t.expect(MyAnswer::Query, false);
+  t.feed(ok_packet(1, kServerStatusAutocommit));
+  EXPECT_FALSE(t.take_gtid()) << "an OK without one";
+}
+
 TEST(MyResponseTracker, ResultSetByteByByte) {
   MyResponseTracker t;
   t.reset(kClientProtocol41);

@@ -1,0 +1,105 @@
+#include "replication/write_journal.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <filesystem>
+
+namespace shardgate::replication {
+namespace {
+
+// 'j', shard (4 bytes), seq (8 bytes), big-endian: RocksDB's byte order is
+// then shard order, then commit order.
+std::string key(std::uint32_t shard, std::uint64_t seq) {
+  std::string k(13, '\0');
+  k[0] = 'j';
+  for (int i = 0; i < 4; ++i) k[1 + i] = static_cast<char>((shard >> (24 - 8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i) k[5 + i] = static_cast<char>((seq >> (56 - 8 * i)) & 0xff);
+  return k;
+}
+
+Result<void> checked(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return {};
+  return make_error("write journal: " + what + ": " + s.ToString());
+}
+
+}  // namespace
+
+WriteJournal::WriteJournal(std::unique_ptr<rocksdb::DB> db, std::string path)
+    : db_(std::move(db)), path_(std::move(path)) {}
+
+WriteJournal::~WriteJournal() = default;
+
+Result<std::unique_ptr<WriteJournal>> WriteJournal::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error("cannot create data_dir " + dir + ": " + ec.message());
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.keep_log_file_num = 4;
+  const std::string path = dir + "/journal";
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok())
+    return make_error("write journal " + path + " cannot be opened (each proxy needs its own " +
+                      "data_dir): " + s.ToString());
+  return std::unique_ptr<WriteJournal>(new WriteJournal(std::unique_ptr<rocksdb::DB>(raw), path));
+}
+
+Result<void> WriteJournal::append(const journal::Entry& entry) {
+  std::string bytes;
+  if (!entry.SerializeToString(&bytes)) return make_error("write journal: cannot encode an entry");
+  auto r = checked(db_->Put(rocksdb::WriteOptions(), key(entry.shard(), entry.seq()), bytes),
+                   "cannot append " + entry.gtid());
+  if (r) appended_.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+Result<std::vector<journal::Entry>> WriteJournal::after(std::uint32_t shard,
+                                                        std::uint64_t seq) const {
+  std::vector<journal::Entry> out;
+  if (seq == UINT64_MAX) return out;
+  const std::string end = key(shard + 1, 0);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(key(shard, seq + 1)); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+    journal::Entry e;
+    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      return make_error("write journal: an entry of shard " + std::to_string(shard) +
+                        " cannot be decoded");
+    out.push_back(std::move(e));
+  }
+  if (auto r = checked(it->status(), "cannot read shard " + std::to_string(shard)); !r)
+    return r.error();
+  return out;
+}
+
+Result<void> WriteJournal::forget_through(std::uint32_t shard, std::uint64_t seq) {
+  const std::string end = seq == UINT64_MAX ? key(shard + 1, 0) : key(shard, seq + 1);
+  return checked(
+      db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(), key(shard, 0), end),
+      "cannot trim shard " + std::to_string(shard));
+}
+
+Result<void> WriteJournal::forget_after(std::uint32_t shard, std::uint64_t seq) {
+  if (seq == UINT64_MAX) return {};
+  return checked(db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
+                                  key(shard, seq + 1), key(shard + 1, 0)),
+                 "cannot drop replayed entries of shard " + std::to_string(shard));
+}
+
+bool replay_may_differ(std::string_view sql) {
+  static constexpr std::array<std::string_view, 14> kDiffering = {
+      "RAND(",      "UUID(",      "UUID_SHORT(", "SYSDATE(",  "CONNECTION_ID(",
+      "NEXTVAL(",   "NEXT VALUE", "LASTVAL(",    "GET_LOCK(", "FOUND_ROWS(",
+      "ROW_COUNT(", "@@",         "USER(",       "VERSION("};
+  std::string upper(sql);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return std::any_of(kDiffering.begin(), kDiffering.end(),
+                     [&](std::string_view f) { return upper.find(f) != std::string::npos; });
+}
+
+}  // namespace shardgate::replication
