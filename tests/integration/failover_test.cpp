@@ -413,5 +413,31 @@ void unreplicated_writes_are_discarded_on_rejoin(DrillSandbox& s) {
 FAILOVER_SUITE(FailoverPg, "postgres", 26432, 26532, 26533)
 FAILOVER_SUITE(FailoverMy, "mysql", 27306, 27336, 27337)
 
+// Replication made to lag on purpose (the replicas receive nothing for the
+// last 600 ms before the kill), then the primary's data directory is
+// deleted: the writes it alone acknowledged exist only in the proxy's write
+// journal, which replays them on the promoted replica before writes resume.
+TEST_F(FailoverMy, MachineLossWithLaggingReplicasLosesNoAcknowledgedWrite) {
+  auto r =
+      sandbox_.drill("--kill primary --lag-ms 600 --lose-data --rejoin --duration 8 --load 200");
+  expect_nothing_lost(r);
+  EXPECT_TRUE(flag(r, "failed_over"));
+  EXPECT_TRUE(flag(r, "old_primary_data_lost"));
+  EXPECT_GT(number(r, "journal_replayed"), 0)
+      << "the promoted replica lacked nothing: the drill proved nothing";
+  EXPECT_EQ(number(r, "journal_replay_failed"), 0);
+  EXPECT_EQ(text(r, "old_primary_rejoined"), "yes");
+}
+
+// The journal is MariaDB-only today: the drills that need it say so.
+TEST_F(FailoverPg, JournalDrillsSayTheyNeedMariadb) {
+  std::string out;
+  EXPECT_NE(run(bin("shardctl") + " drill failover --dir " + sandbox_.sandbox() +
+                    " --kill primary --lag-ms 500 2>&1",
+                &out),
+            0);
+  EXPECT_NE(out.find("MariaDB-only"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace shardgate::it

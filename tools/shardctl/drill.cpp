@@ -89,6 +89,13 @@ Result<ShardView> shard_view(const std::string& admin, const std::string& shard)
 }
 
 // Statements the proxy has sent to `backend` since it started.
+// The replica keeps its data but receives nothing more (MariaDB).
+Result<void> stop_receiving(const DrillTarget& replica) {
+  auto c = drill_connect(replica);
+  if (!c) return c.error();
+  return (*c)->exec("STOP SLAVE IO_THREAD");
+}
+
 Result<std::int64_t> statements_to(const std::string& admin, const std::string& backend) {
   auto body = admin_get(admin, "/api/v1/backends");
   if (!body) return body.error();
@@ -193,6 +200,12 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
                     cfg->users(0).password(),
                     "app"};
 
+  if ((options.lag_ms > 0 || options.lose_data) && !mysql)
+    return make_error(
+        "--lag-ms and --lose-data drill the write journal, which is MariaDB-only today");
+  if ((options.lag_ms > 0 || options.lose_data) && options.fault != "kill" &&
+      options.fault != "stop")
+    return make_error("--lag-ms and --lose-data go with --kill or --stop");
   auto before = shard_view(admin, options.shard);
   if (!before) return before.error();
   if (!before->is_default)
@@ -222,13 +235,28 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
     threads.emplace_back([&, out = &w] { writer(proxy, run, per_writer, next_id, stop, *out); });
 
   std::this_thread::sleep_until(started + std::chrono::seconds(options.duration) / 3);
+  std::string fault_error;
+  if (options.lag_ms > 0) {
+    const auto& monitor = cfg->clusters(0).monitor();
+    for (const auto& m : before->members) {
+      if (m.name == old_name || !fault_error.empty()) continue;
+      auto r = stop_receiving(
+          DrillTarget{mysql, m.host, m.port, monitor.user(), monitor.password(), ""});
+      if (!r) fault_error = "cannot make " + m.name + " lag: " + r.error().message();
+    }
+    std::this_thread::sleep_for(milliseconds(options.lag_ms));
+  }
   const auto fault_at = Clock::now();
   const std::int64_t fault_unix_ms = unix_ms();
-  std::string fault_error;
-  if (options.fault == "kill" || options.fault == "stop") {
+  if (!fault_error.empty()) {
+  } else if (options.fault == "kill" || options.fault == "stop") {
     auto sent =
         sandbox_signal_member(options.dir, old_name, options.fault == "kill" ? SIGKILL : SIGTERM);
     if (!sent) fault_error = sent.error().message();
+    if (sent && options.lose_data) {
+      auto lost = sandbox_destroy_member_data(options.dir, old_name, *sent);
+      if (!lost) fault_error = lost.error().message();
+    }
   } else if (options.fault == "pause") {
     auto sent = sandbox_signal_member(options.dir, old_name, SIGSTOP);
     if (!sent) {
@@ -375,6 +403,8 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   o["shard"] = options.shard;
   o["fault"] = options.fault;
   o["load_per_second"] = options.load;
+  if (options.lag_ms > 0) o["replicas_lagged_ms"] = options.lag_ms;
+  if (options.lose_data) o["old_primary_data_lost"] = true;
   o["duration_s"] = options.duration;
   o["old_primary"] = old_name;
   o["new_primary"] = new_name;
@@ -385,6 +415,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
     o["detect_ms"] = report->at("detect_ms");
     o["promote_ms"] = report->at("promote_ms");
     o["epoch"] = report->at("epoch");
+    if (report->contains("journal_replayed")) {
+      o["journal_replayed"] = report->at("journal_replayed");
+      o["journal_replay_failed"] = report->at("journal_replay_failed");
+    }
     if (report->contains("error")) o["failover_error"] = report->at("error");
   }
   o["write_unavailable_ms"] = unavailable_ms;

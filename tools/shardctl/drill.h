@@ -26,6 +26,13 @@ struct DrillOptions {
   // After the failover: bring the old primary back as a replica (PostgreSQL:
   // pg_rewind; MariaDB: restart) and wait until the proxy serves it again.
   bool rejoin = false;
+  // Replication made to lag on purpose: for lag_ms before the fault the
+  // replicas receive nothing, so the primary alone acknowledges writes that
+  // only the proxy's write journal can then supply. MariaDB only.
+  int lag_ms = 0;
+  // A lost machine: the old primary's data directory is deleted after the
+  // kill, so nothing can be fetched from it. MariaDB only.
+  bool lose_data = false;
   bool json = false;
 };
 

@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
     "                        [--load QPS] [--duration SEC] [--writers N] [--pause-ms MS]\n"
-    "                        [--rejoin] [--json]\n"
+    "                        [--lag-ms MS] [--lose-data] [--rejoin] [--json]\n"
     "  shardctl help\n"
     "\n"
     "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --dir ./sandbox\n"
@@ -50,7 +50,9 @@ constexpr const char* kUsage =
     "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
     "  --duration 10) and checks every acknowledged write on the new primary; exit 1\n"
-    "  when it fails. --rejoin brings the old primary back as a replica.\n";
+    "  when it fails. --rejoin brings the old primary back as a replica. MariaDB:\n"
+    "  --lag-ms stops the replicas receiving MS before the fault, --lose-data deletes\n"
+    "  the killed primary's data: only the proxy's write journal has the last writes.\n";
 
 using Args = std::vector<std::string>;
 
@@ -268,8 +270,8 @@ int drill(const Args& args) {
   std::map<std::string, std::string> given;
   if (auto e = parse_options(Args(args.begin() + 1, args.end()),
                              {"--dir", "--shard", "--kill", "--stop", "--pause", "--partition",
-                              "--load", "--duration", "--writers", "--pause-ms"},
-                             {"--switchover", "--rejoin", "--json"}, given))
+                              "--load", "--duration", "--writers", "--pause-ms", "--lag-ms"},
+                             {"--switchover", "--rejoin", "--lose-data", "--json"}, given))
     return usage_error(e->message);
   DrillOptions o;
   if (given.count("--dir")) o.dir = given["--dir"];
@@ -294,12 +296,14 @@ int drill(const Args& args) {
        std::vector<std::pair<std::string, int*>>{{"--load", &o.load},
                                                  {"--duration", &o.duration},
                                                  {"--writers", &o.writers},
-                                                 {"--pause-ms", &o.pause_ms}}) {
+                                                 {"--pause-ms", &o.pause_ms},
+                                                 {"--lag-ms", &o.lag_ms}}) {
     if (auto e = parse_int(given, name, *target)) return usage_error(e->message);
   }
   if (o.load < 1 || o.duration < 3 || o.writers < 1)
     return usage_error("--load >= 1, --duration >= 3 and --writers >= 1");
   o.rejoin = given.count("--rejoin") > 0;
+  o.lose_data = given.count("--lose-data") > 0;
   o.json = given.count("--json") > 0;
   auto outcome = run_failover_drill(o);
   if (!outcome) {

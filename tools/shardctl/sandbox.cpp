@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "tools/shardctl/sandbox_common.h"
 #include "tools/shardctl/sandbox_mysql.h"
@@ -75,6 +77,16 @@ Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::s
   auto ctx = member_context(dir, member, **engine);
   if (!ctx) return ctx.error();
   return (*engine)->start_member(ctx->first, ctx->second);
+}
+
+Result<void> sandbox_destroy_member_data(const std::filesystem::path& dir,
+                                         const std::string& member, pid_t pid) {
+  auto engine = engine_of_member(member);
+  if (!engine) return engine.error();
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (::kill(pid, 0) == 0) return make_error(member + " still runs: its data is left alone");
+  return (*engine)->destroy_data(absolute_dir(dir) / member);
 }
 
 Result<void> sandbox_rejoin_member(const std::filesystem::path& dir, const std::string& member,

@@ -34,8 +34,14 @@ Result<void> sandbox_stop_member(const std::filesystem::path& dir, const std::st
 // Starts the member's stopped server again and waits until it accepts connections.
 Result<void> sandbox_start_member(const std::filesystem::path& dir, const std::string& member);
 // Makes an old primary a replica of the server on primary_port (PostgreSQL:
-// pg_rewind, then a standby; MariaDB: a start, the proxy repoints it).
+// pg_rewind, then a standby; MariaDB: a start, the proxy repoints it; a
+// rebuild from the new primary when it holds writes the new primary lacks,
+// or has no data any more).
 Result<void> sandbox_rejoin_member(const std::filesystem::path& dir, const std::string& member,
                                    int primary_port);
+// A lost machine: waits (bounded) until the killed server `pid` is gone and
+// deletes its data (its configuration stays, so that it can be rebuilt).
+Result<void> sandbox_destroy_member_data(const std::filesystem::path& dir,
+                                         const std::string& member, pid_t pid);
 
 }  // namespace shardgate::shardctl

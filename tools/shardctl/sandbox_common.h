@@ -87,6 +87,8 @@ class SandboxEngine {
   // Makes a member that was a primary a replica of the server on
   // `primary_port` (after a failover), and starts it.
   virtual Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) = 0;
+  // Deletes a stopped member's data, keeping what names it (port, config).
+  virtual Result<void> destroy_data(const std::filesystem::path& member_dir) = 0;
 };
 
 // The context for acting on one member of an existing sandbox in DIR: its

@@ -114,7 +114,11 @@ std::string server_config(const SandboxContext& ctx, const Member& m, bool read_
       << "log_slave_updates = ON\n"
       << "read_only = " << (read_only ? "ON" : "OFF") << "\n"
       << "# MariaDB has no session_track_gtids: a session reads its last GTID from\n"
-      << "# @@last_gtid, or has it tracked with session_track_system_variables.\n"
+      << "# @@last_gtid, or has it tracked with session_track_system_variables. Tracked,\n"
+      << "# every commit's OK packet carries its GTID: shardgate's write journal needs it.\n"
+      << "session_track_system_variables = "
+         "autocommit,character_set_client,character_set_connection,character_set_results,"
+         "time_zone,last_gtid\n"
       << "\n# small, so that a sandbox of several servers fits a CI machine\n"
       << "max_connections = 500\n"
       << "# mariadbd asks for ~16 files per cached table; 1000 keeps that under the\n"
@@ -572,7 +576,7 @@ Result<void> rebuild_replica(SandboxContext& ctx, const Member& m, const Member&
   const fs::path kept = dir / "data.discarded";
   std::error_code ec;
   fs::remove_all(kept, ec);
-  fs::rename(data_dir(dir), kept, ec);
+  if (fs::exists(data_dir(dir))) fs::rename(data_dir(dir), kept, ec);
   if (ec) return make_error("cannot move " + data_dir(dir).string() + " aside: " + ec.message());
   auto programs = find_my_programs();
   if (!programs) return programs.error();
@@ -645,6 +649,15 @@ class MysqlEngine : public SandboxEngine {
     return running_pid(member_dir);
   }
 
+  Result<void> destroy_data(const fs::path& member_dir) override {
+    std::error_code ec;
+    fs::remove_all(data_dir(member_dir), ec);
+    if (ec)
+      return make_error("cannot delete " + data_dir(member_dir).string() + ": " + ec.message());
+    note("deleted the data directory of " + member_dir.filename().string());
+    return {};
+  }
+
   std::optional<int> member_port(const fs::path& member_dir) const override {
     return configured_port(member_dir);
   }
@@ -664,11 +677,16 @@ class MysqlEngine : public SandboxEngine {
   // cannot follow: MariaDB cannot take transactions back. It is rebuilt from
   // the new primary, its old data directory kept aside for inspection.
   Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
-    if (auto r = start_member(ctx, m); !r) return r;
     const auto primary = member_on_port(ctx, m, primary_port);
     if (!primary)
       return make_error("no member of the sandbox in " + ctx.options.dir.string() +
                         " listens on port " + std::to_string(primary_port));
+    if (!fs::exists(data_dir(ctx.member_dir(m)) / "mysql")) {
+      note(m.name + " has no data directory any more; rebuilding it as a replica of " +
+           primary->name);
+      return rebuild_replica(ctx, m, *primary);
+    }
+    if (auto r = start_member(ctx, m); !r) return r;
     auto errant = errant_range(ctx, m, *primary);
     if (!errant) return errant.error();
     if (errant->empty()) return {};

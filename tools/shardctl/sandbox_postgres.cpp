@@ -421,6 +421,13 @@ class PostgresEngine : public SandboxEngine {
   // cannot follow (pg_rewind 15 finds "no rewind required" when the crashed
   // primary's end-of-recovery checkpoint sits exactly at the switch point,
   // yet that record keeps it off the new timeline), it is cloned afresh.
+  // A PostgreSQL member's port and name live in its data directory, which a
+  // lost machine takes with it; the drill that needs this is MariaDB-only.
+  Result<void> destroy_data(const fs::path& member_dir) override {
+    return make_error("cannot delete the data of " + member_dir.filename().string() +
+                      ": a PostgreSQL member's configuration lives in it");
+  }
+
   Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
     if (auto r = find_programs(); !r) return r;
     const fs::path data = ctx.member_dir(m);
@@ -439,9 +446,13 @@ class PostgresEngine : public SandboxEngine {
           "\nprimary_conninfo = " + conf_quote(source + " application_name=" + m.name) + "\n";
       if (auto r = write_file(data / "postgresql.auto.conf", own, true); !r) return r;
       if (auto r = write_file(data / "standby.signal", "", false); !r) return r;
-      if (auto r = start_server(*bin_, ctx, m); !r) return r;
-      if (streams_within(ctx, m, seconds(8))) return {};
-      note(m.name + " does not stream after pg_rewind; cloning it from the new primary");
+      // It may also refuse to start: a member promoted and fenced before
+      // can be rewound to a minimum recovery point on a timeline the new
+      // primary's history does not hold.
+      auto started = start_server(*bin_, ctx, m);
+      if (started && streams_within(ctx, m, seconds(8))) return {};
+      note(m.name + (started ? " does not stream" : " does not start") +
+           " after pg_rewind; cloning it from the new primary");
       if (auto r = stop_server(*bin_, data); !r) return r;
     } else {
       note(rewound.error().message() + "; cloning " + m.name + " from the new primary");
