@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -130,17 +131,21 @@ class MyFailoverOps final : public FailoverOps {
     script.push_back("SET TIMESTAMP = " + std::to_string(ts / 1000000) + "." +
                      std::to_string(1000000 + ts % 1000000).substr(1));
     script.push_back("START TRANSACTION");
+    auto fail = [&](const Error& e) {
+      exec_all(m, primary, "ROLLBACK");
+      return make_error("replaying " + entry.gtid() + ": " + e.message());
+    };
+    for (const auto& sql : script)
+      if (auto r = exec_all(m, primary, sql); !r) return fail(r.error());
     for (const auto& st : entry.statements()) {
-      if (st.insert_id()) script.push_back("SET INSERT_ID = " + std::to_string(st.insert_id()));
-      script.push_back(st.sql());
-    }
-    script.push_back("COMMIT");
-    for (const auto& sql : script) {
-      if (auto r = exec_all(m, primary, sql); !r) {
-        exec_all(m, primary, "ROLLBACK");
-        return make_error("replaying " + entry.gtid() + ": " + r.error().message());
+      if (st.insert_id()) {
+        if (auto r = exec_all(m, primary, "SET INSERT_ID = " + std::to_string(st.insert_id())); !r)
+          return fail(r.error());
       }
+      auto r = st.prepared() ? execute_prepared(m, primary, st) : exec_all(m, primary, st.sql());
+      if (!r) return fail(r.error());
     }
+    if (auto r = exec_all(m, primary, "COMMIT"); !r) return fail(r.error());
     return {};
   }
 
@@ -180,6 +185,93 @@ class MyFailoverOps final : public FailoverOps {
       return make_error("cannot connect to " + server.name + " as " + user + ": " +
                         mysql_error(conn.get()));
     return conn;
+  }
+
+  // A prepared statement's execution again, its parameters bound as the
+  // client bound them (integers widened to 64 bits, strings with their type).
+  static Result<void> execute_prepared(MYSQL* m, const ServerAddress& server,
+                                       const journal::Statement& st) {
+    std::unique_ptr<MYSQL_STMT, decltype(&mysql_stmt_close)> stmt(mysql_stmt_init(m),
+                                                                  &mysql_stmt_close);
+    auto failed = [&](const char* what) {
+      return make_error(server.name + ": " + what + " " + st.sql().substr(0, 200) + ": " +
+                        (stmt ? mysql_stmt_error(stmt.get()) : "out of memory"));
+    };
+    if (!stmt || mysql_stmt_prepare(stmt.get(), st.sql().data(), st.sql().size()) != 0)
+      return failed("preparing");
+    const int n = st.params_size();
+    if (mysql_stmt_param_count(stmt.get()) != static_cast<unsigned long>(n))
+      return make_error(server.name + ": " + st.sql().substr(0, 200) + " takes " +
+                        std::to_string(mysql_stmt_param_count(stmt.get())) +
+                        " parameters, the journal has " + std::to_string(n));
+    std::vector<MYSQL_BIND> binds(static_cast<std::size_t>(n));
+    std::vector<long long> ints(n);
+    std::vector<double> reals(n);
+    std::vector<float> floats(n);
+    std::vector<MYSQL_TIME> times(n);
+    std::vector<unsigned long> lengths(n);
+    for (int i = 0; i < n; ++i) {
+      const auto& p = st.params(i);
+      MYSQL_BIND& b = binds[i];
+      std::memset(&b, 0, sizeof b);
+      b.is_unsigned = p.is_unsigned();
+      switch (p.kind()) {
+        case journal::Param::INT:
+        case journal::Param::UINT:
+          ints[i] = p.kind() == journal::Param::INT ? p.int_value()
+                                                    : static_cast<long long>(p.uint_value());
+          b.buffer_type = MYSQL_TYPE_LONGLONG;
+          b.buffer = &ints[i];
+          break;
+        case journal::Param::FLOAT:
+          floats[i] = static_cast<float>(p.real_value());
+          b.buffer_type = MYSQL_TYPE_FLOAT;
+          b.buffer = &floats[i];
+          break;
+        case journal::Param::DOUBLE:
+          reals[i] = p.real_value();
+          b.buffer_type = MYSQL_TYPE_DOUBLE;
+          b.buffer = &reals[i];
+          break;
+        case journal::Param::DATETIME:
+        case journal::Param::TIME: {
+          MYSQL_TIME& t = times[i];
+          std::memset(&t, 0, sizeof t);
+          const bool time = p.kind() == journal::Param::TIME;
+          t.year = p.year();
+          t.month = p.month();
+          t.day = time ? 0 : p.day();
+          t.hour = time ? p.days() * 24 + p.hour() : p.hour();
+          t.minute = p.minute();
+          t.second = p.second();
+          t.second_part = p.microsecond();
+          t.neg = p.negative();
+          t.time_type = time ? MYSQL_TIMESTAMP_TIME : MYSQL_TIMESTAMP_DATETIME;
+          b.buffer_type = time ? MYSQL_TYPE_TIME : static_cast<enum_field_types>(p.type());
+          b.buffer = &t;
+          break;
+        }
+        case journal::Param::BYTES: {
+          const auto type = static_cast<enum_field_types>(p.type());
+          const bool blob = type == MYSQL_TYPE_TINY_BLOB || type == MYSQL_TYPE_MEDIUM_BLOB ||
+                            type == MYSQL_TYPE_LONG_BLOB || type == MYSQL_TYPE_BLOB;
+          // As a character string unless the client sent bytes: DECIMAL, JSON,
+          // BIT ... travel as text too.
+          b.buffer_type = blob ? type : MYSQL_TYPE_STRING;
+          b.buffer = const_cast<char*>(p.bytes_value().data());
+          lengths[i] = p.bytes_value().size();
+          b.buffer_length = lengths[i];
+          b.length = &lengths[i];
+          break;
+        }
+        default:
+          b.buffer_type = MYSQL_TYPE_NULL;
+      }
+    }
+    if (n > 0 && mysql_stmt_bind_param(stmt.get(), binds.data()) != 0) return failed("binding");
+    if (mysql_stmt_execute(stmt.get()) != 0) return failed("executing");
+    mysql_stmt_store_result(stmt.get());
+    return {};
   }
 
   // Every result of a statement that may hold several (multi-statements).

@@ -185,6 +185,7 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
     co_return co_await flush_client();
   }
   backend::MyServerStatement& ss = **server_stmt;
+  journal_execute(st, *exec);
   std::string out = with_statement_id(payload, ss.id);
   if (!exec->new_params_bound && st.num_params > 0 && !ss.types_sent && !st.param_types.empty())
     out = with_types(out, st.num_params, st.param_types);

@@ -124,7 +124,10 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void queue_transaction_ok(bool in_transaction);
 
   // the write journal (my_journal.cpp)
+  bool journal_wanted(const router::Statement& stmt);
   void journal_statement(std::string_view sql, const router::Statement& stmt);
+  void journal_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+  void journal_add(replication::journal::Statement s);
   void journal_commit(const std::string& gtid);
   void settle_journal(bool failed);
   void drop_journal();
@@ -224,6 +227,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   std::vector<replication::journal::Statement> journal_pending_;
   bool journal_differs_ = false;                       // one may not replay the same (RAND() ...)
   bool journal_awaiting_ = false;                      // the last one's answer has not come yet
+  bool journal_broken_ = false;                        // one could not be kept: none of them is
   std::string journal_first_schema_, journal_schema_;  // at the first and the last
 };
 

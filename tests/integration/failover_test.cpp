@@ -429,6 +429,19 @@ TEST_F(FailoverMy, MachineLossWithLaggingReplicasLosesNoAcknowledgedWrite) {
   EXPECT_EQ(text(r, "old_primary_rejoined"), "yes");
 }
 
+// The same with server-side prepared statements (COM_STMT_EXECUTE), as Go's
+// and Java's drivers send parameterized writes: replayed as prepared
+// statements with the parameters the clients bound.
+TEST_F(FailoverMy, MachineLossLosesNoPreparedStatementWrite) {
+  auto r = sandbox_.drill(
+      "--kill primary --lag-ms 600 --lose-data --prepared --rejoin --duration 8 --load 200");
+  expect_nothing_lost(r);
+  EXPECT_TRUE(flag(r, "prepared_statements"));
+  EXPECT_GT(number(r, "journal_replayed"), 0)
+      << "the promoted replica lacked nothing: the drill proved nothing";
+  EXPECT_EQ(number(r, "journal_replay_failed"), 0);
+}
+
 // The journal is MariaDB-only today: the drills that need it say so.
 TEST_F(FailoverPg, JournalDrillsSayTheyNeedMariadb) {
   std::string out;

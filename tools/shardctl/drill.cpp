@@ -137,9 +137,11 @@ struct Write {
 
 // Inserts ids through the proxy at `per_second` until `stop`; reconnects
 // after a lost connection.
-void writer(const DrillTarget& proxy, std::int64_t run, double per_second,
+void writer(const DrillTarget& proxy, bool prepared, std::int64_t run, double per_second,
             std::atomic<std::int64_t>& next_id, const std::atomic<bool>& stop,
             std::vector<Write>& out) {
+  const std::string insert = "INSERT INTO " + std::string(kTable) + " (id, run) VALUES " +
+                             (proxy.mysql ? "(?, ?)" : "($1, $2)");
   std::unique_ptr<DrillClient> client;
   const auto interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(1.0 / std::max(per_second, 0.1)));
@@ -160,8 +162,9 @@ void writer(const DrillTarget& proxy, std::int64_t run, double per_second,
     Write w;
     w.id = next_id.fetch_add(1);
     w.start = Clock::now();
-    auto r = client->exec("INSERT INTO " + std::string(kTable) + " (id, run) VALUES (" +
-                          std::to_string(w.id) + ", " + std::to_string(run) + ")");
+    auto r = prepared ? client->exec_params(insert, {w.id, run})
+                      : client->exec("INSERT INTO " + std::string(kTable) + " (id, run) VALUES (" +
+                                     std::to_string(w.id) + ", " + std::to_string(run) + ")");
     w.end = Clock::now();
     w.ok = static_cast<bool>(r);
     if (!r) w.error = r.error().message();
@@ -232,7 +235,8 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   const auto started = Clock::now();
   const double per_writer = static_cast<double>(options.load) / writes.size();
   for (auto& w : writes)
-    threads.emplace_back([&, out = &w] { writer(proxy, run, per_writer, next_id, stop, *out); });
+    threads.emplace_back(
+        [&, out = &w] { writer(proxy, options.prepared, run, per_writer, next_id, stop, *out); });
 
   std::this_thread::sleep_until(started + std::chrono::seconds(options.duration) / 3);
   std::string fault_error;
@@ -405,6 +409,7 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   o["load_per_second"] = options.load;
   if (options.lag_ms > 0) o["replicas_lagged_ms"] = options.lag_ms;
   if (options.lose_data) o["old_primary_data_lost"] = true;
+  if (options.prepared) o["prepared_statements"] = true;
   o["duration_s"] = options.duration;
   o["old_primary"] = old_name;
   o["new_primary"] = new_name;

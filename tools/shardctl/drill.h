@@ -33,6 +33,9 @@ struct DrillOptions {
   // A lost machine: the old primary's data directory is deleted after the
   // kill, so nothing can be fetched from it. MariaDB only.
   bool lose_data = false;
+  // Writers use server-side prepared statements (MySQL) or the extended
+  // protocol (PostgreSQL) instead of plain statement text.
+  bool prepared = false;
   bool json = false;
 };
 

@@ -28,6 +28,22 @@ class PgClient final : public DrillClient {
     return {};
   }
 
+  Result<void> exec_params(const std::string& sql,
+                           const std::vector<std::int64_t>& params) override {
+    std::vector<std::string> text;
+    for (auto v : params) text.push_back(std::to_string(v));
+    std::vector<const char*> values;
+    for (const auto& t : text) values.push_back(t.c_str());
+    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0);
+    const auto status = PQresultStatus(r);
+    std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      return make_error(one_line(error.empty() ? PQerrorMessage(conn_) : error));
+    return {};
+  }
+
   Result<std::vector<std::string>> column(const std::string& sql) override {
     PGresult* r = PQexec(conn_, sql.c_str());
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -50,7 +66,32 @@ class PgClient final : public DrillClient {
 class MyClient final : public DrillClient {
  public:
   explicit MyClient(MYSQL* m) : mysql_(m) {}
-  ~MyClient() override { mysql_close(mysql_); }
+  ~MyClient() override {
+    for (auto& [sql, stmt] : prepared_) mysql_stmt_close(stmt);
+    mysql_close(mysql_);
+  }
+
+  Result<void> exec_params(const std::string& sql,
+                           const std::vector<std::int64_t>& params) override {
+    MYSQL_STMT*& stmt = prepared_[sql];
+    if (!stmt) {
+      stmt = mysql_stmt_init(mysql_);
+      if (!stmt) return make_error("out of memory");
+      if (mysql_stmt_prepare(stmt, sql.data(), sql.size()) != 0) return stmt_failure(stmt);
+    }
+    std::vector<long long> values(params.begin(), params.end());
+    std::vector<MYSQL_BIND> binds(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      binds[i] = MYSQL_BIND{};
+      binds[i].buffer_type = MYSQL_TYPE_LONGLONG;
+      binds[i].buffer = &values[i];
+    }
+    if (mysql_stmt_bind_param(stmt, binds.data()) != 0 || mysql_stmt_execute(stmt) != 0)
+      return stmt_failure(stmt);
+    mysql_stmt_store_result(stmt);
+    mysql_stmt_free_result(stmt);
+    return {};
+  }
 
   Result<void> exec(const std::string& sql) override {
     if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return failure();
@@ -79,7 +120,14 @@ class MyClient final : public DrillClient {
     return make_error(std::to_string(code) + " " + mysql_error(mysql_));
   }
 
+  Error stmt_failure(MYSQL_STMT* stmt) {
+    const unsigned code = mysql_stmt_errno(stmt);
+    if (code == 2006 || code == 2013 || code == 2055) broken_ = true;
+    return make_error(std::to_string(code) + " " + mysql_stmt_error(stmt));
+  }
+
   MYSQL* mysql_;
+  std::map<std::string, MYSQL_STMT*> prepared_;
   bool broken_ = false;
 };
 

@@ -2,6 +2,8 @@
 // libpq for PostgreSQL, MariaDB Connector/C for MySQL. One per thread.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +24,11 @@ class DrillClient {
   virtual ~DrillClient() = default;
   // Runs a statement; the error is the server's (or the client library's) message.
   virtual Result<void> exec(const std::string& sql) = 0;
+  // A statement with integer parameters, the way drivers send them: the
+  // extended protocol (PostgreSQL, $1...) or a server-side prepared
+  // statement (MySQL, ?), prepared once per connection.
+  virtual Result<void> exec_params(const std::string& sql,
+                                   const std::vector<std::int64_t>& params) = 0;
   // The first column of every row.
   virtual Result<std::vector<std::string>> column(const std::string& sql) = 0;
   // Whether the connection still works (after an error: reconnect when not).

@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
     "                        [--load QPS] [--duration SEC] [--writers N] [--pause-ms MS]\n"
-    "                        [--lag-ms MS] [--lose-data] [--rejoin] [--json]\n"
+    "                        [--lag-ms MS] [--lose-data] [--prepared] [--rejoin] [--json]\n"
     "  shardctl help\n"
     "\n"
     "sandbox up defaults: --engine postgres --shards 1 --replicas 2 --dir ./sandbox\n"
@@ -268,10 +268,11 @@ int drill(const Args& args) {
   if (args.empty() || args[0] != "failover")
     return usage_error("drill needs a subcommand: failover");
   std::map<std::string, std::string> given;
-  if (auto e = parse_options(Args(args.begin() + 1, args.end()),
-                             {"--dir", "--shard", "--kill", "--stop", "--pause", "--partition",
-                              "--load", "--duration", "--writers", "--pause-ms", "--lag-ms"},
-                             {"--switchover", "--rejoin", "--lose-data", "--json"}, given))
+  if (auto e =
+          parse_options(Args(args.begin() + 1, args.end()),
+                        {"--dir", "--shard", "--kill", "--stop", "--pause", "--partition", "--load",
+                         "--duration", "--writers", "--pause-ms", "--lag-ms"},
+                        {"--switchover", "--rejoin", "--lose-data", "--prepared", "--json"}, given))
     return usage_error(e->message);
   DrillOptions o;
   if (given.count("--dir")) o.dir = given["--dir"];
@@ -304,6 +305,7 @@ int drill(const Args& args) {
     return usage_error("--load >= 1, --duration >= 3 and --writers >= 1");
   o.rejoin = given.count("--rejoin") > 0;
   o.lose_data = given.count("--lose-data") > 0;
+  o.prepared = given.count("--prepared") > 0;
   o.json = given.count("--json") > 0;
   auto outcome = run_failover_drill(o);
   if (!outcome) {

@@ -84,9 +84,7 @@ std::string cnf_quote(const std::string& text) {
   return out + "\"";
 }
 
-// read_only: a replica's, and a rebuilt old primary's, until the proxy
-// decides otherwise.
-std::string server_config(const SandboxContext& ctx, const Member& m, bool read_only) {
+std::string server_config(const SandboxContext& ctx, const Member& m) {
   const fs::path dir = ctx.member_dir(m);
   std::ostringstream cnf;
   cnf << "# " << m.name << " of the shardgate sandbox (written by shardctl sandbox up).\n"
@@ -112,7 +110,7 @@ std::string server_config(const SandboxContext& ctx, const Member& m, bool read_
       << "gtid_domain_id = 0\n"
       << "gtid_strict_mode = ON\n"
       << "log_slave_updates = ON\n"
-      << "read_only = " << (read_only ? "ON" : "OFF") << "\n"
+      << "read_only = " << (m.primary() ? "OFF" : "ON") << "\n"
       << "# MariaDB has no session_track_gtids: a session reads its last GTID from\n"
       << "# @@last_gtid, or has it tracked with session_track_system_variables. Tracked,\n"
       << "# every commit's OK packet carries its GTID: shardgate's write journal needs it.\n"
@@ -318,7 +316,7 @@ Result<void> create_member(const MyPrograms& programs, const SandboxContext& ctx
   auto r =
       m.primary() ? install_primary(programs, ctx, m) : copy_data(ctx, ctx.primary_of(m.shard), m);
   if (!r) return r;
-  return write_file(config_file(ctx.member_dir(m)), server_config(ctx, m, !m.primary()), false);
+  return write_file(config_file(ctx.member_dir(m)), server_config(ctx, m), false);
 }
 
 // ---------------------------------------------------------------- starting
@@ -565,6 +563,17 @@ Result<void> copy_databases(const SandboxContext& ctx, const Member& from, const
                       "copying " + from.name + "'s databases to " + to.name);
 }
 
+Result<void> make_read_only(const fs::path& cnf) {
+  std::ifstream in(cnf);
+  if (!in) return make_error("cannot read " + cnf.string());
+  std::string text, line;
+  while (std::getline(in, line)) {
+    if (line.rfind("read_only", 0) == 0) line = "read_only = ON";
+    text += line + "\n";
+  }
+  return write_file(cnf, text, false);
+}
+
 // A fresh data directory with a copy of the new primary's databases,
 // replicating from it by GTID. It is filled by a server that listens on a
 // socket of its own only: the proxy, which watches the member's address,
@@ -581,7 +590,10 @@ Result<void> rebuild_replica(SandboxContext& ctx, const Member& m, const Member&
   auto programs = find_my_programs();
   if (!programs) return programs.error();
   if (auto r = install_primary(*programs, ctx, m); !r) return r;
-  if (auto r = write_file(config_file(dir), server_config(ctx, m, true), false); !r) return r;
+  // The member's own option file, read-only from now on. Not written anew:
+  // a member found by name knows neither its shard nor its index, and its
+  // server_id must stay its own (a replica ignores events of its own id).
+  if (auto r = make_read_only(config_file(dir)); !r) return r;
   Member hidden = m;
   hidden.name = m.name + "-rebuilding";
   auto loader = start_daemon(
