@@ -3,25 +3,30 @@
 # per engine (a primary and two replicas) with its proxy, then N crash drills
 # (kill -9 of whichever member is primary, under load; the old primary
 # rejoins after each, so every drill starts from three members) and M planned
-# switchovers. Prints, per engine and kind, the write unavailability (the
-# longest gap between acknowledged writes), detection and promotion times as
-# p50 / p99 / max, and the acknowledged writes lost over all drills. A
-# measurement, not a test: the drills' own pass/fail is counted, not enforced.
+# switchovers, and (MariaDB) K machine losses: the replicas stop receiving
+# 600 ms before the kill and the primary's data directory is deleted, so the
+# proxy's write journal alone has the last writes. Prints, per engine and
+# kind, the write unavailability (the longest gap between acknowledged
+# writes), detection and promotion times as p50 / p99 / max, the writes
+# replayed from the journal and the acknowledged writes lost over all drills.
+# A measurement, not a test: the drills' own pass/fail is counted, not enforced.
 #
 #   tools/drill_failover.sh [--engines "postgres mysql"] [--kills 20] [--switchovers 5]
-#                           [--load 200] [--duration 6]
+#                           [--machine-losses 0] [--load 200] [--duration 6]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENGINES="postgres mysql" KILLS=20 SWITCHOVERS=5 LOAD=200 DURATION=6
+ENGINES="postgres mysql" KILLS=20 SWITCHOVERS=5 LOSSES=0 LOAD=200 DURATION=6
 while [ $# -gt 0 ]; do
   case "$1" in
     --engines) ENGINES=$2; shift 2 ;;
     --kills) KILLS=$2; shift 2 ;;
     --switchovers) SWITCHOVERS=$2; shift 2 ;;
+    --machine-losses) LOSSES=$2; shift 2 ;;
     --load) LOAD=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
-    *) echo "usage: $0 [--engines LIST] [--kills N] [--switchovers M] [--load QPS] [--duration S]" >&2
+    *) echo "usage: $0 [--engines LIST] [--kills N] [--switchovers M] [--machine-losses K]" \
+            "[--load QPS] [--duration S]" >&2
        exit 2 ;;
   esac
 done
@@ -67,6 +72,14 @@ for engine in $ENGINES; do
       --duration "$DURATION" --json 2>/dev/null | tail -1 >>"$DIR/$engine.jsonl" || true
     echo "$engine switchover drill $i/$SWITCHOVERS done" >&2
   done
+  if [ "$engine" = mysql ]; then
+    for i in $(seq "$LOSSES"); do
+      build/bin/shardctl drill failover --dir "$SBX" --kill primary --lag-ms 600 --lose-data \
+        --rejoin --load "$LOAD" --duration "$DURATION" --json 2>/dev/null | tail -1 \
+        >>"$DIR/$engine.jsonl" || true
+      echo "$engine machine-loss drill $i/$LOSSES done" >&2
+    done
+  fi
   kill "$PROXY_PID" 2>/dev/null || true
   PROXY_PID=
   build/bin/shardctl sandbox down --destroy --dir "$SBX" >/dev/null 2>&1 || true
@@ -84,8 +97,9 @@ def pct(values, p):
     return values[k]
 
 print("| engine | fault | drills | passed | write unavailable p50 / p99 / max (ms) "
-      "| detect p50 (ms) | promote p50 / max (ms) | client errors | acknowledged lost |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "| detect p50 (ms) | promote p50 / max (ms) | client errors | replayed from journal "
+      "| acknowledged lost |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for engine in engines:
     rows = []
     with open(f"{directory}/{engine}.jsonl") as f:
@@ -93,8 +107,10 @@ for engine in engines:
             line = line.strip()
             if line.startswith("{"):
                 rows.append(json.loads(line))
-    for fault in ("kill", "switchover"):
-        r = [x for x in rows if x.get("fault") == fault]
+    def kind(x):
+        return "machine loss" if x.get("old_primary_data_lost") else x.get("fault")
+    for fault in ("kill", "switchover", "machine loss"):
+        r = [x for x in rows if kind(x) == fault]
         if not r:
             continue
         gap = [x["write_unavailable_ms"] for x in r]
@@ -102,8 +118,9 @@ for engine in engines:
         pro = [x.get("promote_ms", 0) for x in r]
         errors = sum(x.get("writes_failed", 0) for x in r)
         lost = sum(x.get("acknowledged_missing", 0) for x in r)
+        replayed = sum(x.get("journal_replayed", 0) for x in r)
         passed = sum(1 for x in r if x.get("passed"))
         print(f"| {engine} | {fault} | {len(r)} | {passed} | {pct(gap,50):.0f} / {pct(gap,99):.0f} / "
               f"{max(gap):.0f} | {pct(det,50):.0f} | {pct(pro,50):.0f} / {max(pro):.0f} | "
-              f"{errors} | {lost} |")
+              f"{errors} | {replayed} | {lost} |")
 EOF
