@@ -9,7 +9,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+
+#include "common/rocksdb_store.h"
 
 namespace shardgate {
 
@@ -38,23 +39,9 @@ TopologyStore::TopologyStore(std::unique_ptr<rocksdb::DB> db, std::string path)
 TopologyStore::~TopologyStore() = default;
 
 Result<std::unique_ptr<TopologyStore>> TopologyStore::open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error("cannot create data_dir " + dir + ": " + ec.message());
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 4;
-  rocksdb::DB* raw = nullptr;
-  const std::string path = dir + "/topology";
-  const rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
-  if (!s.ok()) {
-    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
-      return make_error(
-          "topology store " + path +
-          " is in use by another shardgate (each proxy needs its own data_dir): " + s.ToString());
-    return store_error("cannot open " + path, s);
-  }
-  return std::unique_ptr<TopologyStore>(new TopologyStore(std::unique_ptr<rocksdb::DB>(raw), path));
+  auto db = open_rocksdb_store(dir, "topology", "topology store");
+  if (!db) return db.error();
+  return std::unique_ptr<TopologyStore>(new TopologyStore(std::move(*db), dir + "/topology"));
 }
 
 Result<std::optional<config::TopologyRecord>> TopologyStore::current(

@@ -6,7 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <filesystem>
+
+#include "common/rocksdb_store.h"
 
 namespace shardgate::replication {
 namespace {
@@ -34,19 +35,9 @@ WriteJournal::WriteJournal(std::unique_ptr<rocksdb::DB> db, std::string path)
 WriteJournal::~WriteJournal() = default;
 
 Result<std::unique_ptr<WriteJournal>> WriteJournal::open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error("cannot create data_dir " + dir + ": " + ec.message());
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 4;
-  const std::string path = dir + "/journal";
-  rocksdb::DB* raw = nullptr;
-  const rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
-  if (!s.ok())
-    return make_error("write journal " + path + " cannot be opened (each proxy needs its own " +
-                      "data_dir): " + s.ToString());
-  return std::unique_ptr<WriteJournal>(new WriteJournal(std::unique_ptr<rocksdb::DB>(raw), path));
+  auto db = open_rocksdb_store(dir, "journal", "write journal");
+  if (!db) return db.error();
+  return std::unique_ptr<WriteJournal>(new WriteJournal(std::move(*db), dir + "/journal"));
 }
 
 Result<void> WriteJournal::append(const journal::Entry& entry) {

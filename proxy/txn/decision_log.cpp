@@ -5,8 +5,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <random>
+
+#include "common/rocksdb_store.h"
 
 namespace shardgate::txn {
 
@@ -42,17 +43,10 @@ DecisionLog::DecisionLog(std::unique_ptr<rocksdb::DB> db, std::string path, std:
 DecisionLog::~DecisionLog() = default;
 
 Result<std::unique_ptr<DecisionLog>> DecisionLog::open(const std::string& data_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return make_error("cannot create data_dir " + data_dir + ": " + ec.message());
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 4;
-  rocksdb::DB* raw = nullptr;
+  auto opened = open_rocksdb_store(data_dir, "transactions", "commit decision log");
+  if (!opened) return opened.error();
+  std::unique_ptr<rocksdb::DB> db = std::move(*opened);
   const std::string path = data_dir + "/transactions";
-  const rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
-  if (!s.ok()) return log_error("cannot open " + path, s);
-  std::unique_ptr<rocksdb::DB> db(raw);
   std::string node;
   const rocksdb::Status got = db->Get(rocksdb::ReadOptions(), kNodeKey, &node);
   if (got.IsNotFound()) {
