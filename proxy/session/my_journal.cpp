@@ -24,6 +24,12 @@ Result<Param> journal_param(mysql::PayloadReader& reader, mysql::BinaryType type
   p.set_is_unsigned(type.is_unsigned);
   auto value = mysql::read_binary_value(reader, type);
   if (!value) return value.error();
+  auto time_of_day = [&p](const auto& v) {
+    p.set_hour(v.hour);
+    p.set_minute(v.minute);
+    p.set_second(v.second);
+    p.set_microsecond(v.microsecond);
+  };
   if (auto* i = std::get_if<std::int64_t>(&*value)) {
     p.set_kind(Param::INT);
     p.set_int_value(*i);
@@ -41,18 +47,12 @@ Result<Param> journal_param(mysql::PayloadReader& reader, mysql::BinaryType type
     p.set_year(dt->year);
     p.set_month(dt->month);
     p.set_day(dt->day);
-    p.set_hour(dt->hour);
-    p.set_minute(dt->minute);
-    p.set_second(dt->second);
-    p.set_microsecond(dt->microsecond);
+    time_of_day(*dt);
   } else if (auto* t = std::get_if<mysql::TimeValue>(&*value)) {
     p.set_kind(Param::TIME);
     p.set_negative(t->negative);
     p.set_days(t->days);
-    p.set_hour(t->hour);
-    p.set_minute(t->minute);
-    p.set_second(t->second);
-    p.set_microsecond(t->microsecond);
+    time_of_day(*t);
   } else if (auto* bytes = std::get_if<std::string_view>(&*value)) {
     p.set_kind(Param::BYTES);
     p.set_bytes_value(std::string(*bytes));
@@ -148,7 +148,9 @@ void MySession::journal_add(replication::journal::Statement s) {
 }
 
 void MySession::journal_commit(const std::string& gtid) {
-  if (!ctx_.journal) return;
+  // A GTID reported while a transaction is still open is not its commit's
+  // (a value tracked from before): the commit's OK ends the transaction.
+  if (!ctx_.journal || tracker_.in_transaction()) return;
   if (journal_pending_.empty() || journal_broken_) {
     drop_journal();
     // A commit of something the journal did not see (a transaction over
