@@ -28,6 +28,14 @@ bool fresh(const replication::BackendHealth& h) {
   return h.up && h.consecutive_failures == 0;
 }
 
+// What catch_up_from_journal did, into the failover's report.
+void add_catch_up(FailoverReport& rep, FailoverReport& caught_up) {
+  for (auto& step : caught_up.steps) rep.steps.push_back(std::move(step));
+  rep.journal_replayed = caught_up.journal_replayed;
+  rep.journal_replay_failed = caught_up.journal_replay_failed;
+  rep.journal_replayed_nondeterministic = caught_up.journal_replayed_nondeterministic;
+}
+
 // A failed attempt is tried again after this, not on every round.
 constexpr auto kRetryBackoff = std::chrono::seconds(2);
 constexpr std::size_t kReportsKept = 50;
@@ -242,12 +250,7 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
   update(id, [&](FailoverReport& rep) { rep.steps.push_back("promoted " + r.new_primary); });
   FailoverReport caught_up;
   catch_up_from_journal(shard, candidate, *promoted, caught_up);
-  update(id, [&](FailoverReport& rep) {
-    for (auto& step : caught_up.steps) rep.steps.push_back(std::move(step));
-    rep.journal_replayed = caught_up.journal_replayed;
-    rep.journal_replay_failed = caught_up.journal_replay_failed;
-    rep.journal_replayed_nondeterministic = caught_up.journal_replayed_nondeterministic;
-  });
+  update(id, [&](FailoverReport& rep) { add_catch_up(rep, caught_up); });
   FailoverReport published;
   auto stored = publish_promotion(shard, candidate, published);
   ctx_.failing_over[shard].store(false, std::memory_order_release);
@@ -345,9 +348,7 @@ void FailoverController::switch_over(const Switchover& request,
   update(request.id, [&](FailoverReport& rep) {
     rep.steps.push_back("fenced " + rep.old_primary);
     rep.steps.push_back("promoted " + rep.new_primary + " at the old primary's last write");
-    for (auto& step : caught_up.steps) rep.steps.push_back(std::move(step));
-    rep.journal_replayed = caught_up.journal_replayed;
-    rep.journal_replay_failed = caught_up.journal_replay_failed;
+    add_catch_up(rep, caught_up);
     rep.steps.push_back("published topology v" + std::to_string(published.topology_version));
     for (auto& step : repointed.steps) rep.steps.push_back(std::move(step));
     rep.promote_ms = pause_ms;

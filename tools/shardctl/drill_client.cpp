@@ -18,15 +18,7 @@ class PgClient final : public DrillClient {
   explicit PgClient(PGconn* c) : conn_(c) {}
   ~PgClient() override { PQfinish(conn_); }
 
-  Result<void> exec(const std::string& sql) override {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    std::string error = PQresultErrorMessage(r);
-    PQclear(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-      return make_error(one_line(error.empty() ? PQerrorMessage(conn_) : error));
-    return {};
-  }
+  Result<void> exec(const std::string& sql) override { return outcome(PQexec(conn_, sql.c_str())); }
 
   Result<void> exec_params(const std::string& sql,
                            const std::vector<std::int64_t>& params) override {
@@ -34,14 +26,8 @@ class PgClient final : public DrillClient {
     for (auto v : params) text.push_back(std::to_string(v));
     std::vector<const char*> values;
     for (const auto& t : text) values.push_back(t.c_str());
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0);
-    const auto status = PQresultStatus(r);
-    std::string error = PQresultErrorMessage(r);
-    PQclear(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-      return make_error(one_line(error.empty() ? PQerrorMessage(conn_) : error));
-    return {};
+    return outcome(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                values.data(), nullptr, nullptr, 0));
   }
 
   Result<std::vector<std::string>> column(const std::string& sql) override {
@@ -60,6 +46,16 @@ class PgClient final : public DrillClient {
   bool usable() const override { return PQstatus(conn_) == CONNECTION_OK; }
 
  private:
+  // Clears the result; the error the statement ended with, if any.
+  Result<void> outcome(PGresult* r) {
+    const auto status = PQresultStatus(r);
+    std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      return make_error(one_line(error.empty() ? PQerrorMessage(conn_) : error));
+    return {};
+  }
+
   PGconn* conn_;
 };
 
