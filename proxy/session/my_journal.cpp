@@ -110,12 +110,14 @@ void MySession::journal_execute(const MyClientStatement& st, const mysql::StmtEx
     Param* p = s.add_params();
     p->set_type(types[i].type);
     p->set_is_unsigned(types[i].is_unsigned);
-    if (null) continue;  // NULL_VALUE
+    // Long data wins over the NULL bit, as in the server: Connector/C sets
+    // the bit for a parameter bound without a buffer, sent as long data.
     if (auto it = long_data.find(i); it != long_data.end()) {
       p->set_kind(Param::BYTES);
       p->set_bytes_value(std::move(it->second));
       continue;
     }
+    if (null) continue;  // NULL_VALUE
     auto param = journal_param(reader, types[i]);
     if (!param) {
       decoded = false;

@@ -35,12 +35,14 @@ Result<std::vector<router::ParamValue>> execute_params(const mysql::StmtExecute&
   for (std::uint16_t i = 0; i < count; ++i) {
     const bool null = i / 8 < exec.null_bitmap.size() &&
                       (static_cast<std::uint8_t>(exec.null_bitmap[i / 8]) >> (i % 8)) & 1;
-    if (null) continue;  // Form::Null
+    // Long data wins over the NULL bit (Connector/C sets it for a
+    // parameter bound without a buffer), as in the server.
     if (i < long_data.size() && long_data[i]) {
       storage[i] = "(long data)";
       out[i] = {router::ParamValue::Form::Text, storage[i]};
       continue;
     }
+    if (null) continue;  // Form::Null
     auto value = mysql::read_binary_value(reader, types[i]);
     if (!value) return value.error();
     std::string& text = storage[i];
