@@ -284,6 +284,39 @@ void no_candidate_gives_a_clear_error(DrillSandbox& s) {
   }
 }
 
+// Stops `primary` cleanly and waits for the proxy to fail the shard over;
+// the new primary's name, empty (and the test failed) when none came.
+std::string stop_and_wait_for_failover(DrillSandbox& s, const std::string& primary) {
+  std::string out;
+  if (run(bin("shardctl") + " sandbox stop --dir " + s.sandbox() + " --member " + primary + " 2>&1",
+          &out) != 0) {
+    ADD_FAILURE() << "stopping " << primary << ": " << out;
+    return {};
+  }
+  std::string now;
+  if (!wait_until(
+          [&] {
+            now = primary_of(s.topology()).first;
+            return !now.empty() && now != primary;
+          },
+          15000)) {
+    ADD_FAILURE() << "no failover after " << primary << " stopped";
+    return {};
+  }
+  return now;
+}
+
+// `shardctl sandbox rejoin` of an old primary; its output.
+std::string rejoin(DrillSandbox& s, const std::string& member, int primary_port) {
+  std::string out;
+  EXPECT_EQ(run(bin("shardctl") + " sandbox rejoin --dir " + s.sandbox() + " --member " + member +
+                    " --primary-port " + std::to_string(primary_port) + " 2>&1",
+                &out),
+            0)
+      << out;
+  return out;
+}
+
 // A primary commits writes no replica receives (their replication is
 // stopped), then stops: the replica that takes over never had them, and the
 // old primary must not serve them when it comes back. The sandbox's rejoin
@@ -342,26 +375,9 @@ void unreplicated_writes_are_discarded_on_rejoin(DrillSandbox& s) {
       run(direct(before.first, "app", "app", "INSERT INTO shardgate_errant (id) VALUES (2)"), &out),
       0)
       << out;
-  ASSERT_EQ(run(bin("shardctl") + " sandbox stop --dir " + s.sandbox() + " --member " +
-                    before.first + " 2>&1",
-                &out),
-            0)
-      << out;
-  std::string now_primary;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        now_primary = primary_of(s.topology()).first;
-        return !now_primary.empty() && now_primary != before.first;
-      },
-      15000))
-      << "no failover after the primary stopped";
-  ASSERT_NE(now_primary, before.first);
-  ASSERT_EQ(run(bin("shardctl") + " sandbox rejoin --dir " + s.sandbox() + " --member " +
-                    before.first + " --primary-port " + std::to_string(port[now_primary]) + " 2>&1",
-                &out),
-            0)
-      << out;
-  std::cout << "[ rejoin   ] " << out;
+  const std::string now_primary = stop_and_wait_for_failover(s, before.first);
+  ASSERT_FALSE(now_primary.empty());
+  std::cout << "[ rejoin   ] " << rejoin(s, before.first, port[now_primary]);
   EXPECT_TRUE(wait_until(
       [&] {
         for (const auto& m : members_of(s.topology()))
@@ -539,27 +555,12 @@ TEST_F(FailoverMy, JournalReplaysEveryParameterKindExactly) {
   ASSERT_EQ(expected->size(), 3u);
   old.reset();
 
-  std::string out;
-  ASSERT_EQ(run(bin("shardctl") + " sandbox stop --dir " + sandbox_.sandbox() + " --member " +
-                    before.first + " 2>&1",
-                &out),
-            0)
-      << out;
-  std::string now_primary;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        now_primary = primary_of(sandbox_.topology()).first;
-        return !now_primary.empty() && now_primary != before.first;
-      },
-      15000));
+  const std::string now_primary = stop_and_wait_for_failover(sandbox_, before.first);
+  ASSERT_FALSE(now_primary.empty());
   MyConn fresh = my_try_connect(port[now_primary], "app", "app", "app", &e);
   ASSERT_NE(fresh, nullptr) << e.message;
   EXPECT_EQ(my_rows(fresh.get(), read), expected) << "the replayed rows differ";
-  EXPECT_EQ(run(bin("shardctl") + " sandbox rejoin --dir " + sandbox_.sandbox() + " --member " +
-                    before.first + " --primary-port " + std::to_string(port[now_primary]) + " 2>&1",
-                &out),
-            0)
-      << out;
+  rejoin(sandbox_, before.first, port[now_primary]);
 }
 
 // The journal is MariaDB-only today: the drills that need it say so.
