@@ -11,6 +11,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/config/load_config.h"
 #include "proxy/failover_controller.h"
+#include "proxy/hot_key_watch.h"
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
 #include "proxy/topology.h"
@@ -169,6 +170,20 @@ int main(int argc, char** argv) {
   ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
   ctx.served = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
 
+  // Hot-key detection needs sharded tables: keys are what it counts.
+  const config::HotKeys& hk = cluster.sharding().hot_keys();
+  if (!hk.disabled() && cluster.sharding().tables_size() > 0) {
+    router::HotKeySettings settings;
+    settings.window_seconds = hk.window_ms() / 1000.0;
+    settings.capacity = hk.capacity();
+    ctx.hot_keys = settings;
+  }
+  router::HotKeyThresholds hot_thresholds;
+  hot_thresholds.share = hk.hot_share();
+  hot_thresholds.rate = hk.hot_rate();
+  hot_thresholds.min_rate = hk.min_rate();
+  HotKeyWatch hot_key_watch(ctx, hot_thresholds);
+
   const unsigned threads =
       cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) ctx.workers.push_back(std::make_unique<Worker>(ctx, i));
@@ -281,7 +296,7 @@ int main(int argc, char** argv) {
         l.address() + ":" + std::to_string(l.port()) +
         (tls ? (tls->required ? " (TLS required)" : " (TLS offered)") : ""));
   }
-  admin::AdminServer admin(ctx, *monitor, failover);
+  admin::AdminServer admin(ctx, *monitor, failover, hot_key_watch);
   if (cfg.admin().port() != 0) {
     auto ok = admin.start(cfg.admin().address(), static_cast<std::uint16_t>(cfg.admin().port()));
     if (!ok) {
@@ -292,6 +307,7 @@ int main(int argc, char** argv) {
   }
   monitor->start();
   failover.start();
+  hot_key_watch.start();
 
   std::vector<std::thread> pool_threads;
   for (auto& w : ctx.workers) {

@@ -50,6 +50,7 @@ Worker::Worker(ProxyContext& ctx, std::size_t id) : ctx_(ctx), id_(id) {
   health_.backends.resize(ctx.topology->backends.size());
   health_.primary_lsn.resize(ctx.topology->shards.size());
   outstanding_scratch_.resize(ctx.topology->backends.size());
+  if (ctx.hot_keys) hot_keys_ = std::make_unique<router::HotKeyRecorder>(*ctx.hot_keys);
 }
 
 backend::PoolLimits Worker::pool_limits() const {

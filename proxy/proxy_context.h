@@ -26,6 +26,7 @@
 #include "proxy/txn/decision_log.h"
 #include "proxy/txn/two_phase.h"
 #include "replication/write_journal.h"
+#include "router/hot_keys.h"
 #include "router/shard_keys.h"
 #include "router/statement.h"
 #include "router/topology.h"
@@ -73,6 +74,8 @@ struct ProxyContext {
   // Statements (rounds) served per backend since start: lets a failover drill
   // check that nothing reached a fenced old primary.
   std::unique_ptr<std::atomic<std::int64_t>[]> served;
+  // Hot-key detection (proxy/hot_key_watch.h); off when hot_keys is unset.
+  std::optional<router::HotKeySettings> hot_keys;
   std::vector<std::unique_ptr<Worker>> workers;
 
   // Parameters a server reported at startup (server_version, encoding ...),
@@ -101,6 +104,15 @@ class Worker {
   // Shard analyses by statement shape, for this thread's sessions.
   router::ShardPlanCache& shard_plans() { return shard_plans_; }
   std::size_t id() const { return id_; }
+  // Hot-key detection for this thread's sessions (router/hot_keys.h).
+  router::HotKeyTap hot_key_tap() {
+    return {hot_keys_.get(), hot_ids_ ? std::span<const std::uint64_t>(*hot_ids_)
+                                      : std::span<const std::uint64_t>()};
+  }
+  const router::HotKeyRecorder* hot_key_recorder() const { return hot_keys_.get(); }
+  void set_hot_ids(std::shared_ptr<const std::vector<std::uint64_t>> ids) {
+    hot_ids_ = std::move(ids);
+  }
   const HealthView& health() const { return health_; }
   void set_health(std::shared_ptr<const HealthView> h) {
     health_ptr_ = std::move(h);
@@ -140,6 +152,8 @@ class Worker {
   asio::io_context io_{1};
   Metrics metrics_;
   router::ShardPlanCache shard_plans_;
+  std::unique_ptr<router::HotKeyRecorder> hot_keys_;  // null when detection is off
+  std::shared_ptr<const std::vector<std::uint64_t>> hot_ids_;
   using PoolKey = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t>;
   backend::PoolLimits pool_limits() const;
   static backend::ServerLogin server_login(const config::User& user, const std::string& database,

@@ -39,6 +39,7 @@ void add_sharding(const config::Cluster& cluster, router::Topology& t) {
                                                                   : router::ShardStrategy::Hash;
     st.key_type = table.key_type() == config::ShardedTable::TEXT ? router::KeyType::Text
                                                                  : router::KeyType::Integer;
+    st.spread_hot_reads = table.spread_hot_reads();
     for (const auto& rule : table.ranges()) {
       router::RangeRule r;
       r.has_from = !rule.from().empty();

@@ -91,9 +91,9 @@ RouteDecision begin(const Statement& s, const SessionView& session) {
 
 RouteDecision read(const Statement& s, const SessionView& session) {
   if (session.read_your_writes_pending) return primary("read-your-writes");
-  if (session.reads_on_primary) return primary("reads-on-primary");
+  if (session.reads_on_primary && !session.hot_key_read) return primary("reads-on-primary");
   if (s.needs_primary) return primary("needs-primary");
-  return replica("read");
+  return replica(session.hot_key_read ? "hot-key" : "read");
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ struct SessionView {
   bool transaction_read_only = false;
   bool read_your_writes_pending = false;  // the session wrote; replicas may not have it yet
   bool reads_on_primary = false;          // policy: this session reads from the primary
+  // The read names only hot keys of tables that spread hot reads over
+  // replicas: the reads-on-primary policy does not hold it back.
+  bool hot_key_read = false;
 };
 
 struct RouteDecision {

@@ -87,6 +87,8 @@ Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
         auto shard = shard_of(*k.table, *key, topology);
         if (!shard) return shard.error();
         out.shards.push_back(*shard);
+        const auto table = static_cast<std::uint32_t>(k.table - topology.sharding.tables.data());
+        out.keys.push_back({table, std::move(*key), *shard});
       }
       std::sort(out.shards.begin(), out.shards.end());
       out.shards.erase(std::unique(out.shards.begin(), out.shards.end()), out.shards.end());

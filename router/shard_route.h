@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "router/shard_keys.h"
+#include "router/shard_map.h"
 #include "router/topology.h"
 
 namespace shardgate::router {
@@ -23,9 +24,17 @@ struct ParamValue {
   std::string_view bytes;
 };
 
+// One sharding-key value of the statement and where it lives.
+struct ResolvedKey {
+  std::uint32_t table = 0;  // index in Topology::sharding.tables
+  KeyValue value;
+  std::uint32_t shard = 0;
+};
+
 struct ShardTargets {
   std::vector<std::uint32_t> shards;  // sorted, no duplicates, never empty
   bool every_shard = false;           // the statement has no key: all shards take it
+  std::vector<ResolvedKey> keys;      // ShardScope::Keys: each key, in statement order
 };
 
 Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,

@@ -70,6 +70,9 @@ struct ShardedTable {
   ShardStrategy strategy = ShardStrategy::Hash;
   KeyType key_type = KeyType::Integer;
   std::vector<RangeRule> ranges;  // Range strategy only, sorted by `from`
+  // Reads of a hot key of this table may go to any healthy replica, even
+  // under a reads-on-primary policy (config: spread_hot_reads).
+  bool spread_hot_reads = false;
 };
 
 struct ShardingSchema {

@@ -3,6 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "proxy/admin/hot_keys_view.h"
 #include "replication/pg_monitor.h"
 #include "router/shard_map.h"
 // Boost.JSON header-only: its definitions are compiled in this one file.
@@ -57,8 +58,8 @@ asio::awaitable<std::vector<PoolStats>> collect_pools(ProxyContext& ctx) {
 }  // namespace
 
 AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor,
-                         FailoverController& failover)
-    : ctx_(ctx), monitor_(monitor), failover_(failover) {}
+                         FailoverController& failover, const HotKeyWatch& hot_keys)
+    : ctx_(ctx), monitor_(monitor), failover_(failover), hot_keys_(hot_keys) {}
 
 AdminServer::~AdminServer() {
   io_.stop();
@@ -118,6 +119,18 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     } else if (target == "/api/v1/backends") {
       res.set(http::field::content_type, "application/json");
       res.body() = co_await backends_json();
+    } else if (path == "/api/v1/hotkeys") {
+      res.set(http::field::content_type, "application/json");
+      auto q = parse_hot_keys_query(query);
+      auto body = q ? hot_keys_json(ctx_.hot_keys ? &hot_keys_ : nullptr,
+                                    ctx_.hot_keys ? &*ctx_.hot_keys : nullptr, *ctx_.topology, *q)
+                    : Result<std::string>(q.error());
+      if (body) {
+        res.body() = std::move(*body);
+      } else {
+        res.result(http::status::bad_request);
+        res.body() = json::serialize(json::object{{"error", body.error().message()}}) + "\n";
+      }
     } else if (target == "/api/v1/topology") {
       res.set(http::field::content_type, "application/json");
       res.body() = topology_json();
@@ -129,7 +142,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     } else {
       res.result(http::status::not_found);
       res.body() =
-          "not found: try /api/v1/backends, /api/v1/topology, /api/v1/failovers or /metrics\n";
+          "not found: try /api/v1/backends, /api/v1/topology, /api/v1/failovers, "
+          "/api/v1/hotkeys or /metrics\n";
     }
     res.prepare_payload();
     auto [wec, wn] = co_await http::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
@@ -369,6 +383,7 @@ asio::awaitable<std::string> AdminServer::metrics_text() {
     line("pool_waiting", b, static_cast<double>(pools[b.index].waiting));
   std::vector<const Metrics*> per_thread;
   for (const auto& w : ctx_.workers) per_thread.push_back(&w->metrics());
+  extra += hot_keys_metrics(ctx_.hot_keys ? &hot_keys_ : nullptr, *ctx_.topology);
   co_return render_prometheus(per_thread, extra);
 }
 

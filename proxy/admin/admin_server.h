@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "proxy/failover_controller.h"
+#include "proxy/hot_key_watch.h"
 #include "proxy/proxy_context.h"
 #include "replication/monitor.h"
 
@@ -16,7 +17,8 @@ namespace shardgate::admin {
 
 class AdminServer {
  public:
-  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor, FailoverController& failover);
+  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor, FailoverController& failover,
+              const HotKeyWatch& hot_keys);
   ~AdminServer();
   // Binds (errors are returned, e.g. the port is taken) and starts serving.
   Result<void> start(const std::string& address, std::uint16_t port);
@@ -35,6 +37,7 @@ class AdminServer {
   ProxyContext& ctx_;
   const replication::Monitor& monitor_;
   FailoverController& failover_;
+  const HotKeyWatch& hot_keys_;
   boost::asio::io_context io_{1};
   std::thread thread_;
 };

@@ -42,6 +42,11 @@ void apply_defaults(Config& c) {
     }
     if (f.write_wait_ms() == 0) f.set_write_wait_ms(5000);
     if (f.promote_timeout_ms() == 0) f.set_promote_timeout_ms(10000);
+    auto& hk = *cl.mutable_sharding()->mutable_hot_keys();
+    if (hk.window_ms() == 0) hk.set_window_ms(1000);
+    if (hk.capacity() == 0) hk.set_capacity(256);
+    if (hk.hot_share() == 0) hk.set_hot_share(0.05);
+    if (hk.min_rate() == 0) hk.set_min_rate(50);
   }
   auto& p = *c.mutable_pool();
   if (p.size() == 0) p.set_size(20);
@@ -127,6 +132,15 @@ Result<void> validate_sharding(const Cluster& cl, const std::string& path) {
         return at(rp + ".to", "must be greater than from");
     }
   }
+  const HotKeys& hk = sh.hot_keys();
+  if (hk.capacity() < 16 || hk.capacity() > 65536)
+    return at(sp + ".hot_keys.capacity", "must be 16..65536 (keys tracked per shard and thread)");
+  if (!(hk.hot_share() > 0 && hk.hot_share() <= 1))
+    return at(sp + ".hot_keys.hot_share", "must be a fraction of the statements: 0 < x <= 1");
+  if (hk.hot_rate() < 0) return at(sp + ".hot_keys.hot_rate", "must not be negative");
+  if (hk.min_rate() < 0) return at(sp + ".hot_keys.min_rate", "must not be negative");
+  if (hk.window_ms() < 100 || hk.window_ms() > 600000)
+    return at(sp + ".hot_keys.window_ms", "must be 100..600000");
   for (int i = 0; i < sh.reference_tables_size(); ++i) {
     if (!tables.insert(sh.reference_tables(i)).second)
       return at(sp + ".reference_tables[" + std::to_string(i) + "]",

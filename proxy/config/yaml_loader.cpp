@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <limits>
 
 namespace shardgate::config {
@@ -29,6 +30,14 @@ Result<Int> parse_int(const std::string& text, const std::string& path) {
   if (ec == std::errc::result_out_of_range) return at(path, "'" + text + "' is out of range");
   if (ec != std::errc() || end != text.data() + text.size())
     return at(path, "expected an integer, got '" + text + "'");
+  return value;
+}
+
+Result<double> parse_double(const std::string& text, const std::string& path) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
+    return at(path, "expected a number, got '" + text + "'");
   return value;
 }
 
@@ -103,6 +112,12 @@ Result<void> set_scalar(Message& msg, const FieldDescriptor& field, const YAML::
       auto v = parse_int<int64_t>(text, path);
       if (!v) return v.error();
       rep ? r.AddInt64(&msg, &field, *v) : r.SetInt64(&msg, &field, *v);
+      return {};
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      auto v = parse_double(text, path);
+      if (!v) return v.error();
+      rep ? r.AddDouble(&msg, &field, *v) : r.SetDouble(&msg, &field, *v);
       return {};
     }
     case FieldDescriptor::CPPTYPE_ENUM: {

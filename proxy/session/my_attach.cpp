@@ -36,8 +36,8 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
                                                     bool runs_statement) {
   SessionFacts facts;
   // With autocommit off every statement opens a transaction: all on the primary.
-  facts.reads_on_primary = ctx_.config->routing().reads_on_primary() ||
-                           user_->pool_mode() == config::PoolMode::SESSION || !autocommit_;
+  facts.primary_pinned = user_->pool_mode() == config::PoolMode::SESSION || !autocommit_;
+  facts.reads_on_primary = ctx_.config->routing().reads_on_primary() || facts.primary_pinned;
   const std::uint32_t shard = next_shard_.value_or(ctx_.topology->sharding.default_shard);
   next_shard_.reset();
   facts.shard = shard;

@@ -152,9 +152,10 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     }
     savepoint_set_ = true;
   }
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
   choice.add(stmt, sql, router::Dialect::Mysql, {});
   auto chosen = choice.result();
+  routing_.note_hot_read(choice.hot_read());
   if (chosen && choice.several_writes())
     co_return co_await fanout_write(sql, *choice.several_writes());
   if (chosen && !choice.several().empty()) {
@@ -187,9 +188,10 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   std::vector<std::string> storage;
   auto params = execute_params(exec, st.param_types, st.num_params, long_data, storage);
   if (!params) return params.error();
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans());
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   auto chosen = choice.result();
+  routing_.note_hot_read(choice.hot_read());
   if (!chosen) return chosen.error();
   return settle_shard(*chosen, router::writes_data(st.routing));
 }

@@ -26,8 +26,8 @@ router::TargetRole PgSession::decide(const router::Statement& stmt) {
   SessionFacts facts;
   facts.in_transaction = server_ && tracker_.transaction_status() != 'I';
   facts.attached_to_replica = server_role_ == router::TargetRole::Replica;
-  facts.reads_on_primary =
-      ctx_.config->routing().reads_on_primary() || user_->pool_mode() == config::PoolMode::SESSION;
+  facts.primary_pinned = user_->pool_mode() == config::PoolMode::SESSION;
+  facts.reads_on_primary = ctx_.config->routing().reads_on_primary() || facts.primary_pinned;
   facts.shard = round_shard_;
   return routing_.decide(stmt, facts, worker_.health(), worker_.metrics());
 }

@@ -175,9 +175,10 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
           true);
     }
   }
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
+  routing_.note_hot_read(choice.hot_read());
   if (chosen && choice.several_writes()) {
     // A failed transaction answers every statement itself (25P02).
     if (!(server_ && tracker_.transaction_status() == 'E'))
@@ -204,7 +205,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // The shard an extended batch needs: every Bind of it (up to Sync) executes a
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
   std::string_view unnamed;  // the batch's last unnamed Parse
@@ -260,6 +261,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   }
   facts.several = choice.several();
   facts.several_writes = choice.several_writes().has_value();
+  routing_.note_hot_read(choice.hot_read());
   return choice.result();
 }
 

@@ -10,6 +10,8 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
   view.in_transaction = facts.in_transaction;
   view.transaction_read_only = facts.in_transaction && facts.attached_to_replica;
   view.reads_on_primary = facts.reads_on_primary;
+  view.hot_key_read = hot_read_ && !facts.primary_pinned;
+  hot_read_ = false;
   round_shard_ = facts.shard;
   if (facts.shard < barriers_.size()) {
     Barrier& barrier = barriers_[facts.shard];
@@ -28,6 +30,7 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
   round_wrote_ = primary && router::writes_data(stmt);
   if (primary && view.read_your_writes_pending && !stmt.needs_primary)
     bump(metrics.read_your_writes_primary_total);
+  if (!primary && view.hot_key_read) bump(metrics.hot_key_reads_spread_total);
   return decision.role;
 }
 

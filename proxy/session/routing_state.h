@@ -25,7 +25,10 @@ struct SessionFacts {
   bool in_transaction = false;       // a transaction is open on the attached server
   bool attached_to_replica = false;  // ... and that server is a replica
   bool reads_on_primary = false;     // config or pool mode keeps reads on the primary
-  std::uint32_t shard = 0;           // the shard the round goes to
+  // Pool mode (session) or the transaction mode (MySQL autocommit=0) keeps
+  // every statement on the primary, hot keys included.
+  bool primary_pinned = false;
+  std::uint32_t shard = 0;  // the shard the round goes to
 };
 
 class RoutingState {
@@ -33,6 +36,10 @@ class RoutingState {
   // Routes the statement that starts a round.
   router::TargetRole decide(const router::Statement& stmt, const SessionFacts& facts,
                             const HealthView& health, Metrics& metrics);
+
+  // The statement that starts the next round reads hot keys only, of tables
+  // that spread hot reads (ShardChoice::hot_read).
+  void note_hot_read(bool hot) { hot_read_ = hot; }
 
   // The round writes even though its first statement did not say so (a
   // function call in an extended batch, a COPY FROM ...).
@@ -59,6 +66,7 @@ class RoutingState {
     std::optional<std::uint64_t> position;
   };
   bool round_wrote_ = false;
+  bool hot_read_ = false;
   std::uint32_t round_shard_ = 0;
   std::vector<std::uint32_t> also_wrote_;
   std::vector<Barrier> barriers_;  // by shard, grown on first write

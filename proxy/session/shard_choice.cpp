@@ -1,6 +1,8 @@
 #include "proxy/session/shard_choice.h"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "router/shard_keys.h"
 
@@ -25,6 +27,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     error_ = targets.error().message();
     return;
   }
+  count(*targets, !analysis.writes && stmt.kind == router::StatementKind::Read);
   if (targets->shards.size() > 1) {
     const bool read = !analysis.writes && !analysis.writes_reference &&
                       stmt.kind == router::StatementKind::Read && !stmt.multi_statement;
@@ -54,6 +57,27 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     return;
   }
   shard_ = shard;
+}
+
+// Feeds the hot-key detector, and notes a read of a hot key that may spread.
+void ShardChoice::count(const router::ShardTargets& targets, bool read) {
+  if (!hot_keys_.recorder) return;
+  const double now =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (targets.keys.empty()) {
+    for (std::uint32_t s : targets.shards) hot_keys_.recorder->record_unkeyed(s, now);
+    return;
+  }
+  bool spread = read && targets.shards.size() == 1 && !hot_keys_.hot.empty();
+  bool any_hot = false;
+  for (const router::ResolvedKey& k : targets.keys) {
+    hot_keys_.recorder->record_key(k.shard, k.table, k.value, now);
+    if (!spread) continue;
+    spread = topology_.sharding.tables[k.table].spread_hot_reads;
+    any_hot = any_hot || std::binary_search(hot_keys_.hot.begin(), hot_keys_.hot.end(),
+                                            router::hot_key_id(k.table, k.value));
+  }
+  if (spread && any_hot) ++hot_reads_;
 }
 
 std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& analysis,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "router/hot_keys.h"
 #include "router/shard_keys.h"
 #include "router/shard_route.h"
 #include "router/statement.h"
@@ -32,10 +33,11 @@ class ShardChoice {
   // several_shards: the caller can run a lone read on several shards and
   // merge its rows (scatter-gather), and a lone write on each of its shards
   // in one transaction; otherwise such statements are refused.
-  // plans: the worker's cache of analyses by statement shape.
+  // plans: the worker's cache of analyses by statement shape; hot_keys:
+  // where each statement's keys and shards are counted.
   ShardChoice(const router::Topology& topology, router::ShardPlanCache& plans,
-              bool several_shards = false)
-      : topology_(topology), plans_(plans), several_allowed_(several_shards) {}
+              router::HotKeyTap hot_keys, bool several_shards = false)
+      : topology_(topology), plans_(plans), hot_keys_(hot_keys), several_allowed_(several_shards) {}
 
   // Folds in one statement executed with `params`.
   void add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
@@ -50,14 +52,20 @@ class ShardChoice {
   // A lone write that needs several shards: how it runs on each (several()
   // is empty then).
   const std::optional<router::WritePlan>& several_writes() const { return write_plan_; }
+  // Every statement of the round reads a hot key of a table that spreads
+  // hot reads over replicas.
+  bool hot_read() const { return statements_ > 0 && hot_reads_ == statements_; }
 
  private:
+  void count(const router::ShardTargets& targets, bool read);
   std::string several_shards_refusal(const router::ShardAnalysis& analysis,
                                      const std::vector<std::uint32_t>& shards) const;
 
   const router::Topology& topology_;
   router::ShardPlanCache& plans_;
+  router::HotKeyTap hot_keys_;
   bool several_allowed_;
+  int hot_reads_ = 0;
   int statements_ = 0;
   std::optional<std::uint32_t> shard_;
   std::vector<std::uint32_t> several_;

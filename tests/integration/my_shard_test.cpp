@@ -8,10 +8,15 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
+#include <chrono>
+#include <iostream>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/integration/differential.h"
 #include "tests/integration/harness.h"
@@ -555,6 +560,94 @@ TEST_F(ShardedMy, ScatterGatherErrorsAndRefusals) {
   for (int s = 0; s < kShards; ++s) {
     MyConn d = direct(s);
     ok(d.get(), "DELETE FROM accounts WHERE email LIKE 'bulk%'");
+  }
+}
+
+// The hot-key test of ShardedPg, with the load as prepared statements
+// (COM_STMT_EXECUTE with a binary BIGINT key): the key shows as hot, its
+// reads go to the shard's replica under reads_on_primary, and it cools down.
+TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
+  const std::string cfg = hot_key_config("hotkeys", my_shard_config(), kMyShardProxyPort,
+                                         kMyShardAdminPort, 24346, 24347);
+  const pid_t pid = start_proxy(cfg, 24346);
+  ASSERT_GT(pid, 0);
+  const std::int64_t first = 900001, hot = 900007;
+  {
+    MyConn c = my_connect(24346);
+    for (std::int64_t id = first; id < first + 200; ++id)
+      ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'u')");
+  }
+  std::atomic<bool> stop{false}, shifted{false};
+  std::atomic<long> reads{0}, errors{0};
+  std::thread load([&] {
+    MyConn c = my_connect(24346);
+    MYSQL_STMT* st = mysql_stmt_init(c.get());
+    const std::string sql = "SELECT name FROM users WHERE id = ?";
+    if (mysql_stmt_prepare(st, sql.data(), sql.size()) != 0) {
+      ++errors;
+      mysql_stmt_close(st);
+      return;
+    }
+    std::mt19937 rng(1);
+    long long id = 0;
+    MYSQL_BIND bind{};
+    bind.buffer_type = MYSQL_TYPE_LONGLONG;
+    bind.buffer = &id;
+    while (!stop) {
+      id = first + static_cast<long long>(rng() % 200);
+      if (id == hot || (!shifted && rng() % 2 == 0)) id = shifted ? id + 1 : hot;
+      const bool good = mysql_stmt_bind_param(st, &bind) == 0 && mysql_stmt_execute(st) == 0 &&
+                        mysql_stmt_store_result(st) == 0;
+      mysql_stmt_free_result(st);
+      ++(good ? reads : errors);
+    }
+    mysql_stmt_close(st);
+  });
+  std::optional<HotKeyRow> row;
+  std::string table;
+  const bool detected = wait_until(
+      [&] {
+        row = hot_key_row(24347, "users", std::to_string(hot), "", &table);
+        return row && row->hot;
+      },
+      15000);
+  EXPECT_TRUE(detected) << table;
+  const int shard = shard_of_user(hot);
+  if (detected) {
+    EXPECT_EQ(row->shard, "s" + std::to_string(shard));
+    MyConn r = my_connect(24346);
+    std::int64_t cold = first;
+    while (shard_of_user(cold) != shard || cold == hot) ++cold;
+    EXPECT_EQ(my_scalar(r.get(), "SELECT @@port FROM users WHERE id = " + std::to_string(hot)),
+              std::to_string(my_shard_primary_port(shard) + 1))
+        << "the hot key is read on the replica";
+    EXPECT_EQ(my_scalar(r.get(), "SELECT @@port FROM users WHERE id = " + std::to_string(cold)),
+              std::to_string(my_shard_primary_port(shard)))
+        << "a cold key stays on the primary";
+  }
+  shifted = true;
+  const auto shift = std::chrono::steady_clock::now();
+  const bool cooled = wait_until(
+      [&] {
+        row = hot_key_row(24347, "users", std::to_string(hot), "", &table);
+        return !row || !row->hot;
+      },
+      15000);
+  std::cout << "hot key cooled down "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - shift)
+                   .count()
+            << " ms after the load moved on:\n"
+            << table;
+  stop = true;
+  load.join();
+  EXPECT_TRUE(cooled);
+  EXPECT_GT(reads.load(), 1000);
+  EXPECT_EQ(errors.load(), 0);
+  stop_proxy(pid);
+  for (int s = 0; s < kShards; ++s) {
+    MyConn d = direct(s);
+    ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
   }
 }
 

@@ -9,9 +9,15 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <map>
+#include <random>
 #include <set>
+#include <thread>
 
 #include "tests/integration/differential.h"
 #include "tests/integration/harness.h"
@@ -820,6 +826,112 @@ TEST_F(ShardedPg, ScatterGatherStreamsBigResultsAndKeepsConnectionsClean) {
   for (int s = 0; s < kShards; ++s) {
     Conn d = connect(shard_direct(s));
     exec_ok(d.get(), "DELETE FROM accounts WHERE email LIKE 'bulk%'");
+  }
+}
+
+// A skewed read load through a proxy whose users table spreads hot reads:
+// the hot key shows in `shardctl hotkeys` and the metrics, its reads go to
+// the shard's replica while every other read stays on the primary
+// (routing.reads_on_primary), and it cools down once the load moves on, with
+// a log line each way.
+TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
+  const std::string cfg = hot_key_config("hotkeys", pg_shard_config(), kPgShardProxyPort,
+                                         kPgShardAdminPort, 23546, 23547);
+  const pid_t pid = start_proxy(cfg, 23546);
+  ASSERT_GT(pid, 0);
+  const std::string conninfo =
+      "host=127.0.0.1 port=23546 user=app password=app dbname=app connect_timeout=10";
+  const std::int64_t first = 900001, hot = 900007;
+  {
+    Conn c = connect(conninfo);
+    for (std::int64_t id = first; id < first + 200; ++id)
+      exec_ok(c.get(), "INSERT INTO users (id, name) VALUES (" + std::to_string(id) + ", 'u')");
+  }
+  std::atomic<bool> stop{false}, shifted{false};
+  std::atomic<long> reads{0}, errors{0};
+  std::thread load([&] {
+    Conn c = connect(conninfo);
+    std::mt19937 rng(1);
+    while (!stop) {
+      std::int64_t id = first + static_cast<std::int64_t>(rng() % 200);
+      if (id == hot || (!shifted && rng() % 2 == 0)) id = shifted ? id + 1 : hot;
+      const Outcome o = exec(c.get(), "SELECT name FROM users WHERE id = " + std::to_string(id));
+      ++(o.ok ? reads : errors);
+    }
+  });
+  std::optional<HotKeyRow> row;
+  std::string table;
+  const auto start = std::chrono::steady_clock::now();
+  const bool detected = wait_until(
+      [&] {
+        row = hot_key_row(23547, "users", std::to_string(hot), "", &table);
+        return row && row->hot;
+      },
+      15000);
+  const auto detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  EXPECT_TRUE(detected) << table;
+  std::cout << "hot key reported " << detect_ms << " ms after the load began\n";
+  const std::string home = "s" + std::to_string(shard_of_user(hot));
+  if (detected) {
+    EXPECT_EQ(row->shard, home);
+    EXPECT_GT(row->rate, 50);
+    EXPECT_TRUE(hot_key_row(23547, "users", std::to_string(hot), home)) << "--shard " << home;
+    const std::string other = "s" + std::to_string((shard_of_user(hot) + 1) % kShards);
+    EXPECT_FALSE(hot_key_row(23547, "users", std::to_string(hot), other)) << "--shard " << other;
+    // A fresh session (no read-your-writes barrier): the hot key is read on
+    // the replica, a cold key of the same shard on the primary.
+    Conn r = connect(conninfo);
+    std::int64_t cold = first;
+    while (shard_of_user(cold) != shard_of_user(hot) || cold == hot) ++cold;
+    EXPECT_EQ(
+        scalar(r.get(), "SELECT pg_is_in_recovery() FROM users WHERE id = " + std::to_string(hot)),
+        "t");
+    EXPECT_EQ(
+        scalar(r.get(), "SELECT pg_is_in_recovery() FROM users WHERE id = " + std::to_string(cold)),
+        "f");
+    // Writes of a hot key still go to the primary.
+    exec_ok(r.get(), "UPDATE users SET score = score + 1 WHERE id = " + std::to_string(hot));
+    std::string metrics;
+    run("curl -s http://127.0.0.1:23547/metrics", &metrics);
+    EXPECT_NE(metrics.find("shardgate_hot_key_rate{table=\"users\",key=\"" + std::to_string(hot) +
+                           "\",shard=\"" + home + "\",hot=\"true\"}"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("shardgate_shard_load_skew "), std::string::npos);
+    EXPECT_EQ(metrics.find("shardgate_hot_key_reads_spread_total 0\n"), std::string::npos);
+  }
+  shifted = true;
+  const auto shift = std::chrono::steady_clock::now();
+  const bool cooled = wait_until(
+      [&] {
+        row = hot_key_row(23547, "users", std::to_string(hot), "", &table);
+        return !row || !row->hot;
+      },
+      15000);
+  std::cout << "hot key cooled down "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - shift)
+                   .count()
+            << " ms after the load moved on:\n"
+            << table;
+  stop = true;
+  load.join();
+  EXPECT_TRUE(cooled);
+  EXPECT_GT(reads.load(), 1000);
+  EXPECT_EQ(errors.load(), 0);
+  std::ifstream log_file(cfg + ".23546.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  EXPECT_NE(log.find("hot key: users key " + std::to_string(hot) + " on shard " + home),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("hot key cooled down: users key " + std::to_string(hot)), std::string::npos)
+      << log;
+  stop_proxy(pid);
+  for (int s = 0; s < kShards; ++s) {
+    Conn d = connect(shard_direct(s));
+    exec_ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "router/shard_map.h"
 #include "tests/integration/harness.h"
@@ -127,6 +128,40 @@ int shard_of_account(const std::string& email) {
   k.type = router::KeyType::Text;
   k.text = email;
   return static_cast<int>(*router::shard_of(t.sharding.tables[1], k, t));
+}
+
+std::optional<HotKeyRow> hot_key_row(int admin_port, const std::string& table,
+                                     const std::string& key, const std::string& shard,
+                                     std::string* output) {
+  std::string out;
+  run(bin("shardctl") + " hotkeys --admin 127.0.0.1:" + std::to_string(admin_port) +
+          (shard.empty() ? "" : " --shard " + shard),
+      &out);
+  if (output) *output = out;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string t, k, s, rate;
+    fields >> t >> k >> s >> rate;
+    if (t != table || k != key) continue;
+    HotKeyRow row;
+    row.shard = s;
+    row.rate = std::atof(rate.c_str());
+    row.hot = line.size() >= 3 && line.compare(line.size() - 3, 3, "yes") == 0;
+    return row;
+  }
+  return std::nullopt;
+}
+
+std::string hot_key_config(const std::string& name, const std::string& source, int sandbox_proxy,
+                           int sandbox_admin, int proxy_port, int admin_port) {
+  return write_config_variant(
+      name,
+      "s/port: " + std::to_string(sandbox_proxy) + "$/port: " + std::to_string(proxy_port) +
+          "/; s/port: " + std::to_string(sandbox_admin) + "$/port: " + std::to_string(admin_port) +
+          "/; s/{name: users, column: id}/{name: users, column: id, spread_hot_reads: true}/; "
+          "s/^users:/routing:\\n  reads_on_primary: true\\nusers:/",
+      source);
 }
 
 }  // namespace shardgate::it

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "router/topology.h"
@@ -43,5 +44,24 @@ int my_shard_primary_port(int shard);
 const router::Topology& declared_topology();
 int shard_of_user(std::int64_t id);  // users.id / orders.user_id
 int shard_of_account(const std::string& email);
+
+// One key's row of `shardctl hotkeys` (its table output, as operators read it).
+struct HotKeyRow {
+  std::string shard;
+  double rate = 0;
+  bool hot = false;
+};
+// The row of (table, key) in `shardctl hotkeys --admin 127.0.0.1:admin_port`
+// (with --shard when given); nullopt when the key is not listed. *output
+// gets the whole table.
+std::optional<HotKeyRow> hot_key_row(int admin_port, const std::string& table,
+                                     const std::string& key, const std::string& shard = "",
+                                     std::string* output = nullptr);
+
+// A proxy config for the hot-key tests: `source` with users spreading hot
+// reads, every other read kept on the primary (routing.reads_on_primary),
+// and listening on proxy_port / admin_port.
+std::string hot_key_config(const std::string& name, const std::string& source, int sandbox_proxy,
+                           int sandbox_admin, int proxy_port, int admin_port);
 
 }  // namespace shardgate::it

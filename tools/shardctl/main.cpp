@@ -12,6 +12,7 @@
 
 #include "tools/shardctl/admin_client.h"
 #include "tools/shardctl/drill.h"
+#include "tools/shardctl/hotkeys.h"
 #include "tools/shardctl/sandbox.h"
 #include "tools/shardctl/sandbox_config.h"
 #include "tools/shardctl/status.h"
@@ -33,6 +34,7 @@ constexpr const char* kUsage =
     "  shardctl sandbox rejoin --member NAME --primary-port PORT [--dir DIR]\n"
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl topology     [--admin HOST:PORT | --config FILE] [--json]\n"
+    "  shardctl hotkeys      [--shard S] [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
@@ -46,6 +48,8 @@ constexpr const char* kUsage =
     "  mysql:    MariaDB 10.11 GTID replication;      --base-port 13306 --proxy-port 6033\n"
     "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n"
     "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n"
+    "hotkeys shows the statement rate of each shard and of the heaviest (table, key)\n"
+    "  pairs, and which keys are hot (thresholds: sharding.hot_keys in the config)\n"
     "failover runs a planned switchover of shard S (to the most advanced replica, or NAME)\n"
     "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
@@ -233,7 +237,6 @@ int status(const Args& args) {
 int topology(const Args& args) {
   return admin_view(args, fetch_topology);
 }
-
 std::optional<std::string> admin_address(std::map<std::string, std::string>& given) {
   if (!given.count("--config")) return given.count("--admin") ? given["--admin"] : "127.0.0.1:9930";
   auto a = admin_from_config(given["--config"]);
@@ -242,6 +245,23 @@ std::optional<std::string> admin_address(std::map<std::string, std::string>& giv
     return std::nullopt;
   }
   return *a;
+}
+
+int hotkeys(const Args& args) {
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(args, {"--admin", "--config", "--shard"}, {"--json"}, given))
+    return usage_error(e->message);
+  auto admin = admin_address(given);
+  if (!admin) return kExitFailed;
+  const auto shard =
+      given.count("--shard") ? std::optional<std::string>(given["--shard"]) : std::nullopt;
+  auto out = fetch_hot_keys(*admin, shard, given.count("--json") > 0);
+  if (!out) {
+    std::cerr << "shardctl: " << out.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << *out;
+  return kExitOk;
 }
 
 // A planned switchover: the proxy pauses the shard's writes, fences the
@@ -324,8 +344,9 @@ int help(const Args&) {
 // One row per top-level command; new commands (status, failover...) go here.
 const std::map<std::string, std::function<int(const Args&)>>& commands() {
   static const std::map<std::string, std::function<int(const Args&)>> table{
-      {"sandbox", sandbox}, {"status", status}, {"topology", topology}, {"failover", failover},
-      {"drill", drill},     {"help", help},     {"--help", help},       {"-h", help}};
+      {"sandbox", sandbox}, {"status", status},     {"topology", topology},
+      {"hotkeys", hotkeys}, {"failover", failover}, {"drill", drill},
+      {"help", help},       {"--help", help},       {"-h", help}};
   return table;
 }
 

@@ -39,6 +39,10 @@ const SessionView kRoTxnRyw{
 const SessionView kRoTxnOnPrimary{
     .in_transaction = true, .transaction_read_only = true, .reads_on_primary = true};
 const SessionView kTxnRyw{.in_transaction = true, .read_your_writes_pending = true};
+const SessionView kHot{.hot_key_read = true};
+const SessionView kHotOnPrimary{.reads_on_primary = true, .hot_key_read = true};
+const SessionView kHotRyw{.read_your_writes_pending = true, .hot_key_read = true};
+const SessionView kHotTxn{.in_transaction = true, .reads_on_primary = true, .hot_key_read = true};
 
 constexpr HintRole kHintP = HintRole::Primary;
 constexpr HintRole kHintR = HintRole::Replica;
@@ -84,6 +88,12 @@ const RouteRow kRoutes[] = {
     // Session state.
     {"read with pending writes", stmt(K::Read, false), kRyw, P, "read-your-writes"},
     {"read, reads on primary", stmt(K::Read, false), kOnPrimary, P, "reads-on-primary"},
+    {"hot-key read", stmt(K::Read, false), kHot, R, "hot-key"},
+    {"hot-key read beats reads-on-primary", stmt(K::Read, false), kHotOnPrimary, R, "hot-key"},
+    {"hot-key read keeps read-your-writes", stmt(K::Read, false), kHotRyw, P, "read-your-writes"},
+    {"hot-key read in a transaction", stmt(K::Read, false), kHotTxn, P, "transaction"},
+    {"hot-key locking read", stmt(K::Read, false, kLock), kHotOnPrimary, P, "locking-read"},
+    {"hot-key session-bound read", stmt(K::Read, true), kHot, P, "needs-primary"},
     {"write with pending writes", stmt(K::Write, true), kRyw, P, "write"},
     {"session-bound read, reads on primary", stmt(K::Read, true), kOnPrimary, P, "reads-on-primary"},
     // Hints.
