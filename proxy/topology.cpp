@@ -40,6 +40,7 @@ void add_sharding(const config::Cluster& cluster, router::Topology& t) {
     st.key_type = table.key_type() == config::ShardedTable::TEXT ? router::KeyType::Text
                                                                  : router::KeyType::Integer;
     st.spread_hot_reads = table.spread_hot_reads();
+    st.cache_ttl_ms = table.cache_ttl_ms();
     for (const auto& rule : table.ranges()) {
       router::RangeRule r;
       r.has_from = !rule.from().empty();

@@ -13,7 +13,7 @@ using detail::TokenSpan;
 
 struct Lexed {
   std::vector<Token> tokens;  // without comments
-  HintRole hint = HintRole::None;
+  Hints hints;
   bool error = false;
   bool backslash_single = false;
   bool backslash_double = false;
@@ -36,8 +36,9 @@ bool consume(std::string_view& s, std::string_view lower) {
   return true;
 }
 
-// "/* shardgate:primary */", "/*ShardGate : replica*/", "-- shardgate:primary".
-HintRole parse_hint(std::string_view comment) {
+// "/* shardgate:primary */", "/*ShardGate : replica*/", "-- shardgate:primary",
+// "/* shardgate:cache */", "/* shardgate:cache ttl_ms=500 */".
+Hints parse_hint(std::string_view comment) {
   if (comment.starts_with("/*")) {
     comment.remove_prefix(2);
     if (comment.ends_with("*/")) comment.remove_suffix(2);
@@ -45,21 +46,38 @@ HintRole parse_hint(std::string_view comment) {
     comment.remove_prefix(comment.starts_with("--") ? 2 : 1);
   }
   std::string_view body = trim(comment);
-  if (!consume(body, "shardgate") || !consume(body, ":")) return HintRole::None;
+  Hints out;
+  if (!consume(body, "shardgate") || !consume(body, ":")) return out;
   const auto word = [&](std::string_view w) {
     if (!istarts_with(body, w)) return false;
     const char after = body.size() > w.size() ? ascii_lower(body[w.size()]) : ' ';
     return !((after >= 'a' && after <= 'z') || (after >= '0' && after <= '9') || after == '_');
   };
-  if (word("primary")) return HintRole::Primary;
-  if (word("replica")) return HintRole::Replica;
-  return HintRole::None;
+  if (word("primary")) out.role = HintRole::Primary;
+  if (word("replica")) out.role = HintRole::Replica;
+  if (word("cache")) {
+    std::string_view rest = trim(body.substr(5));
+    std::uint32_t ttl = 0;
+    if (consume(rest, "ttl_ms") && consume(rest, "=")) {
+      std::size_t i = 0;
+      while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9' && ttl < 100000000)
+        ttl = ttl * 10 + static_cast<std::uint32_t>(rest[i++] - '0');
+      if (i == 0) return out;  // a malformed TTL: no caching rather than a guess
+    }
+    out.cache_ttl_ms = ttl;
+  }
+  return out;
 }
 
 // Several hint comments may lead a statement; primary wins, being safe.
 HintRole stronger(HintRole a, HintRole b) {
   if (a == HintRole::Primary || b == HintRole::Primary) return HintRole::Primary;
   return a == HintRole::None ? b : a;
+}
+
+void add_hint(Hints& into, const Hints& comment) {
+  into.role = stronger(into.role, comment.role);
+  if (comment.cache_ttl_ms) into.cache_ttl_ms = comment.cache_ttl_ms;
 }
 
 Lexed lex_all(std::string_view sql, Dialect dialect, LexerMode mode) {
@@ -73,7 +91,7 @@ Lexed lex_all(std::string_view sql, Dialect dialect, LexerMode mode) {
       break;
     }
     if (t.kind == TokenKind::Comment) {
-      if (leading) out.hint = stronger(out.hint, parse_hint(t.text));
+      if (leading) add_hint(out.hints, parse_hint(t.text));
       continue;
     }
     leading = false;
@@ -113,7 +131,7 @@ void merge(Statement& out, Statement& part, bool first) {
 Statement classify_lexed(const Lexed& lexed, Dialect dialect, const AnalyzeOptions& options,
                          int depth) {
   Statement out;
-  out.hints.role = lexed.hint;
+  out.hints = lexed.hints;
   if (lexed.error) return out;  // Utility, needs_primary: fail closed
   const TokenSpan all(lexed.tokens);
   bool first = true;

@@ -37,6 +37,10 @@ enum class HintRole { None, Primary, Replica };
 
 struct Hints {
   HintRole role = HintRole::None;
+  // /* shardgate:cache */ or /* shardgate:cache ttl_ms=N */: the read's
+  // result may be served from the proxy's result cache (0: the configured
+  // default time to live).
+  std::optional<std::uint32_t> cache_ttl_ms;
 };
 
 struct Statement {

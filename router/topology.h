@@ -73,6 +73,9 @@ struct ShardedTable {
   // Reads of a hot key of this table may go to any healthy replica, even
   // under a reads-on-primary policy (config: spread_hot_reads).
   bool spread_hot_reads = false;
+  // Reads of only opted-in tables are served from the result cache for this
+  // long (config: cache_ttl_ms; 0: not cached).
+  std::uint32_t cache_ttl_ms = 0;
 };
 
 struct ShardingSchema {

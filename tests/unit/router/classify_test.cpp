@@ -581,6 +581,27 @@ TEST(ClassifyHints, LeadingCommentsOnly) {
   }
 }
 
+TEST(ClassifyHints, CacheHint) {
+  const struct {
+    const char* sql;
+    std::optional<std::uint32_t> ttl;
+  } rows[] = {
+      {"/* shardgate:cache */ SELECT 1", 0u},
+      {"/* shardgate:cache ttl_ms=250 */ SELECT 1", 250u},
+      {"/*ShardGate: CACHE TTL_MS = 5000*/ SELECT 1", 5000u},
+      {"/* shardgate:cache ttl_ms=abc */ SELECT 1", std::nullopt},
+      {"/* shardgate:cached */ SELECT 1", std::nullopt},
+      {"SELECT /* shardgate:cache */ 1", std::nullopt},
+      {"SELECT 1", std::nullopt},
+  };
+  for (const auto& row : rows)
+    EXPECT_EQ(analyze(row.sql, PG, AnalyzeOptions{}).hints.cache_ttl_ms, row.ttl) << row.sql;
+  const Statement both =
+      analyze("/* shardgate:cache */ /* shardgate:primary */ SELECT 1", PG, AnalyzeOptions{});
+  EXPECT_EQ(both.hints.role, HintRole::Primary);
+  EXPECT_EQ(both.hints.cache_ttl_ms, 0u);
+}
+
 TEST(ClassifyHints, HintDoesNotChangeClassification) {
   const Statement s = analyze("/* shardgate:replica */ DELETE FROM t", PG, AnalyzeOptions{});
   EXPECT_EQ(s.kind, K::Write);
