@@ -183,6 +183,11 @@ int main(int argc, char** argv) {
   hot_thresholds.rate = hk.hot_rate();
   hot_thresholds.min_rate = hk.min_rate();
   HotKeyWatch hot_key_watch(ctx, hot_thresholds);
+  bool tables_cached = false;
+  for (const auto& t : cluster.sharding().tables()) tables_cached |= t.cache_ttl_ms() > 0;
+  if (cfg.result_cache().has_enabled() ? cfg.result_cache().enabled() : tables_cached)
+    ctx.result_cache = std::make_unique<cache::ResultCache>(cfg.result_cache().max_bytes(),
+                                                            cfg.result_cache().max_entry_bytes());
 
   const unsigned threads =
       cfg.threads() ? cfg.threads() : std::max(1u, std::thread::hardware_concurrency());

@@ -17,6 +17,7 @@
 #include "proxy/backend/balancer.h"
 #include "proxy/backend/pg_server_connection.h"
 #include "proxy/backend/pool.h"
+#include "proxy/cache/result_cache.h"
 #include "proxy/config/config.pb.h"
 #include "proxy/metrics.h"
 #include "proxy/protocol/auth/scram.h"
@@ -76,6 +77,8 @@ struct ProxyContext {
   std::unique_ptr<std::atomic<std::int64_t>[]> served;
   // Hot-key detection (proxy/hot_key_watch.h); off when hot_keys is unset.
   std::optional<router::HotKeySettings> hot_keys;
+  // Results of cacheable reads (proxy/cache/result_cache.h).
+  std::unique_ptr<cache::ResultCache> result_cache;
   std::vector<std::unique_ptr<Worker>> workers;
 
   // Parameters a server reported at startup (server_version, encoding ...),

@@ -90,6 +90,7 @@ RouteDecision begin(const Statement& s, const SessionView& session) {
 }
 
 RouteDecision read(const Statement& s, const SessionView& session) {
+  if (session.cache_fill) return primary("cache-fill");
   if (session.read_your_writes_pending) return primary("read-your-writes");
   if (session.reads_on_primary && !session.hot_key_read) return primary("reads-on-primary");
   if (s.needs_primary) return primary("needs-primary");

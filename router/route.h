@@ -23,6 +23,9 @@ struct SessionView {
   // The read names only hot keys of tables that spread hot reads over
   // replicas: the reads-on-primary policy does not hold it back.
   bool hot_key_read = false;
+  // The read's answer will be kept in the result cache: it must be the
+  // primary's, so that no replica's lag outlives the write that bumped it.
+  bool cache_fill = false;
 };
 
 struct RouteDecision {

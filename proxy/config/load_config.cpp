@@ -58,6 +58,10 @@ void apply_defaults(Config& c) {
   if (r.balance() == Routing::BALANCE_UNSET) r.set_balance(Routing::LEAST_OUTSTANDING);
   if (r.max_replica_lag_transactions() == 0) r.set_max_replica_lag_transactions(1000);
   if (r.max_replica_lag_bytes() == 0) r.set_max_replica_lag_bytes(16ull << 20);
+  auto& rc = *c.mutable_result_cache();
+  if (rc.max_bytes() == 0) rc.set_max_bytes(64ull << 20);
+  if (rc.max_entry_bytes() == 0) rc.set_max_entry_bytes(1u << 20);
+  if (rc.default_ttl_ms() == 0) rc.set_default_ttl_ms(1000);
   auto& lim = *c.mutable_limits();
   if (lim.max_client_connections() == 0) lim.set_max_client_connections(10000);
   if (lim.max_message_size() == 0) lim.set_max_message_size(64u << 20);

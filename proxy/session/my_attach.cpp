@@ -113,6 +113,9 @@ void MySession::restore_last_insert_id() {
 
 void MySession::after_answer() {
   const bool failed = tracker_.error_seen();
+  if (cache_.filling())
+    cache_.finish_fill(!failed && !tracker_.in_transaction(), {},
+                       static_cast<std::uint8_t>(seq_ - 1));
   if (failed) bump(worker_.metrics().statement_errors_total);
   settle_journal(failed);
   // A replayed SET or schema change failed there: that connection's state is
@@ -198,6 +201,7 @@ void MySession::server_gone_before_send() {
 }
 
 asio::awaitable<void> MySession::server_lost(const std::string& why) {
+  cache_.abandon_fill();
   bump(worker_.metrics().server_connections_lost_total);
   bump(worker_.metrics().proxy_errors_total);
   const std::string name = ctx_.topology->backends[server_.conn->backend_index()].name;

@@ -160,6 +160,7 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
     co_return co_await flush_client();
   }
   if (exec->new_params_bound) st.param_types = raw_types(exec->param_types);
+  cache_.note_statement(st.routing);
   if (exec->flags != 0) pinned_ = true;  // a cursor: its rows stay on that server
   if (sharding_active(*ctx_.topology)) {
     if (auto settled = shard_execute(st, *exec); !settled) {

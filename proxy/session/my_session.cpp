@@ -26,7 +26,8 @@ MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::Se
       tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
-      max_message_size_(ctx_.config->limits().max_message_size()) {}
+      max_message_size_(ctx_.config->limits().max_message_size()),
+      cache_(ctx_.result_cache.get(), worker.metrics()) {}
 
 MySession::~MySession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
@@ -59,6 +60,7 @@ asio::awaitable<Result<void>> MySession::write_client(std::string_view bytes) {
 
 asio::awaitable<Result<void>> MySession::flush_client() {
   if (to_client_.empty()) co_return Result<void>{};
+  cache_.round_done(in_client_transaction());
   auto w = co_await write_client(to_client_);
   to_client_.clear();
   co_return w;
@@ -185,6 +187,7 @@ asio::awaitable<Result<void>> MySession::handle_command(std::string_view payload
 asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) {
   const std::string_view sql = payload.substr(1);
   const router::Statement stmt = router::analyze(sql, router::Dialect::Mysql, ctx_.analyze_options);
+  cache_.note_statement(stmt);
   StatementFacts facts = inspect_statement(sql, stmt);
   if (facts.load_data_local) {
     queue_error(kErNotAllowedCommand,
@@ -197,6 +200,16 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
     if (auto answered = co_await shard_query(sql, stmt)) co_return *answered;
   }
   if (facts.pins) pinned_ = true;
+  router::CachePlan cache_plan;
+  if (auto key = cache_key_of(sql, stmt, cache_plan)) {
+    if (auto hit = cache_.lookup(cache_plan, *key)) {
+      to_client_ += hit->bytes;
+      seq_ = static_cast<std::uint8_t>(hit->last_seq + 1);
+      co_return co_await flush_client();
+    }
+    if (!server_.conn) routing_.note_cache_fill();
+    cache_.begin_fill(std::move(cache_plan), std::move(*key));
+  }
   restore_insert_id_ = facts.reads_insert_id;
   pending_ = std::move(facts.change);
   co_return co_await forward(payload, stmt, MyAnswer::Query);
@@ -214,6 +227,7 @@ asio::awaitable<Result<void>> MySession::forward(std::string_view payload,
     if (!server_.conn) {
       auto a = co_await attach_for(stmt, answer == MyAnswer::Query);
       if (!a) {
+        cache_.abandon_fill();
         pending_ = {};
         preparing_id_.reset();
         preparing_.reset();
@@ -280,6 +294,12 @@ asio::awaitable<Result<void>> MySession::relay_until_answered() {
     relay_out_.clear();
     for (const auto& s : fed.relay)
       relay_out_.push_back(asio::buffer(sbuf.readable().data() + s.offset, s.length));
+    if (cache_.filling())
+      for (const auto& b : relay_out_)
+        cache_.capture({static_cast<const char*>(b.data()), b.size()});
+    // Writes this session made are visible once their transaction ended: the
+    // cache forgets them before the client hears so.
+    if (tracker_.idle()) cache_.round_done(in_client_transaction());
     if (!relay_out_.empty()) {
       auto [ec, n] = co_await asio::async_write(client_, relay_out_, use_result);
       (void)n;

@@ -27,6 +27,7 @@
 #include "proxy/session/my_session_state.h"
 #include "proxy/session/routing_state.h"
 #include "proxy/session/server_attach.h"
+#include "proxy/session/session_cache.h"
 #include "proxy/session/shard_legs.h"
 #include "router/statement.h"
 #include "router/write_split.h"
@@ -141,6 +142,11 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void after_answer();
   void detach(bool reusable);
   asio::awaitable<void> release_at_end();
+  bool in_client_transaction() const;
+  // The result-cache key of a COM_QUERY that may be served from the cache
+  // (my_cache.cpp), with its plan; nullopt when it may not.
+  std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,
+                                          router::CachePlan& plan) const;
   asio::awaitable<void> server_lost(const std::string& why);
   void server_gone_before_send();
   std::uint32_t pool_variant() const;
@@ -180,6 +186,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   SessionPools<Conn> pools_;
   MyResponseTracker tracker_;
   RoutingState routing_;
+  SessionCache cache_;
   // The client's state lives on the attached server: keep it until the client
   // leaves (user variables, locks, temporary tables, a cursor ...).
   bool pinned_ = false;

@@ -110,6 +110,7 @@ void PgSession::note_statement_done() {
 }
 
 asio::awaitable<void> PgSession::server_lost(const std::string& why) {
+  cache_.abandon_fill();
   bump(worker_.metrics().server_connections_lost_total);
   bump(worker_.metrics().proxy_errors_total);
   const std::string name = ctx_.topology->backends[server_->backend_index()].name;

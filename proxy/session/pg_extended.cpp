@@ -268,6 +268,8 @@ bool PgSession::stage_extended(char type, std::string_view body, std::string_vie
       if (it == prepared_.end()) {
         to_server_ += raw;  // unnamed, or unknown: the server answers for it
       } else {
+        if (router::writes_data(it->second.routing))  // each execution writes again
+          cache_.note_write(it->second.written_tables);
         prepare_on_server(it->second);
         to_server_ += pg::bind_message(b->portal, it->second.server_name, b->rest);
       }
@@ -307,7 +309,10 @@ bool PgSession::stage_parse(std::string_view body, std::string_view raw) {
   PreparedStatement ps;
   ps.query = p->query;
   ps.param_types = p->param_types;
-  ps.routing = routing_facts(analyze_parse(p->query));
+  const router::Statement& stmt = analyze_parse(p->query);
+  ps.routing = routing_facts(stmt);
+  cache_.note_statement(stmt);
+  if (cache_.enabled() && router::writes_data(stmt)) ps.written_tables = stmt.tables;
   if (p->name.empty()) {
     to_server_ += raw;
     tracker_.expect(Expect::Parse);

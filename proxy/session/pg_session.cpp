@@ -19,7 +19,8 @@ PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::Se
       tls_(tls),
       worker_(worker),
       ctx_(worker.ctx()),
-      max_message_size_(ctx_.config->limits().max_message_size()) {}
+      max_message_size_(ctx_.config->limits().max_message_size()),
+      cache_(ctx_.result_cache.get(), worker.metrics()) {}
 
 PgSession::~PgSession() {
   if (cancel_key_) ctx_.cancels.remove(*cancel_key_);
@@ -59,6 +60,7 @@ asio::awaitable<Result<void>> PgSession::write_client(std::string_view bytes) {
 
 asio::awaitable<Result<void>> PgSession::flush_client() {
   if (to_client_.empty()) co_return Result<void>{};
+  cache_.round_done(in_client_transaction());
   auto r = co_await net::write_all(client_, to_client_);
   to_client_.clear();
   co_return r;
@@ -128,6 +130,11 @@ asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
     relay_out_.push_back(s.synthetic.empty()
                              ? asio::buffer(sbuf.readable().data() + s.offset, s.length)
                              : asio::buffer(s.synthetic));
+  if (cache_.filling())
+    for (const auto& b : relay_out_) cache_.capture({static_cast<const char*>(b.data()), b.size()});
+  // Writes this session made are visible once their transaction ended: the
+  // cache forgets them before the client hears so.
+  if (!tracker_.awaiting_ready()) cache_.round_done(in_client_transaction());
   if (!relay_out_.empty()) {
     auto [ec, n] = co_await asio::async_write(client_, relay_out_, use_result);
     (void)n;
@@ -204,11 +211,23 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   }
   sql.remove_suffix(1);
   const auto stmt = router::analyze(sql, router::Dialect::Postgres, ctx_.analyze_options);
+  cache_.note_statement(stmt);
   if (stmt.kind == router::StatementKind::Deallocate && !stmt.multi_statement) {
     if (auto answered = co_await deallocate_locally(f, sql)) co_return *answered;
   }
   if (sharding_active(*ctx_.topology)) {
     if (auto answered = co_await shard_query(f, sql, stmt)) co_return *answered;
+  }
+  router::CachePlan cache_plan;
+  std::optional<std::string> cache_key = cache_key_of(sql, stmt, cache_plan);
+  if (cache_key) {
+    if (auto hit = cache_.lookup(cache_plan, *cache_key)) {
+      in_.consume(f.size);
+      to_client_ += hit->bytes;
+      to_client_ += pg::ready_for_query('I');
+      co_return co_await flush_client();
+    }
+    if (!server_) routing_.note_cache_fill();
   }
   if (!server_) {
     // A deferred BEGIN decides where the transaction runs, as it would have.
@@ -250,6 +269,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
       server_dirty_ = true;
     }
   }
+  if (cache_key) cache_.begin_fill(std::move(cache_plan), std::move(*cache_key));
   to_server_.append(f.body.data() - 5, f.size);
   in_.consume(f.size);
   tracker_.expect(Expect::Query);
@@ -279,6 +299,9 @@ asio::awaitable<Result<void>> PgSession::finish_round() {
   if (!tracker_.awaiting_ready()) co_return Result<void>{};
   auto r = co_await relay_until_answered();
   if (!r) co_return r;
+  if (cache_.filling())
+    cache_.finish_fill(server_ && !tracker_.error_seen() && tracker_.transaction_status() == 'I',
+                       pg::ready_for_query('I'));
   worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - round_started_);
   note_statement_done();
   co_return Result<void>{};

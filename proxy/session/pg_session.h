@@ -24,8 +24,10 @@
 #include "proxy/session/response_tracker.h"
 #include "proxy/session/routing_state.h"
 #include "proxy/session/server_attach.h"
+#include "proxy/session/session_cache.h"
 #include "proxy/session/settings.h"
 #include "proxy/session/shard_legs.h"
+#include "router/cache_plan.h"
 #include "router/route.h"
 #include "router/statement.h"
 #include "router/write_split.h"
@@ -41,6 +43,8 @@ struct PreparedStatement {
   std::string query;
   std::string param_types;    // raw int16 count + oids
   router::Statement routing;  // what the router found, without table names
+  // A writing statement's tables, whose cached results each execution drops.
+  std::vector<std::string> written_tables;
 };
 
 // The name a statement gets on servers: a hash of its text and parameter
@@ -159,6 +163,10 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   const router::Statement& analyze_parse(std::string_view query);
   void note_statement_done();
   asio::awaitable<void> server_lost(const std::string& why);
+  // The result-cache key of a simple Query that may be served from the
+  // cache (pg_cache.cpp), with its plan; nullopt when it may not.
+  std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,
+                                          router::CachePlan& plan) const;
   void cancel_running();
 
   asio::awaitable<Result<void>> write_client(std::string_view bytes);
@@ -205,6 +213,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::chrono::steady_clock::time_point round_started_{};
 
   RoutingState routing_;
+  SessionCache cache_;
 
   // Sharding: the shard the next attach goes to and the one attached.
   std::uint32_t round_shard_ = 0;

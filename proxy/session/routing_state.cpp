@@ -1,5 +1,7 @@
 #include "proxy/session/routing_state.h"
 
+#include <utility>
+
 #include "proxy/proxy_context.h"
 
 namespace shardgate::session {
@@ -12,6 +14,7 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
   view.reads_on_primary = facts.reads_on_primary;
   view.hot_key_read = hot_read_ && !facts.primary_pinned;
   hot_read_ = false;
+  view.cache_fill = std::exchange(cache_fill_, false);
   round_shard_ = facts.shard;
   if (facts.shard < barriers_.size()) {
     Barrier& barrier = barriers_[facts.shard];

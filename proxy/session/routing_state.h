@@ -40,6 +40,8 @@ class RoutingState {
   // The statement that starts the next round reads hot keys only, of tables
   // that spread hot reads (ShardChoice::hot_read).
   void note_hot_read(bool hot) { hot_read_ = hot; }
+  // The next round's read fills the result cache (SessionView::cache_fill).
+  void note_cache_fill() { cache_fill_ = true; }
 
   // The round writes even though its first statement did not say so (a
   // function call in an extended batch, a COPY FROM ...).
@@ -67,6 +69,7 @@ class RoutingState {
   };
   bool round_wrote_ = false;
   bool hot_read_ = false;
+  bool cache_fill_ = false;
   std::uint32_t round_shard_ = 0;
   std::vector<std::uint32_t> also_wrote_;
   std::vector<Barrier> barriers_;  // by shard, grown on first write

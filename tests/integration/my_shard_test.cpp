@@ -10,8 +10,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <iostream>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -648,6 +648,88 @@ TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
   for (int s = 0; s < kShards; ++s) {
     MyConn d = direct(s);
     ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
+  }
+}
+
+std::uint64_t metric(int admin_port, const std::string& name) {
+  std::string out;
+  run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
+  const auto at = out.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(out.substr(at + name.size() + 2));
+}
+
+// The result-cache test of ShardedPg over MariaDB: a repeated read is
+// answered without the database, and no read after a write through the
+// proxy (autocommit, explicit transaction, prepared statement, 300 raced
+// writes against a reader keeping the entry warm) is stale.
+TEST_F(ShardedMy, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
+  const std::string cfg =
+      cache_config("cache", my_shard_config(), kMyShardProxyPort, kMyShardAdminPort, 24348, 24349);
+  const pid_t pid = start_proxy(cfg, 24348);
+  ASSERT_GT(pid, 0);
+  const std::int64_t id = 910001, raced = 910002;
+  const std::string where = " WHERE id = " + std::to_string(id);
+  MyConn w = my_connect(24348);
+  ok(w.get(), "INSERT INTO users (id, name, score) VALUES (910001, 'a', 0), (910002, 'r', 0)");
+  MyConn r = my_connect(24348);
+  const std::string read = "SELECT name FROM users" + where;
+  EXPECT_EQ(my_scalar(r.get(), read), "a");
+  const auto hits = metric(24349, "shardgate_result_cache_hits_total");
+  EXPECT_EQ(my_scalar(r.get(), read), "a");
+  EXPECT_EQ(metric(24349, "shardgate_result_cache_hits_total"), hits + 1);
+  {
+    MyConn d = direct(shard_of_user(id));
+    ok(d.get(), "UPDATE users SET name = 'behind the proxy'" + where);
+  }
+  EXPECT_EQ(my_scalar(r.get(), read), "a") << "a hit does not reach the database";
+  ok(w.get(), "UPDATE users SET name = 'b'" + where);
+  EXPECT_EQ(my_scalar(r.get(), read), "b") << "a write through the proxy drops the entry";
+  ok(w.get(), "BEGIN");
+  ok(w.get(), "UPDATE users SET name = 'c'" + where);
+  EXPECT_EQ(my_scalar(r.get(), read), "b") << "not committed yet";
+  ok(w.get(), "COMMIT");
+  EXPECT_EQ(my_scalar(r.get(), read), "c") << "the commit drops what was read meanwhile";
+  {
+    MYSQL_STMT* st = mysql_stmt_init(w.get());
+    const std::string sql = "UPDATE users SET name = 'd' WHERE id = ?";
+    long long key = id;
+    MYSQL_BIND bind{};
+    bind.buffer_type = MYSQL_TYPE_LONGLONG;
+    bind.buffer = &key;
+    EXPECT_EQ(mysql_stmt_prepare(st, sql.data(), sql.size()), 0) << mysql_stmt_error(st);
+    EXPECT_EQ(mysql_stmt_bind_param(st, &bind), 0);
+    EXPECT_EQ(mysql_stmt_execute(st), 0) << mysql_stmt_error(st);
+    mysql_stmt_close(st);
+  }
+  EXPECT_EQ(my_scalar(r.get(), read), "d") << "a prepared write";
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> warm_reads{0};
+  std::thread warm([&] {
+    MyConn c = my_connect(24348);
+    while (!stop) {
+      my_scalar(c.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced));
+      ++warm_reads;
+    }
+  });
+  const auto hits_before = metric(24349, "shardgate_result_cache_hits_total");
+  int stale = 0;
+  for (int i = 1; i <= 300; ++i) {
+    ok(w.get(),
+       "UPDATE users SET score = " + std::to_string(i) + " WHERE id = " + std::to_string(raced));
+    if (my_scalar(r.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced)) !=
+        std::to_string(i))
+      ++stale;
+  }
+  stop = true;
+  warm.join();
+  EXPECT_EQ(stale, 0) << "reads after an acknowledged write saw an older value";
+  EXPECT_GT(metric(24349, "shardgate_result_cache_hits_total"), hits_before + 100)
+      << "the warm reader was served from the cache (" << warm_reads << " reads)";
+  stop_proxy(pid);
+  for (int s = 0; s < kShards; ++s) {
+    MyConn d = direct(s);
+    ok(d.get(), "DELETE FROM users WHERE id IN (910001, 910002)");
   }
 }
 

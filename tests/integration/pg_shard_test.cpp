@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -932,6 +933,100 @@ TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
   for (int s = 0; s < kShards; ++s) {
     Conn d = connect(shard_direct(s));
     exec_ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
+  }
+}
+
+std::uint64_t metric(int admin_port, const std::string& name) {
+  std::string out;
+  run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
+  const auto at = out.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(out.substr(at + name.size() + 2));
+}
+
+// The result cache in front of four shards (users cached for a minute): a
+// repeated read is answered without the database (a change made behind the
+// proxy's back stays unseen), and no read after a write through the proxy
+// is stale: autocommit, explicit transaction, extended protocol, a hint for
+// a table not opted in, and a race of 300 writes against a reader that
+// keeps the entry warm.
+TEST_F(ShardedPg, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
+  const std::string cfg =
+      cache_config("cache", pg_shard_config(), kPgShardProxyPort, kPgShardAdminPort, 23548, 23549);
+  const pid_t pid = start_proxy(cfg, 23548);
+  ASSERT_GT(pid, 0);
+  const std::string conninfo =
+      "host=127.0.0.1 port=23548 user=app password=app dbname=app connect_timeout=10";
+  const std::int64_t id = 910001, raced = 910002;
+  const std::string where = " WHERE id = " + std::to_string(id);
+  Conn w = connect(conninfo);
+  exec_ok(w.get(), "INSERT INTO users (id, name, score) VALUES (910001, 'a', 0), (910002, 'r', 0)");
+  exec_ok(w.get(), "INSERT INTO orders (user_id, total) VALUES (910001, 10)");
+  Conn r = connect(conninfo);
+  const std::string read = "SELECT name FROM users" + where;
+  EXPECT_EQ(scalar(r.get(), read), "a");
+  const auto hits = metric(23549, "shardgate_result_cache_hits_total");
+  EXPECT_EQ(scalar(r.get(), read), "a");
+  EXPECT_EQ(metric(23549, "shardgate_result_cache_hits_total"), hits + 1);
+  {
+    Conn d = connect(shard_direct(shard_of_user(id)));
+    exec_ok(d.get(), "UPDATE users SET name = 'behind the proxy'" + where);
+  }
+  EXPECT_EQ(scalar(r.get(), read), "a") << "a hit does not reach the database";
+  exec_ok(w.get(), "UPDATE users SET name = 'b'" + where);
+  EXPECT_EQ(scalar(r.get(), read), "b") << "a write through the proxy drops the entry";
+  exec_ok(w.get(), "BEGIN");
+  exec_ok(w.get(), "UPDATE users SET name = 'c'" + where);
+  EXPECT_EQ(scalar(r.get(), read), "b") << "not committed yet";
+  exec_ok(w.get(), "COMMIT");
+  EXPECT_EQ(scalar(r.get(), read), "c") << "the commit drops what was read meanwhile";
+  {
+    Res u(PQexecParams(w.get(), "UPDATE users SET name = $1 WHERE id = $2", 2, nullptr,
+                       std::array<const char*, 2>{"d", "910001"}.data(), nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(u.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(u.get());
+  }
+  EXPECT_EQ(scalar(r.get(), read), "d") << "an extended-protocol write";
+  // A table that is not opted in is cached by hint only.
+  const std::string hinted =
+      "/* shardgate:cache ttl_ms=60000 */ SELECT total FROM orders WHERE user_id = 910001";
+  EXPECT_EQ(scalar(r.get(), hinted), "10");
+  {
+    Conn d = connect(shard_direct(shard_of_user(id)));
+    exec_ok(d.get(), "UPDATE orders SET total = 11 WHERE user_id = 910001");
+  }
+  EXPECT_EQ(scalar(r.get(), hinted), "10");
+  EXPECT_EQ(scalar(r.get(), "SELECT total FROM orders WHERE user_id = 910001"), "11")
+      << "without the hint: not cached";
+  exec_ok(w.get(), "UPDATE orders SET total = 12 WHERE user_id = 910001");
+  EXPECT_EQ(scalar(r.get(), hinted), "12");
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> warm_reads{0};
+  std::thread warm([&] {
+    Conn c = connect(conninfo);
+    while (!stop) {
+      scalar(c.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced));
+      ++warm_reads;
+    }
+  });
+  const auto hits_before = metric(23549, "shardgate_result_cache_hits_total");
+  int stale = 0;
+  for (int i = 1; i <= 300; ++i) {
+    exec_ok(w.get(), "UPDATE users SET score = " + std::to_string(i) +
+                         " WHERE id = " + std::to_string(raced));
+    const auto seen =
+        scalar(r.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced));
+    if (seen != std::to_string(i)) ++stale;
+  }
+  stop = true;
+  warm.join();
+  EXPECT_EQ(stale, 0) << "reads after an acknowledged write saw an older value";
+  EXPECT_GT(metric(23549, "shardgate_result_cache_hits_total"), hits_before + 100)
+      << "the warm reader was served from the cache (" << warm_reads << " reads)";
+  stop_proxy(pid);
+  for (int s = 0; s < kShards; ++s) {
+    Conn d = connect(shard_direct(s));
+    exec_ok(d.get(), "DELETE FROM users WHERE id IN (910001, 910002)");
+    exec_ok(d.get(), "DELETE FROM orders WHERE user_id = 910001");
   }
 }
 

@@ -153,13 +153,31 @@ std::optional<HotKeyRow> hot_key_row(int admin_port, const std::string& table,
   return std::nullopt;
 }
 
+namespace {
+
+std::string port_sed(int sandbox_proxy, int sandbox_admin, int proxy_port, int admin_port) {
+  return "s/port: " + std::to_string(sandbox_proxy) + "$/port: " + std::to_string(proxy_port) +
+         "/; s/port: " + std::to_string(sandbox_admin) + "$/port: " + std::to_string(admin_port) +
+         "/; ";
+}
+
+}  // namespace
+
+std::string cache_config(const std::string& name, const std::string& source, int sandbox_proxy,
+                         int sandbox_admin, int proxy_port, int admin_port) {
+  return write_config_variant(
+      name,
+      port_sed(sandbox_proxy, sandbox_admin, proxy_port, admin_port) +
+          "s/{name: users, column: id}/{name: users, column: id, cache_ttl_ms: 60000}/",
+      source);
+}
+
 std::string hot_key_config(const std::string& name, const std::string& source, int sandbox_proxy,
                            int sandbox_admin, int proxy_port, int admin_port) {
   return write_config_variant(
       name,
-      "s/port: " + std::to_string(sandbox_proxy) + "$/port: " + std::to_string(proxy_port) +
-          "/; s/port: " + std::to_string(sandbox_admin) + "$/port: " + std::to_string(admin_port) +
-          "/; s/{name: users, column: id}/{name: users, column: id, spread_hot_reads: true}/; "
+      port_sed(sandbox_proxy, sandbox_admin, proxy_port, admin_port) +
+          "s/{name: users, column: id}/{name: users, column: id, spread_hot_reads: true}/; "
           "s/^users:/routing:\\n  reads_on_primary: true\\nusers:/",
       source);
 }

@@ -61,6 +61,12 @@ std::optional<HotKeyRow> hot_key_row(int admin_port, const std::string& table,
 // A proxy config for the hot-key tests: `source` with users spreading hot
 // reads, every other read kept on the primary (routing.reads_on_primary),
 // and listening on proxy_port / admin_port.
+// A proxy config for the result-cache tests: `source` with users results
+// cached for a minute (so that a stale answer would show), on proxy_port /
+// admin_port.
+std::string cache_config(const std::string& name, const std::string& source, int sandbox_proxy,
+                         int sandbox_admin, int proxy_port, int admin_port);
+
 std::string hot_key_config(const std::string& name, const std::string& source, int sandbox_proxy,
                            int sandbox_admin, int proxy_port, int admin_port);
 
