@@ -55,6 +55,27 @@ asio::awaitable<std::vector<PoolStats>> collect_pools(ProxyContext& ctx) {
   co_return stats;
 }
 
+// What the result cache holds and what it dropped; its hits and misses are
+// counted per worker (shardgate_result_cache_hits_total ...).
+std::string result_cache_metrics(const cache::CacheStats& s) {
+  std::string out;
+  auto one = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP shardgate_") + name + " " + help + "\n# TYPE shardgate_" + name +
+           " " + type + "\nshardgate_" + name + " " + std::to_string(v) + "\n";
+  };
+  one("result_cache_entries", "gauge", "Answers held by the result cache", s.entries);
+  one("result_cache_bytes", "gauge", "Bytes held by the result cache (keys and answers)", s.bytes);
+  one("result_cache_evictions_total", "counter",
+      "Entries dropped to stay within result_cache.max_bytes (least recently used)", s.evictions);
+  one("result_cache_expired_total", "counter", "Entries found past their time to live", s.expired);
+  one("result_cache_stale_total", "counter", "Entries found invalidated by a write", s.stale);
+  one("result_cache_invalidations_total", "counter",
+      "Writes (and transaction ends after writes) that invalidated tables", s.invalidations);
+  one("result_cache_refused_total", "counter",
+      "Answers not kept: a write ran meanwhile, or too large", s.refused);
+  return out;
+}
+
 }  // namespace
 
 AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor,
@@ -384,6 +405,7 @@ asio::awaitable<std::string> AdminServer::metrics_text() {
   std::vector<const Metrics*> per_thread;
   for (const auto& w : ctx_.workers) per_thread.push_back(&w->metrics());
   extra += hot_keys_metrics(ctx_.hot_keys ? &hot_keys_ : nullptr, *ctx_.topology);
+  if (ctx_.result_cache) extra += result_cache_metrics(ctx_.result_cache->stats());
   co_return render_prometheus(per_thread, extra);
 }
 

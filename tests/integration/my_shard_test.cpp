@@ -604,14 +604,8 @@ TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
     mysql_stmt_close(st);
   });
   std::optional<HotKeyRow> row;
-  std::string table;
-  const bool detected = wait_until(
-      [&] {
-        row = hot_key_row(24347, "users", std::to_string(hot), "", &table);
-        return row && row->hot;
-      },
-      15000);
-  EXPECT_TRUE(detected) << table;
+  const bool detected = wait_for_hot_key(24347, std::to_string(hot), true, &row);
+  EXPECT_TRUE(detected);
   const int shard = shard_of_user(hot);
   if (detected) {
     EXPECT_EQ(row->shard, "s" + std::to_string(shard));
@@ -626,19 +620,7 @@ TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
         << "a cold key stays on the primary";
   }
   shifted = true;
-  const auto shift = std::chrono::steady_clock::now();
-  const bool cooled = wait_until(
-      [&] {
-        row = hot_key_row(24347, "users", std::to_string(hot), "", &table);
-        return !row || !row->hot;
-      },
-      15000);
-  std::cout << "hot key cooled down "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - shift)
-                   .count()
-            << " ms after the load moved on:\n"
-            << table;
+  const bool cooled = wait_for_hot_key(24347, std::to_string(hot), false, &row);
   stop = true;
   load.join();
   EXPECT_TRUE(cooled);
@@ -649,13 +631,6 @@ TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
     MyConn d = direct(s);
     ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
   }
-}
-
-std::uint64_t metric(int admin_port, const std::string& name) {
-  std::string out;
-  run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
-  const auto at = out.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stoull(out.substr(at + name.size() + 2));
 }
 
 // The result-cache test of ShardedPg over MariaDB: a repeated read is
@@ -726,6 +701,8 @@ TEST_F(ShardedMy, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
   EXPECT_EQ(stale, 0) << "reads after an acknowledged write saw an older value";
   EXPECT_GT(metric(24349, "shardgate_result_cache_hits_total"), hits_before + 100)
       << "the warm reader was served from the cache (" << warm_reads << " reads)";
+  EXPECT_GT(metric(24349, "shardgate_result_cache_entries"), 0u);
+  EXPECT_GT(metric(24349, "shardgate_result_cache_invalidations_total"), 300u);
   stop_proxy(pid);
   for (int s = 0; s < kShards; ++s) {
     MyConn d = direct(s);

@@ -861,19 +861,8 @@ TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
     }
   });
   std::optional<HotKeyRow> row;
-  std::string table;
-  const auto start = std::chrono::steady_clock::now();
-  const bool detected = wait_until(
-      [&] {
-        row = hot_key_row(23547, "users", std::to_string(hot), "", &table);
-        return row && row->hot;
-      },
-      15000);
-  const auto detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
-  EXPECT_TRUE(detected) << table;
-  std::cout << "hot key reported " << detect_ms << " ms after the load began\n";
+  const bool detected = wait_for_hot_key(23547, std::to_string(hot), true, &row);
+  EXPECT_TRUE(detected);
   const std::string home = "s" + std::to_string(shard_of_user(hot));
   if (detected) {
     EXPECT_EQ(row->shard, home);
@@ -904,19 +893,7 @@ TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
     EXPECT_EQ(metrics.find("shardgate_hot_key_reads_spread_total 0\n"), std::string::npos);
   }
   shifted = true;
-  const auto shift = std::chrono::steady_clock::now();
-  const bool cooled = wait_until(
-      [&] {
-        row = hot_key_row(23547, "users", std::to_string(hot), "", &table);
-        return !row || !row->hot;
-      },
-      15000);
-  std::cout << "hot key cooled down "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - shift)
-                   .count()
-            << " ms after the load moved on:\n"
-            << table;
+  const bool cooled = wait_for_hot_key(23547, std::to_string(hot), false, &row);
   stop = true;
   load.join();
   EXPECT_TRUE(cooled);
@@ -934,13 +911,6 @@ TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
     Conn d = connect(shard_direct(s));
     exec_ok(d.get(), "DELETE FROM users WHERE id >= 900001 AND id < 900201");
   }
-}
-
-std::uint64_t metric(int admin_port, const std::string& name) {
-  std::string out;
-  run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
-  const auto at = out.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stoull(out.substr(at + name.size() + 2));
 }
 
 // The result cache in front of four shards (users cached for a minute): a
@@ -1022,6 +992,8 @@ TEST_F(ShardedPg, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
   EXPECT_EQ(stale, 0) << "reads after an acknowledged write saw an older value";
   EXPECT_GT(metric(23549, "shardgate_result_cache_hits_total"), hits_before + 100)
       << "the warm reader was served from the cache (" << warm_reads << " reads)";
+  EXPECT_GT(metric(23549, "shardgate_result_cache_entries"), 0u);
+  EXPECT_GT(metric(23549, "shardgate_result_cache_invalidations_total"), 300u);
   stop_proxy(pid);
   for (int s = 0; s < kShards; ++s) {
     Conn d = connect(shard_direct(s));

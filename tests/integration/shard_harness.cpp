@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "router/shard_map.h"
@@ -162,6 +164,32 @@ std::string port_sed(int sandbox_proxy, int sandbox_admin, int proxy_port, int a
 }
 
 }  // namespace
+
+bool wait_for_hot_key(int admin_port, const std::string& key, bool hot,
+                      std::optional<HotKeyRow>* row) {
+  std::string table;
+  const auto start = std::chrono::steady_clock::now();
+  const bool reached = wait_until(
+      [&] {
+        *row = hot_key_row(admin_port, "users", key, "", &table);
+        return hot ? (*row && (*row)->hot) : (!*row || !(*row)->hot);
+      },
+      15000);
+  std::cout << "key " << key << (hot ? " reported hot " : " cooled down ")
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count()
+            << " ms after the load changed" << (reached ? "" : " (timed out)") << ":\n"
+            << table;
+  return reached;
+}
+
+std::uint64_t metric(int admin_port, const std::string& name) {
+  std::string out;
+  run("curl -s http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", &out);
+  const auto at = out.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(out.substr(at + name.size() + 2));
+}
 
 std::string cache_config(const std::string& name, const std::string& source, int sandbox_proxy,
                          int sandbox_admin, int proxy_port, int admin_port) {

@@ -58,9 +58,19 @@ std::optional<HotKeyRow> hot_key_row(int admin_port, const std::string& table,
                                      const std::string& key, const std::string& shard = "",
                                      std::string* output = nullptr);
 
+// Waits up to 15 s until `shardctl hotkeys` shows users key `key` hot (or,
+// with hot false, no longer hot); prints how long that took and the table.
+// *row: the key's last row.
+bool wait_for_hot_key(int admin_port, const std::string& key, bool hot,
+                      std::optional<HotKeyRow>* row);
+
 // A proxy config for the hot-key tests: `source` with users spreading hot
 // reads, every other read kept on the primary (routing.reads_on_primary),
 // and listening on proxy_port / admin_port.
+// The value of an unlabeled metric of the proxy whose admin API listens on
+// admin_port (0 when it is not there).
+std::uint64_t metric(int admin_port, const std::string& name);
+
 // A proxy config for the result-cache tests: `source` with users results
 // cached for a minute (so that a stale answer would show), on proxy_port /
 // admin_port.

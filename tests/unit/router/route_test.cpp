@@ -94,6 +94,9 @@ const RouteRow kRoutes[] = {
     {"hot-key read in a transaction", stmt(K::Read, false), kHotTxn, P, "transaction"},
     {"hot-key locking read", stmt(K::Read, false, kLock), kHotOnPrimary, P, "locking-read"},
     {"hot-key session-bound read", stmt(K::Read, true), kHot, P, "needs-primary"},
+    {"cache fill", stmt(K::Read, false), SessionView{.cache_fill = true}, P, "cache-fill"},
+    {"cache fill of a hot key", stmt(K::Read, false),
+     SessionView{.hot_key_read = true, .cache_fill = true}, P, "cache-fill"},
     {"write with pending writes", stmt(K::Write, true), kRyw, P, "write"},
     {"session-bound read, reads on primary", stmt(K::Read, true), kOnPrimary, P, "reads-on-primary"},
     // Hints.
