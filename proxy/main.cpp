@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
   hot_thresholds.min_rate = hk.min_rate();
   HotKeyWatch hot_key_watch(ctx, hot_thresholds);
   bool tables_cached = false;
-  for (const auto& t : cluster.sharding().tables()) tables_cached |= t.cache_ttl_ms() > 0;
+  for (const auto& t : cluster.sharding().tables())
+    tables_cached |= t.cache_ttl_ms() > 0 || t.hot_key_cache_ttl_ms() > 0;
   if (cfg.result_cache().has_enabled() ? cfg.result_cache().enabled() : tables_cached)
     ctx.result_cache = std::make_unique<cache::ResultCache>(cfg.result_cache().max_bytes(),
                                                             cfg.result_cache().max_entry_bytes());

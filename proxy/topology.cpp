@@ -41,6 +41,7 @@ void add_sharding(const config::Cluster& cluster, router::Topology& t) {
                                                                  : router::KeyType::Integer;
     st.spread_hot_reads = table.spread_hot_reads();
     st.cache_ttl_ms = table.cache_ttl_ms();
+    st.hot_key_cache_ttl_ms = table.hot_key_cache_ttl_ms();
     for (const auto& rule : table.ranges()) {
       router::RangeRule r;
       r.has_from = !rule.from().empty();

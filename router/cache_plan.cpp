@@ -17,13 +17,11 @@ std::string cache_table_key(std::string_view table) {
 namespace {
 
 // Functions whose answer belongs to one session or server connection.
-constexpr std::string_view kSessionFunctions[] = {"last_insert_id",    "found_rows",
-                                                  "row_count",         "connection_id",
-                                                  "pg_backend_pid",    "currval",
-                                                  "lastval",           "current_setting",
-                                                  "inet_server_port",  "inet_client_port",
-                                                  "txid_current",      "pg_current_xact_id",
-                                                  "pg_my_temp_schema", "@@"};
+constexpr std::string_view kSessionFunctions[] = {
+    "last_insert_id",    "found_rows",        "row_count",        "connection_id",
+    "pg_backend_pid",    "currval",           "lastval",          "current_setting",
+    "inet_server_port",  "inet_client_port",  "txid_current",     "pg_current_xact_id",
+    "pg_my_temp_schema", "pg_is_in_recovery", "inet_server_addr", "@@"};
 
 bool names_session_function(std::string_view sql) {
   std::string lower(sql);
@@ -36,7 +34,8 @@ bool names_session_function(std::string_view sql) {
 }  // namespace
 
 std::optional<CachePlan> cache_plan(std::string_view sql, const Statement& stmt,
-                                    const Topology& topology, std::uint32_t default_ttl_ms) {
+                                    const Topology& topology, std::uint32_t default_ttl_ms,
+                                    std::uint32_t hot_key_ttl_ms) {
   if (stmt.kind != StatementKind::Read || stmt.needs_primary || stmt.multi_statement ||
       stmt.locking_read || stmt.writes_in_function || stmt.hints.role != HintRole::None ||
       stmt.tables.empty() || names_session_function(sql))
@@ -59,6 +58,7 @@ std::optional<CachePlan> cache_plan(std::string_view sql, const Statement& stmt,
     }
   }
   if (!ttl && every_table_opted_in) ttl = table_ttl;
+  if (!ttl && hot_key_ttl_ms > 0) ttl = hot_key_ttl_ms;
   if (!ttl || *ttl == 0) return std::nullopt;
   plan.ttl_ms = *ttl;
   std::sort(plan.tables.begin(), plan.tables.end());

@@ -27,8 +27,12 @@ struct CachePlan {
 // `sql` is the text `stmt` was read from: answers of functions that depend
 // on the session or connection (LAST_INSERT_ID(), currval(),
 // pg_backend_pid() ...) are never shared.
+// hot_key_ttl_ms: the statement reads only hot keys of tables with
+// hot_key_cache_ttl_ms (ShardChoice::hot_key_cache_ttl_ms), which opts it in
+// for that long when its tables are not opted in otherwise.
 std::optional<CachePlan> cache_plan(std::string_view sql, const Statement& stmt,
-                                    const Topology& topology, std::uint32_t default_ttl_ms);
+                                    const Topology& topology, std::uint32_t default_ttl_ms,
+                                    std::uint32_t hot_key_ttl_ms = 0);
 
 // The name under which writes invalidate a table: without schema or
 // quotes, so "public.users", "\"users\"" and users are one table (tables of

@@ -76,6 +76,8 @@ struct ShardedTable {
   // Reads of only opted-in tables are served from the result cache for this
   // long (config: cache_ttl_ms; 0: not cached).
   std::uint32_t cache_ttl_ms = 0;
+  // Reads of hot keys only are cached this long (config: hot_key_cache_ttl_ms).
+  std::uint32_t hot_key_cache_ttl_ms = 0;
 };
 
 struct ShardingSchema {

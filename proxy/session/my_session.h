@@ -146,7 +146,7 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // The result-cache key of a COM_QUERY that may be served from the cache
   // (my_cache.cpp), with its plan; nullopt when it may not.
   std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,
-                                          router::CachePlan& plan) const;
+                                          router::CachePlan& plan);
   asio::awaitable<void> server_lost(const std::string& why);
   void server_gone_before_send();
   std::uint32_t pool_variant() const;

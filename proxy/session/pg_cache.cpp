@@ -6,7 +6,8 @@ namespace shardgate::session {
 
 std::optional<std::string> PgSession::cache_key_of(std::string_view sql,
                                                    const router::Statement& stmt,
-                                                   router::CachePlan& plan) const {
+                                                   router::CachePlan& plan) {
+  const std::uint32_t hot_key_ttl = cache_.take_hot_key_ttl();
   if (!cache_.enabled()) return std::nullopt;
   // Inside a transaction a read sees the transaction's own snapshot and
   // writes; only reads outside one, on the primary when a server is held
@@ -15,8 +16,8 @@ std::optional<std::string> PgSession::cache_key_of(std::string_view sql,
   if (server_ && (tracker_.transaction_status() != 'I' ||
                   server_role_ != router::TargetRole::Primary || server_dirty_))
     return std::nullopt;
-  auto p =
-      router::cache_plan(sql, stmt, *ctx_.topology, ctx_.config->result_cache().default_ttl_ms());
+  auto p = router::cache_plan(sql, stmt, *ctx_.topology,
+                              ctx_.config->result_cache().default_ttl_ms(), hot_key_ttl);
   if (!p) return std::nullopt;
   plan = std::move(*p);
   // Settings such as DateStyle, TimeZone or client_encoding change the

@@ -166,7 +166,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // The result-cache key of a simple Query that may be served from the
   // cache (pg_cache.cpp), with its plan; nullopt when it may not.
   std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,
-                                          router::CachePlan& plan) const;
+                                          router::CachePlan& plan);
   void cancel_running();
 
   asio::awaitable<Result<void>> write_client(std::string_view bytes);

@@ -179,6 +179,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
+  cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes()) {
     // A failed transaction answers every statement itself (25P02).
     if (!(server_ && tracker_.transaction_status() == 'E'))

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/cache/result_cache.h"
@@ -43,6 +44,11 @@ class SessionCache {
   // written in it are invalidated again (their writes are now visible).
   void round_done(bool transaction_open);
 
+  // The next statement reads only hot keys cached for this long (0: none);
+  // taken by the next cache_key_of.
+  void note_hot_key_ttl(std::uint32_t ttl_ms) { hot_key_ttl_ms_ = ttl_ms; }
+  std::uint32_t take_hot_key_ttl() { return std::exchange(hot_key_ttl_ms_, 0); }
+
   // A hit, or nullptr (then begin_fill() to keep this read's answer).
   std::shared_ptr<const cache::CachedResult> lookup(const router::CachePlan& plan,
                                                     const std::string& key);
@@ -68,6 +74,7 @@ class SessionCache {
   std::unique_ptr<Fill> fill_;  // a miss being captured (held only then: idle sessions stay small)
   std::vector<std::string> written_;  // tables written in the open transaction
   bool wrote_unknown_ = false;        // ... or a write whose tables are unknown
+  std::uint32_t hot_key_ttl_ms_ = 0;
 };
 
 }  // namespace shardgate::session

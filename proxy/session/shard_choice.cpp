@@ -68,16 +68,27 @@ void ShardChoice::count(const router::ShardTargets& targets, bool read) {
     for (std::uint32_t s : targets.shards) hot_keys_.recorder->record_unkeyed(s, now);
     return;
   }
-  bool spread = read && targets.shards.size() == 1 && !hot_keys_.hot.empty();
-  bool any_hot = false;
+  const bool one_read = read && targets.shards.size() == 1 && !hot_keys_.hot.empty();
+  bool spread = one_read, cacheable = one_read, any_hot = false, all_hot = true;
+  std::uint32_t ttl = UINT32_MAX;
   for (const router::ResolvedKey& k : targets.keys) {
     hot_keys_.recorder->record_key(k.shard, k.table, k.value, now);
-    if (!spread) continue;
-    spread = topology_.sharding.tables[k.table].spread_hot_reads;
-    any_hot = any_hot || std::binary_search(hot_keys_.hot.begin(), hot_keys_.hot.end(),
-                                            router::hot_key_id(k.table, k.value));
+    if (!one_read) continue;
+    const router::ShardedTable& table = topology_.sharding.tables[k.table];
+    spread = spread && table.spread_hot_reads;
+    cacheable = cacheable && table.hot_key_cache_ttl_ms > 0;
+    ttl = std::min(ttl, table.hot_key_cache_ttl_ms);
+    const bool hot = std::binary_search(hot_keys_.hot.begin(), hot_keys_.hot.end(),
+                                        router::hot_key_id(k.table, k.value));
+    any_hot = any_hot || hot;
+    all_hot = all_hot && hot;
   }
   if (spread && any_hot) ++hot_reads_;
+  // Only hot keys' answers are cached: a cold key among them keeps the read out.
+  if (cacheable && all_hot) {
+    ++hot_cacheable_;
+    hot_cache_ttl_ = std::min(hot_cache_ttl_, ttl);
+  }
 }
 
 std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& analysis,

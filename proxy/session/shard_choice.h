@@ -55,6 +55,11 @@ class ShardChoice {
   // Every statement of the round reads a hot key of a table that spreads
   // hot reads over replicas.
   bool hot_read() const { return statements_ > 0 && hot_reads_ == statements_; }
+  // Every statement of the round reads hot keys of tables with
+  // hot_key_cache_ttl_ms: the shortest of those; 0 otherwise.
+  std::uint32_t hot_key_cache_ttl_ms() const {
+    return statements_ > 0 && hot_cacheable_ == statements_ ? hot_cache_ttl_ : 0;
+  }
 
  private:
   void count(const router::ShardTargets& targets, bool read);
@@ -66,6 +71,8 @@ class ShardChoice {
   router::HotKeyTap hot_keys_;
   bool several_allowed_;
   int hot_reads_ = 0;
+  int hot_cacheable_ = 0;
+  std::uint32_t hot_cache_ttl_ = UINT32_MAX;
   int statements_ = 0;
   std::optional<std::uint32_t> shard_;
   std::vector<std::uint32_t> several_;

@@ -618,6 +618,19 @@ TEST_F(ShardedMy, HotKeyFromPreparedStatementsIsReportedSpreadAndCoolsDown) {
     EXPECT_EQ(my_scalar(r.get(), "SELECT @@port FROM users WHERE id = " + std::to_string(cold)),
               std::to_string(my_shard_primary_port(shard)))
         << "a cold key stays on the primary";
+    // Reads of the hot key, and only of it, are answered from the cache.
+    const std::string hot_read = "SELECT name FROM users WHERE id = " + std::to_string(hot);
+    const std::string cold_read = "SELECT name FROM users WHERE id = " + std::to_string(cold);
+    EXPECT_EQ(my_scalar(r.get(), hot_read), "u");
+    {
+      MyConn d = direct(shard);
+      ok(d.get(), "UPDATE users SET name = 'direct' WHERE id IN (" + std::to_string(hot) + ", " +
+                      std::to_string(cold) + ")");
+    }
+    EXPECT_EQ(my_scalar(r.get(), hot_read), "u") << "the hot key's read came from the cache";
+    EXPECT_EQ(my_scalar(r.get(), cold_read), "direct") << "a cold key is not cached";
+    ok(r.get(), "UPDATE users SET score = score + 1 WHERE id = " + std::to_string(hot));
+    EXPECT_EQ(my_scalar(r.get(), hot_read), "direct") << "a write drops the hot key's entry";
   }
   shifted = true;
   const bool cooled = wait_for_hot_key(24347, std::to_string(hot), false, &row);

@@ -881,8 +881,20 @@ TEST_F(ShardedPg, HotKeyIsReportedSpreadOverReplicasAndCoolsDown) {
     EXPECT_EQ(
         scalar(r.get(), "SELECT pg_is_in_recovery() FROM users WHERE id = " + std::to_string(cold)),
         "f");
-    // Writes of a hot key still go to the primary.
+    // Reads of the hot key, and only of it, are answered from the cache.
+    const std::string hot_read = "SELECT name FROM users WHERE id = " + std::to_string(hot);
+    const std::string cold_read = "SELECT name FROM users WHERE id = " + std::to_string(cold);
+    EXPECT_EQ(scalar(r.get(), hot_read), "u");
+    {
+      Conn d = connect(shard_direct(shard_of_user(hot)));
+      exec_ok(d.get(), "UPDATE users SET name = 'direct' WHERE id IN (" + std::to_string(hot) +
+                           ", " + std::to_string(cold) + ")");
+    }
+    EXPECT_EQ(scalar(r.get(), hot_read), "u") << "the hot key's read came from the cache";
+    EXPECT_EQ(scalar(r.get(), cold_read), "direct") << "a cold key is not cached";
+    // Writes of a hot key still go to the primary, and drop its cached reads.
     exec_ok(r.get(), "UPDATE users SET score = score + 1 WHERE id = " + std::to_string(hot));
+    EXPECT_EQ(scalar(r.get(), hot_read), "direct");
     std::string metrics;
     run("curl -s http://127.0.0.1:23547/metrics", &metrics);
     EXPECT_NE(metrics.find("shardgate_hot_key_rate{table=\"users\",key=\"" + std::to_string(hot) +

@@ -205,7 +205,8 @@ std::string hot_key_config(const std::string& name, const std::string& source, i
   return write_config_variant(
       name,
       port_sed(sandbox_proxy, sandbox_admin, proxy_port, admin_port) +
-          "s/{name: users, column: id}/{name: users, column: id, spread_hot_reads: true}/; "
+          "s/{name: users, column: id}/{name: users, column: id, spread_hot_reads: true, "
+          "hot_key_cache_ttl_ms: 60000}/; "
           "s/^users:/routing:\\n  reads_on_primary: true\\nusers:/",
       source);
 }

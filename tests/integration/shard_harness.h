@@ -65,7 +65,8 @@ bool wait_for_hot_key(int admin_port, const std::string& key, bool hot,
                       std::optional<HotKeyRow>* row);
 
 // A proxy config for the hot-key tests: `source` with users spreading hot
-// reads, every other read kept on the primary (routing.reads_on_primary),
+// reads and caching them for a minute (hot keys only), every other read kept
+// on the primary (routing.reads_on_primary),
 // and listening on proxy_port / admin_port.
 // The value of an unlabeled metric of the proxy whose admin API listens on
 // admin_port (0 when it is not there).

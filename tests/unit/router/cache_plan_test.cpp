@@ -61,6 +61,18 @@ TEST(CachePlan, HintOptsAnyTableIn) {
   EXPECT_FALSE(plan_of("/* shardgate:cache */ DELETE FROM logs"));
 }
 
+TEST(CachePlan, HotKeysOfATableOptIn) {
+  static const Topology t = cached_users();
+  const char* sql = "SELECT balance FROM accounts WHERE email = 'a@b'";
+  const Statement s = analyze(sql, Dialect::Postgres, AnalyzeOptions{});
+  EXPECT_FALSE(cache_plan(sql, s, t, 1000, 0));
+  auto p = cache_plan(sql, s, t, 1000, 250);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->ttl_ms, 250u);
+  EXPECT_FALSE(cache_plan("SELECT pg_is_in_recovery() FROM accounts", s, t, 1000, 250))
+      << "an answer that depends on the server";
+}
+
 TEST(CachePlan, TableKeysIgnoreSchemaAndQuotes) {
   EXPECT_EQ(cache_table_key("public.users"), "users");
   EXPECT_EQ(cache_table_key("\"users\""), "users");
