@@ -5,12 +5,15 @@
 # ("name|pgbench arguments"), TARGETS, PORT (target -> port) and ci (port ->
 # conninfo). A failed run is kept as DIR/failed-*.log and reported as FAIL.
 run_pgbench_rounds() {
-  local round c name args t out tps lat failed
+  local round c name args k t out tps lat failed
   : >"$RESULTS"
   for round in $(seq 1 "$ROUNDS"); do
     for c in "${CASES[@]}"; do
       name=${c%%|*} args=${c#*|}
-      for t in "${TARGETS[@]}"; do
+      # Each round starts with the next target: running first or last in a
+      # round (caches, the machine's other load) is not always the same one's lot.
+      for k in "${!TARGETS[@]}"; do
+        t=${TARGETS[$(((k + round - 1) % ${#TARGETS[@]}))]}
         # shellcheck disable=SC2086
         out=$(pgbench -n $args -T "$SECONDS_PER_RUN" "$(ci "${PORT[$t]}")" 2>&1 || true)
         tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")

@@ -2,9 +2,11 @@
 // A benchmark, not a test: `build/bin/router_bench` prints ns per call.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <string>
 
 #include "router/classify.h"
+#include "router/hot_keys.h"
 #include "router/merge_plan.h"
 #include "router/merger.h"
 #include "router/route.h"
@@ -154,5 +156,23 @@ void BM_MergeGroupBy(benchmark::State& state) {
 BENCHMARK(BM_MergeGroupBy)->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+// What hot-key detection adds to each routed statement: the clock read, the
+// key's id and label, the mutex, the Space-Saving update (Zipf-like keys:
+// mostly tracked, sometimes a replacement).
+static void BM_HotKeyRecord(benchmark::State& state) {
+  shardgate::router::HotKeyRecorder recorder({1.0, 256});
+  shardgate::router::KeyValue key;
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    // One key in 8 is drawn from a large space, the rest from 100 heavy ones.
+    key.integer = static_cast<std::int64_t>((i & 7) ? (i * 2654435761u) % 100 : i);
+    recorder.record_key(static_cast<std::uint32_t>(i & 3), 0, key, now);
+    ++i;
+  }
+}
+BENCHMARK(BM_HotKeyRecord);
 
 BENCHMARK_MAIN();
