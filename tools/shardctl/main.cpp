@@ -13,6 +13,7 @@
 #include "tools/shardctl/admin_client.h"
 #include "tools/shardctl/drill.h"
 #include "tools/shardctl/hotkeys.h"
+#include "tools/shardctl/reshard.h"
 #include "tools/shardctl/sandbox.h"
 #include "tools/shardctl/sandbox_config.h"
 #include "tools/shardctl/status.h"
@@ -35,6 +36,8 @@ constexpr const char* kUsage =
     "  shardctl status       [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl topology     [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl hotkeys      [--shard S] [--admin HOST:PORT | --config FILE] [--json]\n"
+    "  shardctl reshard isolate --table T --key K [--new-shard NAME]\n"
+    "                        [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
@@ -50,6 +53,8 @@ constexpr const char* kUsage =
     "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n"
     "hotkeys shows the statement rate of each shard and of the heaviest (table, key)\n"
     "  pairs, and which keys are hot (thresholds: sharding.hot_keys in the config)\n"
+    "reshard isolate plans the key ranges (hash) or table ranges (range) that give one\n"
+    "  key a shard of its own; online resharding to carry it out is not built yet\n"
     "failover runs a planned switchover of shard S (to the most advanced replica, or NAME)\n"
     "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
@@ -264,6 +269,30 @@ int hotkeys(const Args& args) {
   return kExitOk;
 }
 
+int reshard(const Args& args) {
+  if (args.empty() || args[0] != "isolate")
+    return usage_error(
+        "reshard needs a subcommand: isolate (plan, start, status, cutover come with online "
+        "resharding, not built yet)");
+  const Args rest(args.begin() + 1, args.end());
+  std::map<std::string, std::string> given;
+  if (auto e = parse_options(rest, {"--admin", "--config", "--table", "--key", "--new-shard"},
+                             {"--json"}, given))
+    return usage_error(e->message);
+  if (!given.count("--table") || !given.count("--key"))
+    return usage_error("reshard isolate needs --table T and --key K");
+  auto admin = admin_address(given);
+  if (!admin) return kExitFailed;
+  auto out = plan_isolation(*admin, given["--table"], given["--key"], given["--new-shard"],
+                            given.count("--json") > 0);
+  if (!out) {
+    std::cerr << "shardctl: " << out.error().message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << *out;
+  return kExitOk;
+}
+
 // A planned switchover: the proxy pauses the shard's writes, fences the
 // primary, promotes a replica once it has every write, and answers the report.
 int failover(const Args& args) {
@@ -344,9 +373,10 @@ int help(const Args&) {
 // One row per top-level command; new commands (status, failover...) go here.
 const std::map<std::string, std::function<int(const Args&)>>& commands() {
   static const std::map<std::string, std::function<int(const Args&)>> table{
-      {"sandbox", sandbox}, {"status", status},     {"topology", topology},
-      {"hotkeys", hotkeys}, {"failover", failover}, {"drill", drill},
-      {"help", help},       {"--help", help},       {"-h", help}};
+      {"sandbox", sandbox}, {"status", status},   {"topology", topology},
+      {"hotkeys", hotkeys}, {"reshard", reshard}, {"failover", failover},
+      {"drill", drill},     {"help", help},       {"--help", help},
+      {"-h", help}};
   return table;
 }
 

@@ -1,0 +1,150 @@
+#include "tools/shardctl/reshard.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "router/isolate_plan.h"
+#include "router/shard_map.h"
+#include "tools/shardctl/admin_client.h"
+
+namespace shardgate::shardctl {
+namespace {
+
+namespace json = boost::json;
+
+std::string str(const json::object& o, const char* key) {
+  return o.contains(key) && o.at(key).is_string() ? std::string(o.at(key).as_string()) : "";
+}
+
+// The topology as GET /api/v1/topology shows it, in the router's model
+// (shards, key ranges, sharded tables; members are not needed to plan).
+Result<router::Topology> topology_of(const json::object& root) {
+  router::Topology t;
+  for (const auto& sv : root.at("shards").as_array()) {
+    const auto& s = sv.as_object();
+    router::ShardInfo shard;
+    shard.name = str(s, "name");
+    auto range = router::parse_key_range(str(s, "key_range"));
+    if (!range) return range.error();
+    shard.key_range = *range;
+    t.shards.push_back(std::move(shard));
+  }
+  auto shard_index = [&](const std::string& name) {
+    for (std::uint32_t i = 0; i < t.shards.size(); ++i)
+      if (t.shards[i].name == name) return i;
+    return 0u;
+  };
+  for (const auto& tv : root.at("sharded_tables").as_array()) {
+    const auto& o = tv.as_object();
+    router::ShardedTable table;
+    table.name = str(o, "name");
+    table.column = str(o, "column");
+    table.strategy =
+        str(o, "strategy") == "range" ? router::ShardStrategy::Range : router::ShardStrategy::Hash;
+    table.key_type =
+        str(o, "key_type") == "text" ? router::KeyType::Text : router::KeyType::Integer;
+    if (o.contains("ranges")) {
+      for (const auto& rv : o.at("ranges").as_array()) {
+        const auto& r = rv.as_object();
+        router::RangeRule rule;
+        rule.has_from = r.contains("from");
+        rule.from = rule.has_from ? r.at("from").to_number<std::int64_t>() : 0;
+        rule.has_to = r.contains("to");
+        rule.to = rule.has_to ? r.at("to").to_number<std::int64_t>() : 0;
+        rule.shard = shard_index(str(r, "shard"));
+        table.ranges.push_back(rule);
+      }
+    }
+    t.sharding.tables.push_back(std::move(table));
+  }
+  return t;
+}
+
+std::string bound(const std::optional<std::int64_t>& v) {
+  return v ? std::to_string(*v) : "";
+}
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string as_json(const router::IsolatePlan& p) {
+  json::array slices;
+  for (const auto& s : p.slices) {
+    json::object o{{"shard", s.shard}, {"new", s.is_new}, {"holds_key", s.holds_key}};
+    if (p.strategy == router::ShardStrategy::Hash) {
+      o["key_range"] = router::format_key_range(s.range);
+    } else {
+      if (s.from) o["from"] = *s.from;
+      if (s.to) o["to"] = *s.to;
+    }
+    slices.push_back(std::move(o));
+  }
+  json::object root{{"table", p.table},
+                    {"column", p.column},
+                    {"key", p.key},
+                    {"strategy", p.strategy == router::ShardStrategy::Hash ? "hash" : "range"},
+                    {"source_shard", p.source},
+                    {"slices", std::move(slices)},
+                    {"status", "planned; carried out by online resharding (not available yet)"}};
+  if (p.strategy == router::ShardStrategy::Hash) {
+    root["hash"] = hex(p.hash);
+    root["source_key_range"] = router::format_key_range(p.source_range);
+    json::array moving;
+    for (const auto& m : p.moving_tables) moving.push_back(json::string(m));
+    root["moving_tables"] = std::move(moving);
+  }
+  return json::serialize(root) + "\n";
+}
+
+std::string as_text(const router::IsolatePlan& p) {
+  std::ostringstream out;
+  const bool hash = p.strategy == router::ShardStrategy::Hash;
+  out << "isolate " << p.table << "." << p.column << " = " << p.key;
+  if (hash) out << " (keyspace hash " << hex(p.hash) << ")";
+  out << "\ntoday on shard " << p.source;
+  if (hash) out << " (key range " << router::format_key_range(p.source_range) << ")";
+  out << "\n\nplanned " << (hash ? "key ranges" : "ranges of " + p.table) << ":\n";
+  char line[256];
+  for (const auto& s : p.slices) {
+    const std::string range =
+        hash ? router::format_key_range(s.range) : "[" + bound(s.from) + ", " + bound(s.to) + ")";
+    std::snprintf(line, sizeof line, "  %-16s %-36s %s\n", s.shard.c_str(), range.c_str(),
+                  s.holds_key ? "new shard: the key alone"
+                  : s.is_new  ? "new shard: the keys above"
+                              : "stays");
+    out << line;
+  }
+  if (hash && !p.moving_tables.empty()) {
+    out << "\nrows that move: those of key " << p.key << " in";
+    for (const auto& m : p.moving_tables) out << " " << m;
+    out << "\n(every hash-sharded table hashes the value alike, so joins on it stay on one "
+           "shard)\n";
+  }
+  out << "\nThis is a plan: carrying it out (copy, catch-up, verify, cutover) is online\n"
+         "resharding, which shardgate does not do yet.\n";
+  return out.str();
+}
+
+}  // namespace
+
+Result<std::string> plan_isolation(const std::string& admin, const std::string& table,
+                                   const std::string& key, const std::string& new_shard,
+                                   bool as_json_output) {
+  auto body = admin_get(admin, "/api/v1/topology");
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value doc = json::parse(*body, ec);
+  if (ec || !doc.is_object() || !doc.as_object().contains("shards"))
+    return make_error("unexpected answer from the admin API: " + *body);
+  auto topology = topology_of(doc.as_object());
+  if (!topology) return topology.error();
+  auto plan = router::plan_isolate(*topology, table, key, new_shard);
+  if (!plan) return plan.error();
+  return as_json_output ? as_json(*plan) : as_text(*plan);
+}
+
+}  // namespace shardgate::shardctl
