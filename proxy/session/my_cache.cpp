@@ -32,28 +32,60 @@ bool MySession::in_client_transaction() const {
          (server_.conn && tracker_.in_transaction());
 }
 
+bool MySession::cache_allowed(std::string_view sql) const {
+  // Inside a transaction a read sees its own snapshot and writes; a pinned
+  // session has state (user variables, temporary tables) the key cannot
+  // name; @variables in the text read such state.
+  if (!cache_.enabled() || in_client_transaction() || !autocommit_ || pinned_ ||
+      names_variable(sql))
+    return false;
+  return !server_.conn || server_.role == router::TargetRole::Primary;
+}
+
+// SET NAMES, time_zone, sql_mode ... and the capability flags change the
+// bytes of the answer.
+std::string MySession::cache_settings() const {
+  std::string settings = std::to_string(capabilities_);
+  for (const std::string& s : settings_) settings += ";" + s;
+  return settings;
+}
+
+std::uint32_t MySession::cache_shard() const {
+  return server_.conn ? server_shard_ : next_shard_.value_or(ctx_.topology->sharding.default_shard);
+}
+
 std::optional<std::string> MySession::cache_key_of(std::string_view sql,
                                                    const router::Statement& stmt,
                                                    router::CachePlan& plan) {
   const std::uint32_t hot_key_ttl = cache_.take_hot_key_ttl();
-  if (!cache_.enabled()) return std::nullopt;
-  // Inside a transaction a read sees its own snapshot and writes; a pinned
-  // session has state (user variables, temporary tables) the key cannot
-  // name; @variables in the text read such state.
-  if (in_client_transaction() || !autocommit_ || pinned_ || names_variable(sql))
-    return std::nullopt;
-  if (server_.conn && server_.role != router::TargetRole::Primary) return std::nullopt;
+  if (!cache_allowed(sql)) return std::nullopt;
   auto p = router::cache_plan(sql, stmt, *ctx_.topology,
                               ctx_.config->result_cache().default_ttl_ms(), hot_key_ttl);
   if (!p) return std::nullopt;
   plan = std::move(*p);
-  // SET NAMES, time_zone, sql_mode ... and the capability flags change the
-  // bytes of the answer.
-  std::string settings = std::to_string(capabilities_);
-  for (const std::string& s : settings_) settings += ";" + s;
-  const std::uint32_t shard =
-      server_.conn ? server_shard_ : next_shard_.value_or(ctx_.topology->sharding.default_shard);
-  return cache_key('M', user_->name(), database_, shard, settings, sql);
+  return cache_key('M', user_->name(), database_, cache_shard(), cache_settings(), sql);
+}
+
+std::optional<std::string> MySession::execute_cache_key(const MyClientStatement& st,
+                                                        const mysql::StmtExecute& exec,
+                                                        std::string_view payload,
+                                                        router::CachePlan& plan) {
+  const std::uint32_t hot_key_ttl = cache_.take_hot_key_ttl();
+  // A cursor keeps rows on its server; long data is not in the payload.
+  if (exec.flags != 0 || !st.long_data.empty() || !cache_allowed(st.query)) return std::nullopt;
+  auto p = router::cache_plan(st.query, st.routing, *ctx_.topology,
+                              ctx_.config->result_cache().default_ttl_ms(), hot_key_ttl);
+  if (!p) return std::nullopt;
+  plan = std::move(*p);
+  // The payload after the statement id: flags, iterations, NULL bitmap,
+  // types when sent, values. Values sent without types are read with the
+  // types of an earlier execution: those are part of the key too.
+  std::string text = st.query;
+  text += '\0';
+  text += st.param_types;
+  text += '\0';
+  text.append(payload.substr(std::min<std::size_t>(payload.size(), 5)));
+  return cache_key('X', user_->name(), database_, cache_shard(), cache_settings(), text);
 }
 
 }  // namespace shardgate::session

@@ -170,9 +170,20 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
       co_return co_await flush_client();
     }
   }
+  router::CachePlan cache_plan;
+  if (auto key = execute_cache_key(st, *exec, payload, cache_plan)) {
+    if (auto hit = cache_.lookup(cache_plan, *key)) {
+      to_client_ += hit->bytes;
+      seq_ = static_cast<std::uint8_t>(hit->last_seq + 1);
+      co_return co_await flush_client();
+    }
+    if (!server_.conn) routing_.note_cache_fill();
+    cache_.begin_fill(std::move(cache_plan), std::move(*key));
+  }
   if (!server_.conn) {
     auto a = co_await attach_for(st.routing, true);
     if (!a) {
+      cache_.abandon_fill();
       bump(worker_.metrics().proxy_errors_total);
       queue_error(mysql::kErUnknownError, a.error().message());
       co_return co_await flush_client();
@@ -182,6 +193,7 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   }
   auto server_stmt = co_await ensure_prepared(st);
   if (!server_stmt) {
+    cache_.abandon_fill();
     if (server_.conn) after_answer();
     co_return co_await flush_client();
   }

@@ -143,6 +143,15 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void detach(bool reusable);
   asio::awaitable<void> release_at_end();
   bool in_client_transaction() const;
+  // Shared by COM_QUERY and COM_STMT_EXECUTE: may `sql` be cached now?
+  bool cache_allowed(std::string_view sql) const;
+  std::string cache_settings() const;
+  std::uint32_t cache_shard() const;
+  // The same for COM_STMT_EXECUTE of `st` (its text, types and parameter
+  // values are the key).
+  std::optional<std::string> execute_cache_key(const MyClientStatement& st,
+                                               const mysql::StmtExecute& exec,
+                                               std::string_view payload, router::CachePlan& plan);
   // The result-cache key of a COM_QUERY that may be served from the cache
   // (my_cache.cpp), with its plan; nullopt when it may not.
   std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,

@@ -193,6 +193,7 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
+  cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (!chosen) return chosen.error();
   return settle_shard(*chosen, router::writes_data(st.routing));
 }

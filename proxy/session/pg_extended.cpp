@@ -207,12 +207,16 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
       co_return co_await handle_extended(f);  // consumes it (and runs the Sync if it is one)
     }
   }
+  if (needs_server && !server_ && f.type == 'B') {
+    if (auto answered = co_await answer_batch_from_cache()) co_return *answered;
+  }
   if (needs_server && !server_) {
     const auto role = f.type == 'F'     ? router::TargetRole::Primary
                       : deferred_begin_ ? decide(deferred_begin_stmt_)
                                         : route_batch();
     auto a = co_await attach(role);
     if (!a) {
+      cache_.abandon_fill();
       bump(worker_.metrics().proxy_errors_total);
       to_client_ += pg::error_response(
           "08006", a.error().message() +

@@ -287,7 +287,10 @@ asio::awaitable<Result<void>> PgSession::finish_round() {
     auto flushed = co_await flush_client();
     if (!flushed) co_return make_error("client closed");
   }
-  if (!server_) co_return Result<void>{};
+  if (!server_) {
+    cache_.abandon_fill();  // nothing was sent for it (the attach failed)
+    co_return Result<void>{};
+  }
   if (!to_server_.empty()) {
     round_started_ = std::chrono::steady_clock::now();
     auto w = co_await flush_server();

@@ -167,6 +167,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // cache (pg_cache.cpp), with its plan; nullopt when it may not.
   std::optional<std::string> cache_key_of(std::string_view sql, const router::Statement& stmt,
                                           router::CachePlan& plan);
+  asio::awaitable<std::optional<Result<void>>> answer_batch_from_cache();
   void cancel_running();
 
   asio::awaitable<Result<void>> write_client(std::string_view bytes);

@@ -263,6 +263,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   facts.several = choice.several();
   facts.several_writes = choice.several_writes().has_value();
   routing_.note_hot_read(choice.hot_read());
+  cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   return choice.result();
 }
 

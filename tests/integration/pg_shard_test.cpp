@@ -683,6 +683,26 @@ TEST_F(ShardedPg, ShardctlTopologyShowsShardsRangesAndTables) {
   EXPECT_NE(out.find("/topology\""), std::string::npos) << "no store path in " << out;
 }
 
+// `shardctl reshard isolate` plans a shard of its own for one key from the
+// proxy's topology: the source shard is the one the key routes to today.
+TEST_F(ShardedPg, ShardctlPlansTheIsolationOfAKey) {
+  std::string out;
+  const std::string admin = " --admin 127.0.0.1:" + std::to_string(kPgShardAdminPort);
+  ASSERT_EQ(run(bin("shardctl") + " reshard isolate --table users --key 7" + admin, &out), 0)
+      << out;
+  const std::string source = "s" + std::to_string(shard_of_user(7));
+  for (const std::string& want :
+       {std::string("isolate users.id = 7"), "today on shard " + source, std::string("users-7"),
+        std::string("new shard: the key alone"), std::string("users.id orders.user_id")})
+    EXPECT_NE(out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << out;
+  ASSERT_EQ(run(bin("shardctl") + " reshard isolate --json --table users --key 7" + admin, &out),
+            0);
+  EXPECT_NE(out.find("\"source_shard\":\"" + source + "\""), std::string::npos) << out;
+  EXPECT_NE(run(bin("shardctl") + " reshard isolate --table logs --key 1" + admin, &out), 0);
+  EXPECT_NE(out.find("not a sharded table"), std::string::npos) << out;
+  EXPECT_EQ(run(bin("shardctl") + " reshard start" + admin, &out), 2) << out;
+}
+
 // The topology lives in RocksDB in data_dir: a restart serves the stored
 // version, a changed config publishes the next one.
 TEST_F(ShardedPg, TopologyVersionSurvivesRestartsAndFollowsConfigChanges) {
@@ -967,6 +987,28 @@ TEST_F(ShardedPg, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
     ASSERT_EQ(PQresultStatus(u.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(u.get());
   }
   EXPECT_EQ(scalar(r.get(), read), "d") << "an extended-protocol write";
+  // A prepared read (Bind, Describe, Execute, Sync of a named statement) is
+  // cached by its parameters.
+  {
+    Res p(PQprepare(r.get(), "by_id", "SELECT name FROM users WHERE id = $1", 1, nullptr));
+    ASSERT_EQ(PQresultStatus(p.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(p.get());
+  }
+  auto prepared_name = [&](const char* key) {
+    Res q(PQexecPrepared(r.get(), "by_id", 1, &key, nullptr, nullptr, 0));
+    return PQresultStatus(q.get()) == PGRES_TUPLES_OK && PQntuples(q.get()) == 1
+               ? std::string(PQgetvalue(q.get(), 0, 0))
+               : std::string("error: ") + PQresultErrorMessage(q.get());
+  };
+  EXPECT_EQ(prepared_name("910001"), "d");
+  EXPECT_EQ(prepared_name("910002"), "r") << "other parameters, another entry";
+  {
+    Conn d = connect(shard_direct(shard_of_user(id)));
+    exec_ok(d.get(), "UPDATE users SET name = 'behind again'" + where);
+  }
+  EXPECT_EQ(prepared_name("910001"), "d") << "a prepared hit does not reach the database";
+  exec_ok(w.get(), "UPDATE users SET name = 'e'" + where);
+  EXPECT_EQ(prepared_name("910001"), "e");
+  EXPECT_EQ(scalar(r.get(), read), "e");
   // A table that is not opted in is cached by hint only.
   const std::string hinted =
       "/* shardgate:cache ttl_ms=60000 */ SELECT total FROM orders WHERE user_id = 910001";
@@ -995,15 +1037,19 @@ TEST_F(ShardedPg, ResultCacheAnswersRepeatedReadsAndIsNeverStaleAfterAWrite) {
   for (int i = 1; i <= 300; ++i) {
     exec_ok(w.get(), "UPDATE users SET score = " + std::to_string(i) +
                          " WHERE id = " + std::to_string(raced));
-    const auto seen =
-        scalar(r.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced));
-    if (seen != std::to_string(i)) ++stale;
+    for (int twice = 0; twice < 2; ++twice) {
+      const auto seen =
+          scalar(r.get(), "SELECT score FROM users WHERE id = " + std::to_string(raced));
+      if (seen != std::to_string(i)) ++stale;
+    }
   }
   stop = true;
   warm.join();
   EXPECT_EQ(stale, 0) << "reads after an acknowledged write saw an older value";
-  EXPECT_GT(metric(23549, "shardgate_result_cache_hits_total"), hits_before + 100)
-      << "the warm reader was served from the cache (" << warm_reads << " reads)";
+  // Each iteration's second read had no write before it: a hit for sure
+  // (the warm reader's, however many, come on top).
+  EXPECT_GE(metric(23549, "shardgate_result_cache_hits_total"), hits_before + 300)
+      << "the warm reader read " << warm_reads << " times";
   EXPECT_GT(metric(23549, "shardgate_result_cache_entries"), 0u);
   EXPECT_GT(metric(23549, "shardgate_result_cache_invalidations_total"), 300u);
   stop_proxy(pid);
