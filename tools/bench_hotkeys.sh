@@ -91,8 +91,7 @@ cache=$(curl -s "http://127.0.0.1:$CACHE_ADMIN/metrics")
 hits=$(awk '/^shardgate_result_cache_hits_total/ {print $2}' <<<"$cache")
 misses=$(awk '/^shardgate_result_cache_misses_total/ {print $2}' <<<"$cache")
 echo
-echo "cache-on: ${hits:-?} hits, ${misses:-?} misses (uniform keys rarely repeat within 2 s;"
-echo "-M prepared reads are not cached yet)"
+echo "cache-on: ${hits:-?} hits, ${misses:-?} misses (uniform keys rarely repeat within 2 s)"
 echo
 echo "Heaviest keys of a Zipfian load (16 clients), as detection-on reported them 3 s in:"
 pgbench -n -f "$DIR/zipf.sql" -c 16 -j 2 -T 5 "$(ci $ON)" >/dev/null 2>&1 & LOAD_PID=$!
