@@ -249,6 +249,9 @@ TEST(MyProxy, PreparedStatementsOfManyClientsNeverCross) {
   ASSERT_TRUE(my_scalar(setup.get(),
                         "CREATE TABLE IF NOT EXISTS mux (k BIGINT PRIMARY KEY, v "
                         "VARCHAR(32))"));
+  // A prepare of a read may go to a replica: it must know the table first.
+  for (const char* r : {kMyReplica1, kMyReplica2})
+    ASSERT_TRUE(wait_until([&] { return replica_caught_up(r); }, 30000)) << r;
   constexpr int kThreads = 6;
   constexpr int kExecutes = 200;
   std::atomic<int> errors{0}, wrong{0}, done{0};
