@@ -88,4 +88,15 @@ std::optional<std::string> MySession::execute_cache_key(const MyClientStatement&
   return cache_key('X', user_->name(), database_, cache_shard(), cache_settings(), text);
 }
 
+bool MySession::answer_or_fill(router::CachePlan& plan, std::string& key) {
+  if (auto hit = cache_.lookup(plan, key)) {
+    to_client_ += hit->bytes;
+    seq_ = static_cast<std::uint8_t>(hit->last_seq + 1);
+    return true;
+  }
+  if (!server_.conn) routing_.note_cache_fill();
+  cache_.begin_fill(std::move(plan), std::move(key));
+  return false;
+}
+
 }  // namespace shardgate::session

@@ -171,15 +171,9 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
     }
   }
   router::CachePlan cache_plan;
-  if (auto key = execute_cache_key(st, *exec, payload, cache_plan)) {
-    if (auto hit = cache_.lookup(cache_plan, *key)) {
-      to_client_ += hit->bytes;
-      seq_ = static_cast<std::uint8_t>(hit->last_seq + 1);
-      co_return co_await flush_client();
-    }
-    if (!server_.conn) routing_.note_cache_fill();
-    cache_.begin_fill(std::move(cache_plan), std::move(*key));
-  }
+  if (auto key = execute_cache_key(st, *exec, payload, cache_plan);
+      key && answer_or_fill(cache_plan, *key))
+    co_return co_await flush_client();
   if (!server_.conn) {
     auto a = co_await attach_for(st.routing, true);
     if (!a) {

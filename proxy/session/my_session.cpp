@@ -201,15 +201,8 @@ asio::awaitable<Result<void>> MySession::handle_query(std::string_view payload) 
   }
   if (facts.pins) pinned_ = true;
   router::CachePlan cache_plan;
-  if (auto key = cache_key_of(sql, stmt, cache_plan)) {
-    if (auto hit = cache_.lookup(cache_plan, *key)) {
-      to_client_ += hit->bytes;
-      seq_ = static_cast<std::uint8_t>(hit->last_seq + 1);
-      co_return co_await flush_client();
-    }
-    if (!server_.conn) routing_.note_cache_fill();
-    cache_.begin_fill(std::move(cache_plan), std::move(*key));
-  }
+  if (auto key = cache_key_of(sql, stmt, cache_plan); key && answer_or_fill(cache_plan, *key))
+    co_return co_await flush_client();
   restore_insert_id_ = facts.reads_insert_id;
   pending_ = std::move(facts.change);
   co_return co_await forward(payload, stmt, MyAnswer::Query);

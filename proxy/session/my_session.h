@@ -145,6 +145,9 @@ class MySession : public std::enable_shared_from_this<MySession> {
   bool in_client_transaction() const;
   // Shared by COM_QUERY and COM_STMT_EXECUTE: may `sql` be cached now?
   bool cache_allowed(std::string_view sql) const;
+  // A cached answer for `key` is queued for the client (true); a miss is
+  // marked to be kept once the command has run (false).
+  bool answer_or_fill(router::CachePlan& plan, std::string& key);
   std::string cache_settings() const;
   std::uint32_t cache_shard() const;
   // The same for COM_STMT_EXECUTE of `st` (its text, types and parameter
