@@ -22,10 +22,19 @@ std::uint32_t shard_index(const router::Topology& t, const std::string& name) {
 
 // Key ranges, sharded and reference tables; the config was validated.
 void add_sharding(const config::Cluster& cluster, router::Topology& t) {
-  const auto even = router::even_key_ranges(static_cast<std::uint32_t>(t.shards.size()));
+  std::uint32_t owners = 0;
+  for (const auto& shard : cluster.shards()) owners += shard.key_range() != router::kSpareKeyRange;
+  const auto even = router::even_key_ranges(owners);
+  std::uint32_t next_even = 0;
   for (std::size_t s = 0; s < t.shards.size(); ++s) {
     const std::string& text = cluster.shards(static_cast<int>(s)).key_range();
-    t.shards[s].key_range = text.empty() ? even[s] : *router::parse_key_range(text);
+    if (text == router::kSpareKeyRange) {
+      t.shards[s].spare = true;
+      t.shards[s].key_range = router::KeyRange{0, 0, false};
+    } else {
+      t.shards[s].key_range = text.empty() ? even[next_even] : *router::parse_key_range(text);
+      ++next_even;
+    }
   }
   const config::Sharding& sh = cluster.sharding();
   t.sharding.default_shard = sh.default_shard().empty() ? 0 : shard_index(t, sh.default_shard());

@@ -51,7 +51,7 @@ Result<std::uint32_t> shard_of(const ShardedTable& table, const KeyValue& key,
   if (table.strategy == ShardStrategy::Hash) {
     const std::uint64_t h = key_hash(key);
     for (std::uint32_t s = 0; s < topology.shards.size(); ++s)
-      if (topology.shards[s].key_range.contains(h)) return s;
+      if (!topology.shards[s].spare && topology.shards[s].key_range.contains(h)) return s;
     return make_error("no shard owns the keyspace point of this " + table.name + "." +
                       table.column + " value: the shards' key ranges leave a gap");
   }

@@ -45,6 +45,9 @@ std::uint64_t key_hash(const KeyValue& key);
 Result<std::uint32_t> shard_of(const ShardedTable& table, const KeyValue& key,
                                const Topology& topology);
 
+// key_range: none marks a spare shard (ShardInfo::spare).
+inline constexpr std::string_view kSpareKeyRange = "none";
+
 // "-" (everything), "-80", "40-80", "c0-": hex digits are the leading nibbles
 // of a 64-bit value; the start is inclusive, the end exclusive.
 Result<KeyRange> parse_key_range(std::string_view text);

@@ -41,9 +41,13 @@ std::string shard_list(const std::vector<std::uint32_t>& shards, const Topology&
   return out;
 }
 
+// Spare shards hold no rows of their own yet (a resharding copy may be
+// filling them): keyless statements must not see them.
 std::vector<std::uint32_t> every_shard(const Topology& topology) {
-  std::vector<std::uint32_t> all(topology.shards.size());
-  for (std::uint32_t s = 0; s < all.size(); ++s) all[s] = s;
+  std::vector<std::uint32_t> all;
+  all.reserve(topology.shards.size());
+  for (std::uint32_t s = 0; s < topology.shards.size(); ++s)
+    if (!topology.shards[s].spare) all.push_back(s);
   return all;
 }
 

@@ -43,6 +43,9 @@ struct ShardInfo {
   std::uint32_t primary = 0;            // index into backends
   std::vector<std::uint32_t> replicas;  // indexes into backends
   KeyRange key_range;                   // hash sharding: the keyspace slice it owns
+  // Owns no keys yet (config key_range: none): a resharding target that gets
+  // no statement of a sharded table until a cutover gives it a range.
+  bool spare = false;
   std::uint64_t epoch = 0;              // grows by one with every failover of the shard
 };
 

@@ -318,7 +318,8 @@ std::string AdminServer::topology_json() const {
     const auto& shard = t.shards[s];
     json::object o;
     o["name"] = shard.name;
-    o["key_range"] = router::format_key_range(shard.key_range);
+    o["key_range"] = shard.spare ? std::string(router::kSpareKeyRange)
+                                 : router::format_key_range(shard.key_range);
     o["default"] = s == t.sharding.default_shard;
     o["epoch"] = shard.epoch;
     json::array members;

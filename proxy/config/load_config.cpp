@@ -77,13 +77,21 @@ Result<void> validate_backend(const Backend& b, const std::string& path) {
   return {};
 }
 
+// Shards with key_range: none are spares; the others own the keyspace,
+// either all with explicit ranges or all with equal slices.
 Result<void> validate_key_ranges(const Cluster& cl, const std::string& path) {
-  int set = 0;
-  for (const auto& shard : cl.shards()) set += !shard.key_range().empty();
+  int set = 0, spares = 0;
+  for (const auto& shard : cl.shards()) {
+    spares += shard.key_range() == router::kSpareKeyRange;
+    set += !shard.key_range().empty() && shard.key_range() != router::kSpareKeyRange;
+  }
+  if (spares == cl.shards_size())
+    return at(path + ".shards", "every shard is a spare (key_range: none): one must own keys");
   if (set == 0) return {};
   std::vector<router::KeyRange> ranges;
   for (int s = 0; s < cl.shards_size(); ++s) {
     const std::string kp = path + ".shards[" + std::to_string(s) + "].key_range";
+    if (cl.shards(s).key_range() == router::kSpareKeyRange) continue;
     if (cl.shards(s).key_range().empty())
       return at(kp, "set key_range on every shard, or on none (equal slices)");
     auto r = router::parse_key_range(cl.shards(s).key_range());
@@ -101,10 +109,16 @@ Result<void> validate_sharding(const Cluster& cl, const std::string& path) {
   if (auto r = validate_key_ranges(cl, path); !r) return r;
   const Sharding& sh = cl.sharding();
   const std::string sp = path + ".sharding";
-  std::set<std::string> shard_names;
-  for (const auto& shard : cl.shards()) shard_names.insert(shard.name());
+  std::set<std::string> shard_names, spare_names;
+  for (const auto& shard : cl.shards()) {
+    shard_names.insert(shard.name());
+    if (shard.key_range() == router::kSpareKeyRange) spare_names.insert(shard.name());
+  }
   if (!sh.default_shard().empty() && !shard_names.count(sh.default_shard()))
     return at(sp + ".default_shard", "names no shard ('" + sh.default_shard() + "')");
+  if (spare_names.count(sh.default_shard().empty() ? cl.shards(0).name() : sh.default_shard()))
+    return at(sp + ".default_shard",
+              "the default shard holds unsharded tables and cannot be a spare (key_range: none)");
   std::set<std::string> tables;
   for (int i = 0; i < sh.tables_size(); ++i) {
     const ShardedTable& t = sh.tables(i);
@@ -127,6 +141,8 @@ Result<void> validate_sharding(const Cluster& cl, const std::string& path) {
       const std::string rp = tp + ".ranges[" + std::to_string(r) + "]";
       if (!shard_names.count(rule.shard()))
         return at(rp + ".shard", "names no shard ('" + rule.shard() + "')");
+      if (spare_names.count(rule.shard()))
+        return at(rp + ".shard", "names spare shard " + rule.shard() + " (key_range: none)");
       if (!rule.from().empty() && !router::parse_int64(rule.from()))
         return at(rp + ".from", "must be an integer");
       if (!rule.to().empty() && !router::parse_int64(rule.to()))
