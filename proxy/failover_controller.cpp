@@ -126,6 +126,19 @@ std::vector<FencedBackend> FailoverController::fenced() const {
   return out;
 }
 
+Result<std::uint64_t> FailoverController::change_topology(TopologyChange change) {
+  auto pending = std::make_unique<PendingChange>();
+  pending->change = std::move(change);
+  auto result = pending->done.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return make_error("the proxy is stopping");
+    changes_.push_back(std::move(pending));
+  }
+  cv_.notify_all();
+  return result.get();
+}
+
 void FailoverController::run() {
   std::uint64_t seen_generation = 0;
   for (;;) {
@@ -134,10 +147,30 @@ void FailoverController::run() {
     {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [&] {
-        return stopping_ || !requests_.empty() ||
+        return stopping_ || !requests_.empty() || !changes_.empty() ||
                (latest_ && latest_->generation != seen_generation);
       });
-      if (stopping_) return;
+      if (stopping_) {
+        for (auto& c : changes_) c->done.set_value(make_error("the proxy is stopping"));
+        changes_.clear();
+        return;
+      }
+      if (!changes_.empty()) {
+        auto pending = std::move(changes_.front());
+        changes_.pop_front();
+        lock.unlock();
+        auto next = pending->change(record_);
+        if (!next) {
+          pending->done.set_value(next.error());
+          continue;
+        }
+        auto published = publish_record(std::move(*next));
+        if (published)
+          pending->done.set_value(record_.version());
+        else
+          pending->done.set_value(published.error());
+        continue;
+      }
       health = latest_;
       if (!requests_.empty()) {
         request = requests_.front();

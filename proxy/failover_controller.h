@@ -21,6 +21,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -92,6 +94,13 @@ class FailoverController {
   // given, else the most advanced replica); the report's id.
   Result<std::uint64_t> request_switchover(const std::string& shard, const std::string& target);
 
+  // Publishes the version `change` makes of the current one (another
+  // control plane, resharding, changes the topology through here so that
+  // versions never fork); runs on the failover thread, returns the version.
+  using TopologyChange =
+      std::function<Result<config::TopologyRecord>(const config::TopologyRecord& current)>;
+  Result<std::uint64_t> change_topology(TopologyChange change);
+
   std::vector<FailoverReport> reports() const;
   std::optional<FailoverReport> report(std::uint64_t id) const;
   std::vector<FencedBackend> fenced() const;
@@ -151,6 +160,11 @@ class FailoverController {
   bool stopping_ = false;
   std::shared_ptr<const replication::HealthSnapshot> latest_;
   std::deque<Switchover> requests_;
+  struct PendingChange {
+    TopologyChange change;
+    std::promise<Result<std::uint64_t>> done;
+  };
+  std::deque<std::unique_ptr<PendingChange>> changes_;
   std::deque<FailoverReport> reports_;  // newest last, the last 50
   std::map<std::string, FencedBackend> fenced_;
   std::uint64_t next_id_ = 1;

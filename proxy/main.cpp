@@ -11,6 +11,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/config/load_config.h"
 #include "proxy/failover_controller.h"
+#include "proxy/reshard/reshard_controller.h"
 #include "proxy/hot_key_watch.h"
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
@@ -302,7 +303,16 @@ int main(int argc, char** argv) {
         l.address() + ":" + std::to_string(l.port()) +
         (tls ? (tls->required ? " (TLS required)" : " (TLS offered)") : ""));
   }
-  admin::AdminServer admin(ctx, *monitor, failover, hot_key_watch);
+  // Resharding copies as the first configured user's server login.
+  replication::CopyLogin copy_login;
+  if (cfg.users_size() > 0) {
+    const config::User& u = cfg.users(0);
+    copy_login.user = u.server_user().empty() ? u.name() : u.server_user();
+    copy_login.password = u.server_password().empty() ? u.password() : u.server_password();
+  }
+  copy_login.database = cluster.monitor().database();
+  ReshardController reshard(ctx, failover, cfg.data_dir(), mysql, copy_login);
+  admin::AdminServer admin(ctx, *monitor, failover, hot_key_watch, reshard);
   if (cfg.admin().port() != 0) {
     auto ok = admin.start(cfg.admin().address(), static_cast<std::uint16_t>(cfg.admin().port()));
     if (!ok) {
@@ -314,6 +324,10 @@ int main(int argc, char** argv) {
   monitor->start();
   failover.start();
   hot_key_watch.start();
+  if (auto ok = reshard.start(); !ok) {
+    log(ok.error().message());
+    return kExitFailed;
+  }
 
   std::vector<std::thread> pool_threads;
   for (auto& w : ctx.workers) {
@@ -325,6 +339,7 @@ int main(int argc, char** argv) {
   sigwait(&set, &sig);
   log(std::string("stopping on ") + strsignal(sig));
   monitor->stop();
+  reshard.stop();
   failover.stop();
   std::fflush(stderr);
   ::_exit(0);

@@ -22,6 +22,7 @@
 #include "proxy/metrics.h"
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
+#include "proxy/reshard/reshard_watch.h"
 #include "proxy/session/cancel_registry.h"
 #include "proxy/topology_handle.h"
 #include "proxy/txn/decision_log.h"
@@ -77,6 +78,8 @@ struct ProxyContext {
   std::unique_ptr<std::atomic<std::int64_t>[]> served;
   // Hot-key detection (proxy/hot_key_watch.h); off when hot_keys is unset.
   std::optional<router::HotKeySettings> hot_keys;
+  // The slice a resharding job moves, its written keys and the cutover pause.
+  ReshardWatch reshard;
   // Results of cacheable reads (proxy/cache/result_cache.h).
   std::unique_ptr<cache::ResultCache> result_cache;
   std::vector<std::unique_ptr<Worker>> workers;

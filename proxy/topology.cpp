@@ -152,4 +152,28 @@ config::TopologyRecord rejoined_record(const config::TopologyRecord& current,
   return next;
 }
 
+config::TopologyRecord resharded_record(const config::TopologyRecord& current,
+                                        const std::string& source, const std::string& source_range,
+                                        const std::string& target, const std::string& target_range,
+                                        const std::string& reason) {
+  const router::Topology t = topology_from_record(current);
+  config::TopologyRecord next = current;
+  next.set_version(current.version() + 1);
+  next.set_reason(reason);
+  next.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+  for (int s = 0; s < next.cluster().shards_size(); ++s) {
+    config::Shard* shard = next.mutable_cluster()->mutable_shards(s);
+    if (shard->name() == source)
+      shard->set_key_range(source_range);
+    else if (shard->name() == target)
+      shard->set_key_range(target_range);
+    else
+      shard->set_key_range(t.shards[s].spare ? std::string(router::kSpareKeyRange)
+                                             : router::format_key_range(t.shards[s].key_range));
+  }
+  return next;
+}
+
 }  // namespace shardgate

@@ -21,4 +21,12 @@ config::TopologyRecord promoted_record(const config::TopologyRecord& current, in
 config::TopologyRecord rejoined_record(const config::TopologyRecord& current,
                                        const std::string& name, const std::string& reason);
 
+// The version after a resharding cutover: every shard's key range written
+// out explicitly (equal slices from the config become explicit), the
+// source's and target's as the plan says. Version + 1.
+config::TopologyRecord resharded_record(const config::TopologyRecord& current,
+                                        const std::string& source, const std::string& source_range,
+                                        const std::string& target, const std::string& target_range,
+                                        const std::string& reason);
+
 }  // namespace shardgate

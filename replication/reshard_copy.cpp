@@ -181,6 +181,7 @@ Result<CompareResult> compare_slice(ReshardConn& source, ReshardConn& target, co
     auto differs = [&](const std::string& pk, const Row& any, const Row* source_row) {
       ++out.differing;
       if (out.examples.size() < 5) out.examples.push_back(pk);
+      out.differing_keys.push_back(any[t.shape.key_column].value_or(""));
       fix_pks.push_back(pk_of(t.shape, any));
       if (source_row) fix_rows.push_back(*source_row);
     };

@@ -52,6 +52,7 @@ struct CompareResult {
   std::uint64_t differing = 0;   // rows missing, extra or different on the target
   std::uint64_t repaired = 0;    // of them, fixed (repair only)
   std::vector<std::string> examples;  // primary keys of a few differing rows
+  std::vector<std::string> differing_keys;  // their sharding keys (text), all of them
 };
 
 // Compares the slice's rows on both sides chunk by chunk in primary-key

@@ -1,5 +1,7 @@
 #include "proxy/admin/admin_server.h"
 
+#include <future>
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -79,8 +81,9 @@ std::string result_cache_metrics(const cache::CacheStats& s) {
 }  // namespace
 
 AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor,
-                         FailoverController& failover, const HotKeyWatch& hot_keys)
-    : ctx_(ctx), monitor_(monitor), failover_(failover), hot_keys_(hot_keys) {}
+                         FailoverController& failover, const HotKeyWatch& hot_keys,
+                         ReshardController& reshard)
+    : ctx_(ctx), monitor_(monitor), failover_(failover), hot_keys_(hot_keys), reshard_(reshard) {}
 
 AdminServer::~AdminServer() {
   io_.stop();
@@ -131,9 +134,17 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     if (req.method() == http::verb::post && path == "/api/v1/failover") {
       res.set(http::field::content_type, "application/json");
       co_await switchover(query, res);
+    } else if (req.method() == http::verb::post && path == "/api/v1/reshard") {
+      res.set(http::field::content_type, "application/json");
+      co_await reshard(query, res);
     } else if (req.method() != http::verb::get) {
       res.result(http::status::method_not_allowed);
-      res.body() = "only GET is supported here (POST /api/v1/failover?shard=S runs a switchover)\n";
+      res.body() =
+          "only GET is supported here (POST /api/v1/failover?shard=S runs a switchover, POST "
+          "/api/v1/reshard?op=... a resharding step)\n";
+    } else if (target == "/api/v1/reshard") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = reshard_.status_json();
     } else if (target == "/api/v1/failovers") {
       res.set(http::field::content_type, "application/json");
       res.body() = failovers_json();
@@ -254,6 +265,38 @@ asio::awaitable<void> AdminServer::switchover(const std::string& query,
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+}
+
+asio::awaitable<void> AdminServer::reshard(const std::string& query,
+                                           http::response<http::string_body>& res) {
+  ReshardRequest r;
+  r.op = query_value(query, "op");
+  r.kind = query_value(query, "kind");
+  r.source = query_value(query, "source");
+  r.target = query_value(query, "target");
+  r.at = query_value(query, "at");
+  r.database = query_value(query, "database");
+  r.auto_cutover = query_value(query, "auto_cutover") == "1";
+  // The step may take minutes (a cleanup, a verification): it runs on a
+  // thread of its own while the admin thread goes on serving.
+  auto task = std::make_shared<std::packaged_task<Result<std::string>()>>(
+      [this, r] { return reshard_.request(r); });
+  auto outcome = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (outcome.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  auto result = outcome.get();
+  json::object o;
+  if (result) {
+    o["message"] = *result;
+  } else {
+    res.result(http::status::conflict);
+    o["error"] = result.error().message();
+  }
+  res.body() = json::serialize(o) + "\n";
 }
 
 asio::awaitable<std::string> AdminServer::backends_json() {

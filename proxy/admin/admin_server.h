@@ -11,6 +11,7 @@
 #include "proxy/failover_controller.h"
 #include "proxy/hot_key_watch.h"
 #include "proxy/proxy_context.h"
+#include "proxy/reshard/reshard_controller.h"
 #include "replication/monitor.h"
 
 namespace shardgate::admin {
@@ -18,7 +19,7 @@ namespace shardgate::admin {
 class AdminServer {
  public:
   AdminServer(ProxyContext& ctx, const replication::Monitor& monitor, FailoverController& failover,
-              const HotKeyWatch& hot_keys);
+              const HotKeyWatch& hot_keys, ReshardController& reshard);
   ~AdminServer();
   // Binds (errors are returned, e.g. the port is taken) and starts serving.
   Result<void> start(const std::string& address, std::uint16_t port);
@@ -38,6 +39,11 @@ class AdminServer {
   const replication::Monitor& monitor_;
   FailoverController& failover_;
   const HotKeyWatch& hot_keys_;
+  ReshardController& reshard_;
+  // POST /api/v1/reshard?op=...: runs on its own thread (a copy or a
+  // cleanup takes long), answered from there.
+  boost::asio::awaitable<void> reshard(
+      const std::string& query, boost::beast::http::response<boost::beast::http::string_body>& res);
   boost::asio::io_context io_{1};
   std::thread thread_;
 };

@@ -139,7 +139,7 @@ void MySession::after_answer() {
   // Inserts that generate no id leave LAST_INSERT_ID() as it was.
   if (tracker_.last_insert_id() != 0) last_insert_id_ = tracker_.last_insert_id();
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
   if (!server_.conn) return;
   // An XA transaction holds its connection until the proxy ends it, whatever
   // the status flags say after an error.

@@ -195,7 +195,7 @@ asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,
     mysql::append_packets(to_client_, mysql::build_ok(ok, capabilities_), seq_);
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
   worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
   co_return co_await flush_client();
 }

@@ -142,7 +142,7 @@ asio::awaitable<Result<void>> MySession::end_across_shards(bool commit) {
   else
     queue_commit_failure(result);
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
   co_return co_await flush_client();
 }
 

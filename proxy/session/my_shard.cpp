@@ -153,9 +153,11 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     savepoint_set_ = true;
   }
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+  choice.watch_moves(ctx_.reshard.slice());
   choice.add(stmt, sql, router::Dialect::Mysql, {});
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
+  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes())
     co_return co_await fanout_write(sql, *choice.several_writes());
@@ -190,9 +192,11 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   auto params = execute_params(exec, st.param_types, st.num_params, long_data, storage);
   if (!params) return params.error();
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
+  choice.watch_moves(ctx_.reshard.slice());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
+  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (!chosen) return chosen.error();
   return settle_shard(*chosen, router::writes_data(st.routing));

@@ -98,7 +98,7 @@ void PgSession::note_statement_done() {
     }
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
   if (tracker_.error_seen()) bump(worker_.metrics().statement_errors_total);
   tracker_.clear_error();
   if (server_ && tracker_.idle() && tracker_.transaction_status() == 'I') {

@@ -211,7 +211,7 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
   if (!first_error.empty()) bump(worker_.metrics().statement_errors_total);
   to_client_ += pg::ready_for_query(status);
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
   worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
   co_return co_await flush_client();
 }

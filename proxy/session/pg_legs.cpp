@@ -216,7 +216,7 @@ asio::awaitable<void> PgSession::end_across_shards(bool commit) {
       break;
   }
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
-                      std::chrono::steady_clock::now());
+                      std::chrono::steady_clock::now(), in_client_transaction());
 }
 
 asio::awaitable<Result<void>> PgSession::end_query_across_shards(const pg::Frame& f, bool commit) {

@@ -176,9 +176,11 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     }
   }
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+  choice.watch_moves(ctx_.reshard.slice());
   choice.add(stmt, sql, router::Dialect::Postgres, {});
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
+  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes()) {
     // A failed transaction answers every statement itself (25P02).
@@ -207,6 +209,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+  choice.watch_moves(ctx_.reshard.slice());
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
   std::string_view unnamed;  // the batch's last unnamed Parse
@@ -263,6 +266,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   facts.several = choice.several();
   facts.several_writes = choice.several_writes().has_value();
   routing_.note_hot_read(choice.hot_read());
+  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   return choice.result();
 }

@@ -37,7 +37,26 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
   return decision.role;
 }
 
-void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now) {
+void RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
+  if (moved.empty()) return;
+  if (!moved_watch_) {
+    moved_watch_ = &watch;
+    watch.enter();
+  }
+  moved_.keys.insert(moved_.keys.end(), moved.keys.begin(), moved.keys.end());
+  moved_.tables.insert(moved_.tables.end(), moved.tables.begin(), moved.tables.end());
+}
+
+void RoutingState::release_moved() {
+  if (!moved_watch_) return;
+  moved_watch_->leave(moved_);
+  moved_watch_ = nullptr;
+  moved_ = {};
+}
+
+void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now,
+                              bool transaction_open) {
+  if (!transaction_open) release_moved();
   if (round_wrote_) also_wrote_.push_back(round_shard_);
   if (read_your_writes) {
     for (std::uint32_t shard : also_wrote_) {

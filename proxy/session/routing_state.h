@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/metrics.h"
+#include "proxy/reshard/reshard_watch.h"
 #include "router/route.h"
 #include "router/statement.h"
 
@@ -33,6 +34,11 @@ struct SessionFacts {
 
 class RoutingState {
  public:
+  RoutingState() = default;
+  RoutingState(const RoutingState&) = delete;
+  RoutingState& operator=(const RoutingState&) = delete;
+  ~RoutingState() { release_moved(); }
+
   // Routes the statement that starts a round.
   router::TargetRole decide(const router::Statement& stmt, const SessionFacts& facts,
                             const HealthView& health, Metrics& metrics);
@@ -49,8 +55,14 @@ class RoutingState {
   // The round wrote on `shard` too (a write run on several shards).
   void note_write_on(std::uint32_t shard) { also_wrote_.push_back(shard); }
 
-  // After the round: a write starts a read-your-writes wait when enabled.
-  void round_done(bool read_your_writes, std::chrono::steady_clock::time_point now);
+  // The round writes into a slice a resharding job is moving: the keys are
+  // handed to `watch` once the client's transaction ends.
+  void note_moved(ReshardWatch& watch, const MovedWrites& moved);
+
+  // After the round: a write starts a read-your-writes wait when enabled;
+  // moved keys are handed over unless a transaction stays open.
+  void round_done(bool read_your_writes, std::chrono::steady_clock::time_point now,
+                  bool transaction_open = false);
 
   // The position a replica of `shard` must have replayed to serve this
   // client's reads. Each shard has its own barrier: positions of different
@@ -73,6 +85,9 @@ class RoutingState {
   std::uint32_t round_shard_ = 0;
   std::vector<std::uint32_t> also_wrote_;
   std::vector<Barrier> barriers_;  // by shard, grown on first write
+  void release_moved();
+  ReshardWatch* moved_watch_ = nullptr;  // set while moved_ is held
+  MovedWrites moved_;
 };
 
 }  // namespace shardgate::session

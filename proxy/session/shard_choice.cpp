@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "router/shard_keys.h"
+#include "router/shard_map.h"
 
 namespace shardgate::session {
 
@@ -28,6 +29,8 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     return;
   }
   count(*targets, !analysis.writes && stmt.kind == router::StatementKind::Read);
+  if (slice_ && (analysis.writes || stmt.kind != router::StatementKind::Read))
+    note_moves(analysis, *targets);
   if (targets->shards.size() > 1) {
     const bool read = !analysis.writes && !analysis.writes_reference &&
                       stmt.kind == router::StatementKind::Read && !stmt.multi_statement;
@@ -88,6 +91,29 @@ void ShardChoice::count(const router::ShardTargets& targets, bool read) {
   if (cacheable && all_hot) {
     ++hot_cacheable_;
     hot_cache_ttl_ = std::min(hot_cache_ttl_, ttl);
+  }
+}
+
+// Keys this write puts into the moving slice; a write to a moving table
+// without a key may change any of its rows on the source.
+void ShardChoice::note_moves(const router::ShardAnalysis& analysis,
+                             const router::ShardTargets& targets) {
+  const MovingSlice& slice = *slice_;
+  for (const router::ResolvedKey& k : targets.keys) {
+    if (k.shard != slice.source || k.table >= slice.tables.size() || !slice.tables[k.table])
+      continue;
+    if (!slice.range.contains(router::key_hash(k.value))) continue;
+    moved_.keys.push_back({k.table, k.value.type == router::KeyType::Integer
+                                        ? std::to_string(k.value.integer)
+                                        : k.value.text});
+  }
+  if (targets.keys.empty() && analysis.keyless) {
+    const auto table =
+        static_cast<std::uint32_t>(analysis.keyless - topology_.sharding.tables.data());
+    const bool on_source = std::binary_search(targets.shards.begin(), targets.shards.end(),
+                                              slice.source);
+    if (table < slice.tables.size() && slice.tables[table] && on_source)
+      moved_.tables.push_back(table);
   }
 }
 

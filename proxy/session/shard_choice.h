@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "proxy/reshard/reshard_watch.h"
 #include "router/hot_keys.h"
 #include "router/shard_keys.h"
 #include "router/shard_route.h"
@@ -39,6 +40,11 @@ class ShardChoice {
               router::HotKeyTap hot_keys, bool several_shards = false)
       : topology_(topology), plans_(plans), hot_keys_(hot_keys), several_allowed_(several_shards) {}
 
+  // While a resharding job copies `slice`, writes into it are collected in
+  // moved() (call before add).
+  void watch_moves(const MovingSlice* slice) { slice_ = slice; }
+  const MovedWrites& moved() const { return moved_; }
+
   // Folds in one statement executed with `params`.
   void add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
            std::span<const router::ParamValue> params);
@@ -63,6 +69,7 @@ class ShardChoice {
 
  private:
   void count(const router::ShardTargets& targets, bool read);
+  void note_moves(const router::ShardAnalysis& analysis, const router::ShardTargets& targets);
   std::string several_shards_refusal(const router::ShardAnalysis& analysis,
                                      const std::vector<std::uint32_t>& shards) const;
 
@@ -70,6 +77,8 @@ class ShardChoice {
   router::ShardPlanCache& plans_;
   router::HotKeyTap hot_keys_;
   bool several_allowed_;
+  const MovingSlice* slice_ = nullptr;
+  MovedWrites moved_;
   int hot_reads_ = 0;
   int hot_cacheable_ = 0;
   std::uint32_t hot_cache_ttl_ = UINT32_MAX;

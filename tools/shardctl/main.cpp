@@ -1,7 +1,11 @@
 // shardctl: the operator's command line. Exit status 0 on success, 1 when the
 // command failed, 2 when it was typed wrong (the message says what to type).
 #include <algorithm>
+#include <unistd.h>
+
 #include <charconv>
+#include <chrono>
+#include <thread>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -27,7 +31,8 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  shardctl sandbox up   [--engine postgres|mysql] [--shards N] [--replicas R]\n"
+    "  shardctl sandbox up   [--engine postgres|mysql] [--shards N] [--spare-shards N]\n"
+    "                        [--replicas R]\n"
     "                        [--base-port PORT] [--dir DIR] [--proxy-port PORT]\n"
     "                        [--admin-port PORT]\n"
     "  shardctl sandbox down [--dir DIR] [--destroy]\n"
@@ -38,6 +43,11 @@ constexpr const char* kUsage =
     "  shardctl hotkeys      [--shard S] [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl reshard isolate --table T --key K [--new-shard NAME]\n"
     "                        [--admin HOST:PORT | --config FILE] [--json]\n"
+    "  shardctl reshard plan|start --split S --into SPARE [--at HEX]\n"
+    "                        | --merge S --into NEIGHBOUR | --rebalance LEFT --with RIGHT --at HEX\n"
+    "                        [--database DB] [--auto-cutover] [--admin HOST:PORT | --config FILE]\n"
+    "  shardctl reshard status|verify|cutover|abort|cleanup [--json] [--wait]\n"
+    "                        [--admin HOST:PORT | --config FILE]\n"
     "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
@@ -50,11 +60,17 @@ constexpr const char* kUsage =
     "  postgres: PostgreSQL 15 streaming replication; --base-port 15432 --proxy-port 6432\n"
     "  mysql:    MariaDB 10.11 GTID replication;      --base-port 13306 --proxy-port 6033\n"
     "  shards 1..4, replicas 0..4; member m of shard s listens on base-port + s*(R+1) + m\n"
+    "  spare shards (0..2) follow the others and own no keys (key_range: none) until a\n"
+    "  resharding cutover gives them a slice\n"
     "sandbox down stops the servers of either engine found in DIR; --destroy removes DIR\n"
     "hotkeys shows the statement rate of each shard and of the heaviest (table, key)\n"
     "  pairs, and which keys are hot (thresholds: sharding.hot_keys in the config)\n"
     "reshard isolate plans the key ranges (hash) or table ranges (range) that give one\n"
-    "  key a shard of its own; online resharding to carry it out is not built yet\n"
+    "  key a shard of its own (plans only: a shard owns one contiguous slice today)\n"
+    "reshard start copies the moving slice's rows to the target while clients go on,\n"
+    "  then catches up; cutover verifies, pauses writes briefly and switches the\n"
+    "  topology; cleanup then deletes the moved rows from the source. --wait waits\n"
+    "  for the copy to finish (start) before returning\n"
     "failover runs a planned switchover of shard S (to the most advanced replica, or NAME)\n"
     "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
@@ -119,8 +135,8 @@ std::optional<UsageError> parse_int(const std::map<std::string, std::string>& op
 std::optional<UsageError> parse_up_options(const Args& args, SandboxOptions& options) {
   std::map<std::string, std::string> given;
   if (auto e = parse_options(args,
-                             {"--engine", "--shards", "--replicas", "--base-port", "--dir",
-                              "--proxy-port", "--admin-port"},
+                             {"--engine", "--shards", "--spare-shards", "--replicas", "--base-port",
+                              "--dir", "--proxy-port", "--admin-port"},
                              {}, given))
     return e;
   // The engine first: it decides the defaults the other options override.
@@ -135,6 +151,7 @@ std::optional<UsageError> parse_up_options(const Args& args, SandboxOptions& opt
   if (options.dir.empty()) return UsageError{"--dir must not be empty"};
   for (const auto& [name, target] :
        std::vector<std::pair<std::string, int*>>{{"--shards", &options.shards},
+                                                 {"--spare-shards", &options.spare_shards},
                                                  {"--replicas", &options.replicas},
                                                  {"--base-port", &options.base_port},
                                                  {"--proxy-port", &options.proxy_port},
@@ -270,26 +287,95 @@ int hotkeys(const Args& args) {
 }
 
 int reshard(const Args& args) {
-  if (args.empty() || args[0] != "isolate")
+  if (args.empty())
     return usage_error(
-        "reshard needs a subcommand: isolate (plan, start, status, cutover come with online "
-        "resharding, not built yet)");
+        "reshard needs a subcommand: isolate, plan, start, status, verify, cutover, abort or "
+        "cleanup");
+  const std::string sub = args[0];
   const Args rest(args.begin() + 1, args.end());
   std::map<std::string, std::string> given;
-  if (auto e = parse_options(rest, {"--admin", "--config", "--table", "--key", "--new-shard"},
-                             {"--json"}, given))
+  if (sub == "isolate") {
+    if (auto e = parse_options(rest, {"--admin", "--config", "--table", "--key", "--new-shard"},
+                               {"--json"}, given))
+      return usage_error(e->message);
+    if (!given.count("--table") || !given.count("--key"))
+      return usage_error("reshard isolate needs --table T and --key K");
+    auto admin = admin_address(given);
+    if (!admin) return kExitFailed;
+    auto out = plan_isolation(*admin, given["--table"], given["--key"], given["--new-shard"],
+                              given.count("--json") > 0);
+    if (!out) {
+      std::cerr << "shardctl: " << out.error().message() << "\n";
+      return kExitFailed;
+    }
+    std::cout << *out;
+    return kExitOk;
+  }
+  if (auto e = parse_options(rest,
+                             {"--admin", "--config", "--split", "--merge", "--rebalance", "--into",
+                              "--with", "--at", "--database"},
+                             {"--json", "--wait", "--auto-cutover"}, given))
     return usage_error(e->message);
-  if (!given.count("--table") || !given.count("--key"))
-    return usage_error("reshard isolate needs --table T and --key K");
   auto admin = admin_address(given);
   if (!admin) return kExitFailed;
-  auto out = plan_isolation(*admin, given["--table"], given["--key"], given["--new-shard"],
-                            given.count("--json") > 0);
+  if (sub == "status") {
+    auto out = reshard_status(*admin, given.count("--json") > 0);
+    if (!out) {
+      std::cerr << "shardctl: " << out.error().message() << "\n";
+      return kExitFailed;
+    }
+    std::cout << *out;
+    return kExitOk;
+  }
+  std::map<std::string, std::string> params;
+  if (sub == "plan" || sub == "start") {
+    const int kinds = static_cast<int>(given.count("--split") + given.count("--merge") +
+                                       given.count("--rebalance"));
+    if (kinds != 1)
+      return usage_error("reshard " + sub +
+                         " needs one of --split S --into SPARE, --merge S --into NEIGHBOUR, "
+                         "--rebalance LEFT --with RIGHT --at HEX");
+    if (given.count("--split")) {
+      params = {{"kind", "split"}, {"source", given["--split"]}, {"target", given["--into"]}};
+    } else if (given.count("--merge")) {
+      params = {{"kind", "merge"}, {"source", given["--merge"]}, {"target", given["--into"]}};
+    } else {
+      params = {{"kind", "rebalance"}, {"source", given["--rebalance"]},
+                {"target", given["--with"]}};
+    }
+    if (params["target"].empty()) return usage_error("name the other shard (--into / --with)");
+    params["at"] = given["--at"];
+    params["database"] = given["--database"];
+    if (given.count("--auto-cutover")) params["auto_cutover"] = "1";
+  } else if (sub != "verify" && sub != "cutover" && sub != "abort" && sub != "cleanup") {
+    return usage_error("unknown reshard subcommand '" + sub + "'");
+  }
+  auto out = reshard_step(*admin, sub, params);
   if (!out) {
     std::cerr << "shardctl: " << out.error().message() << "\n";
     return kExitFailed;
   }
   std::cout << *out;
+  if (sub == "start" && given.count("--wait")) {
+    for (;;) {
+      auto status = reshard_status(*admin, false);
+      if (!status) {
+        std::cerr << "shardctl: " << status.error().message() << "\n";
+        return kExitFailed;
+      }
+      const bool copying = status->find("state: copying") != std::string::npos ||
+                           status->find("state: repairing") != std::string::npos;
+      if (!copying) {
+        std::cout << *status;
+        return status->find("state: paused") != std::string::npos ? kExitFailed : kExitOk;
+      }
+      if (isatty(STDERR_FILENO)) {
+        const auto bar = status->find("copy:");
+        std::cerr << "\r" << status->substr(bar, status->find('\n', bar) - bar) << std::flush;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
   return kExitOk;
 }
 

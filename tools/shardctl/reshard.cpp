@@ -1,6 +1,7 @@
 #include "tools/shardctl/reshard.h"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -124,8 +125,9 @@ std::string as_text(const router::IsolatePlan& p) {
     out << "\n(every hash-sharded table hashes the value alike, so joins on it stay on one "
            "shard)\n";
   }
-  out << "\nThis is a plan: carrying it out (copy, catch-up, verify, cutover) is online\n"
-         "resharding, which shardgate does not do yet.\n";
+  out << "\nThis is a plan. One shard owns one contiguous slice today, so shardctl reshard\n"
+         "start carries out splits, merges and rebalances; a slice in the middle of a\n"
+         "shard (the key's own) needs several ranges per shard, not built yet.\n";
   return out.str();
 }
 
@@ -145,6 +147,65 @@ Result<std::string> plan_isolation(const std::string& admin, const std::string& 
   auto plan = router::plan_isolate(*topology, table, key, new_shard);
   if (!plan) return plan.error();
   return as_json_output ? as_json(*plan) : as_text(*plan);
+}
+
+Result<std::string> reshard_step(const std::string& admin, const std::string& op,
+                                 const std::map<std::string, std::string>& params) {
+  std::string target = "/api/v1/reshard?op=" + op;
+  for (const auto& [k, v] : params)
+    if (!v.empty()) target += "&" + k + "=" + v;
+  auto reply = admin_request(admin, true, target);
+  if (!reply) return reply.error();
+  boost::system::error_code ec;
+  json::value doc = json::parse(reply->body, ec);
+  if (ec || !doc.is_object()) return make_error("unexpected answer from the admin API: " + reply->body);
+  const json::object& o = doc.as_object();
+  if (o.contains("error")) return make_error(std::string(o.at("error").as_string()));
+  return std::string(o.at("message").as_string()) + "\n";
+}
+
+Result<std::string> reshard_status(const std::string& admin, bool as_json_output) {
+  auto body = admin_get(admin, "/api/v1/reshard");
+  if (!body) return body.error();
+  if (as_json_output) return *body;
+  boost::system::error_code ec;
+  json::value doc = json::parse(*body, ec);
+  if (ec || !doc.is_object()) return make_error("unexpected answer from the admin API: " + *body);
+  const json::object& o = doc.as_object();
+  const std::string state(o.at("state").as_string());
+  if (state == "none") return std::string("no resharding job\n");
+  auto num = [&](const char* k) { return o.at(k).to_number<double>(); };
+  auto str = [&](const char* k) { return std::string(o.at(k).as_string()); };
+  std::ostringstream out;
+  out << "job " << o.at("id").to_number<std::uint64_t>() << ": " << str("kind") << " "
+      << str("source") << " -> " << str("target") << ", slice " << str("moving_range") << " ("
+      << str("source") << " keeps " << str("source_after") << ", " << str("target") << " gets "
+      << str("target_after") << ")\n";
+  out << "state: " << state << "\n";
+  const double total = num("rows_estimate"), read = num("rows_read");
+  const double share = total > 0 ? std::min(1.0, read / total) : (state == "copying" ? 0 : 1);
+  const int filled = static_cast<int>(share * 30);
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "copy:  [%s%s] %3.0f%%  %.0f of ~%.0f source rows read, %.0f copied, %.1f MB, "
+                "%.0f rows/s, ETA %.0f s\n",
+                std::string(filled, '#').c_str(), std::string(30 - filled, '.').c_str(),
+                share * 100, read, total, num("rows_copied"), num("bytes_copied") / 1e6,
+                num("rows_per_second"), num("eta_seconds"));
+  out << line;
+  out << "catch-up: " << num("keys_applied") << " keys re-copied, " << num("keys_pending")
+      << " pending; " << num("rows_repaired") << " rows repaired\n";
+  const auto& pauses = o.at("pauses_ms").as_array();
+  if (!pauses.empty()) {
+    out << "write pauses (ms):";
+    for (const auto& p : pauses) out << " " << static_cast<int>(p.to_number<double>());
+    out << "\n";
+  }
+  if (o.at("topology_version").to_number<std::uint64_t>() > 0)
+    out << "cut over to topology v" << o.at("topology_version").to_number<std::uint64_t>() << "\n";
+  if (num("rows_cleaned") > 0) out << "cleanup removed " << num("rows_cleaned") << " rows\n";
+  out << str("message") << "\n";
+  return out.str();
 }
 
 }  // namespace shardgate::shardctl

@@ -1,8 +1,10 @@
-// `shardctl reshard isolate --table T --key K`: asks the proxy for its
-// topology and prints the plan that gives the key a shard of its own
-// (router/isolate_plan.h). Carrying plans out is online resharding (issue 7).
+// `shardctl reshard ...`: isolate asks the proxy for its topology and prints
+// the plan that gives a key a shard of its own (router/isolate_plan.h);
+// plan, start, status, verify, cutover, abort and cleanup drive the proxy's
+// resharding job (proxy/reshard) through the admin API.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "common/result.h"
@@ -11,5 +13,12 @@ namespace shardgate::shardctl {
 
 Result<std::string> plan_isolation(const std::string& admin, const std::string& table,
                                    const std::string& key, const std::string& new_shard, bool json);
+
+// POST /api/v1/reshard?op=OP&...: the proxy's answer (its message), or its error.
+Result<std::string> reshard_step(const std::string& admin, const std::string& op,
+                                 const std::map<std::string, std::string>& params);
+// The job's progress: state, a bar of rows copied, rate, ETA, pending keys,
+// write pauses; the raw JSON with `json`.
+Result<std::string> reshard_status(const std::string& admin, bool json);
 
 }  // namespace shardgate::shardctl

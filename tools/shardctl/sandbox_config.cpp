@@ -94,10 +94,13 @@ Result<void> validate(const SandboxOptions& options) {
   if (options.shards < 1 || options.shards > kMaxShards)
     return make_error("--shards must be 1.." + std::to_string(kMaxShards) + ", got " +
                       std::to_string(options.shards));
+  if (options.spare_shards < 0 || options.spare_shards > kMaxSpareShards)
+    return make_error("--spare-shards must be 0.." + std::to_string(kMaxSpareShards) + ", got " +
+                      std::to_string(options.spare_shards));
   if (options.replicas < 0 || options.replicas > kMaxReplicas)
     return make_error("--replicas must be 0.." + std::to_string(kMaxReplicas) + ", got " +
                       std::to_string(options.replicas));
-  const int count = options.shards * (options.replicas + 1);
+  const int count = (options.shards + options.spare_shards) * (options.replicas + 1);
   const int last = options.base_port + count - 1;
   if (auto r = check_port("--base-port", options.base_port); !r) return r;
   if (last > kMaxPort)
@@ -118,7 +121,7 @@ Result<void> validate(const SandboxOptions& options) {
 
 std::vector<Member> sandbox_members(const SandboxOptions& options) {
   std::vector<Member> members;
-  for (int s = 0; s < options.shards; ++s) {
+  for (int s = 0; s < options.shards + options.spare_shards; ++s) {
     for (int m = 0; m <= options.replicas; ++m) {
       Member member;
       member.shard = s;
@@ -161,9 +164,10 @@ std::string render_config_yaml(const SandboxOptions& options, const std::vector<
       << "      replication_user: " << engine.replication_user << "\n"
       << "      replication_password: " << engine.replication_user << "\n"
       << "    shards:\n";
-  for (int s = 0; s < options.shards; ++s) {
-    out << "      - name: s" << s << "\n"
-        << "        backends:\n";
+  for (int s = 0; s < options.shards + options.spare_shards; ++s) {
+    out << "      - name: s" << s << "\n";
+    if (s >= options.shards) out << "        key_range: none  # a spare: resharding target\n";
+    out << "        backends:\n";
     for (const Member& m : members) {
       if (m.shard == s) write_backend(out, m, options, engine.unix_socket_dir);
     }

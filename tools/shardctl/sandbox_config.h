@@ -20,6 +20,9 @@ const char* engine_name(Engine engine);
 struct SandboxOptions {
   Engine engine = Engine::kPostgres;
   int shards = 1;
+  // More shards with key_range: none: resharding targets that own no keys
+  // until a cutover gives them some (numbered after the others).
+  int spare_shards = 0;
   int replicas = 2;
   int base_port = 15432;
   std::filesystem::path dir = "./sandbox";  // made absolute before use
@@ -47,6 +50,7 @@ struct Member {
 };
 
 inline constexpr int kMaxShards = 4;
+inline constexpr int kMaxSpareShards = 2;
 inline constexpr int kMaxReplicas = 4;
 // Ports from 32768 up are the kernel's ephemeral range, where a bind can collide
 // with an outgoing connection.

@@ -1,0 +1,26 @@
+// Where a session waits during a resharding cutover: before it routes a
+// round that starts outside a transaction, so that once the pause ends the
+// round is routed by the new topology. Rounds inside a transaction go on (the
+// cutover waits for their transactions to end instead).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+
+#include "proxy/reshard/reshard_watch.h"
+
+namespace shardgate {
+
+inline boost::asio::awaitable<void> wait_out_cutover(const ReshardWatch& watch) {
+  namespace asio = boost::asio;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // The job lifts the pause within its own bound; this one only guards
+  // against a job thread that died holding it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (watch.paused() && std::chrono::steady_clock::now() < give_up) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace shardgate

@@ -1,0 +1,85 @@
+// The data path's side of a resharding job: which slice of the keyspace is
+// moving, the keys written into it since the job's snapshot (the catch-up
+// re-copies exactly those), and the cutover's pause.
+//
+// A session notes the keys its writes put into the moving slice when it
+// routes them, and hands them over when its transaction ends (the write is
+// then committed or rolled back, so a re-copy that starts later reads its
+// outcome). Sessions holding such writes are counted: the cutover pauses new
+// rounds, waits until that count drains to zero, applies the last keys and
+// only then publishes the topology in which the slice lives on the target.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "router/topology.h"
+
+namespace shardgate {
+
+struct MovingSlice {
+  std::uint32_t source = 0;
+  router::KeyRange range;
+  std::vector<bool> tables;  // by index in Topology::sharding.tables: its rows move
+};
+
+// A key value written into the moving slice: its table's index and the key
+// column's value as text (an integer in decimal).
+struct MovedKey {
+  std::uint32_t table = 0;
+  std::string key;
+  auto operator<=>(const MovedKey&) const = default;
+};
+
+struct MovedWrites {
+  std::vector<MovedKey> keys;
+  std::vector<std::uint32_t> tables;  // written without a key: every row may have changed
+  bool empty() const { return keys.empty() && tables.empty(); }
+};
+
+class ReshardWatch {
+ public:
+  // Data path (any thread).
+  const MovingSlice* slice() const { return slice_.load(std::memory_order_acquire); }
+  bool paused() const { return paused_.load(std::memory_order_acquire); }
+  // A session begins holding writes into the slice.
+  void enter();
+  // ... and its transaction ended: these keys (and tables) are dirty.
+  void leave(const MovedWrites& writes);
+
+  // Control plane (the resharding thread).
+  void start(MovingSlice slice);
+  void stop();
+  void set_paused(bool paused) { paused_.store(paused, std::memory_order_release); }
+  // Waits until no session holds writes into the slice; false on timeout.
+  bool wait_drained(std::chrono::milliseconds limit);
+  struct Dirty {
+    std::set<MovedKey> keys;
+    std::set<std::uint32_t> tables;
+  };
+  Dirty take();
+  std::size_t dirty_keys() const;
+  bool is_dirty(std::uint32_t table, const std::string& key) const;
+  int holding() const;
+
+ private:
+  std::atomic<const MovingSlice*> slice_{nullptr};
+  std::atomic<bool> paused_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable drained_;
+  int holding_ = 0;
+  Dirty dirty_;
+  // Every slice ever published stays alive: a session may hold a pointer
+  // across a co_await (as with TopologyHandle).
+  std::vector<std::unique_ptr<MovingSlice>> kept_;
+};
+
+}  // namespace shardgate
