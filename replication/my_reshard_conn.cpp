@@ -99,6 +99,19 @@ class MyReshardConn final : public ReshardConn {
   Result<void> commit() override { return exec("COMMIT"); }
   void rollback() override { (void)exec("ROLLBACK"); }
 
+  Result<std::string> write_position() override {
+    auto rows = query("SELECT @@gtid_binlog_pos");
+    if (!rows) return rows.error();
+    return rows->at(0).at(0).value_or("");
+  }
+
+  Result<bool> replayed(const std::string& position) override {
+    if (position.empty()) return true;
+    auto rows = query("SELECT MASTER_GTID_WAIT(" + literal(position) + ", 0)");
+    if (!rows) return rows.error();
+    return rows->at(0).at(0).value_or("-1") == "0";
+  }
+
   Result<int> transactions_older_than(std::int64_t unix_ms) override {
     auto rows = query(
         "SELECT count(*) FROM information_schema.innodb_trx WHERE trx_started < "

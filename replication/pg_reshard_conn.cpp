@@ -100,6 +100,19 @@ class PgReshardConn final : public ReshardConn {
   Result<void> commit() override { return exec("COMMIT"); }
   void rollback() override { (void)exec("ROLLBACK"); }
 
+  Result<std::string> write_position() override {
+    auto rows = query("SELECT pg_current_wal_lsn()::text");
+    if (!rows) return rows.error();
+    return rows->at(0).at(0).value_or("0/0");
+  }
+
+  Result<bool> replayed(const std::string& position) override {
+    auto rows = query("SELECT coalesce(pg_last_wal_replay_lsn() >= " + literal(position) +
+                      "::pg_lsn, false)");
+    if (!rows) return rows.error();
+    return rows->at(0).at(0).value_or("f") == "t";
+  }
+
   Result<int> transactions_older_than(std::int64_t unix_ms) override {
     auto rows = query(
         "SELECT count(*) FROM pg_stat_activity WHERE xact_start < to_timestamp(" +

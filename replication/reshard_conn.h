@@ -48,6 +48,10 @@ class ReshardConn {
   virtual Result<void> begin() = 0;
   virtual Result<void> commit() = 0;
   virtual void rollback() = 0;
+  // A primary's current write position (WAL LSN, GTID position), and
+  // whether a replica has applied everything up to one.
+  virtual Result<std::string> write_position() = 0;
+  virtual Result<bool> replayed(const std::string& position) = 0;
   // Open transactions on the server that began before `unix_ms`, other than
   // this connection's (the job waits for them before its snapshot).
   virtual Result<int> transactions_older_than(std::int64_t unix_ms) = 0;

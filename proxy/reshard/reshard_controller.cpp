@@ -27,6 +27,8 @@ constexpr std::size_t kCopyChunkRows = 5000;
 constexpr std::size_t kCutoverDirtyKeys = 500;
 constexpr auto kDrainLimit = std::chrono::milliseconds(2000);
 constexpr auto kOldTransactionsLimit = std::chrono::seconds(30);
+constexpr auto kReplicaCatchUpLimit = std::chrono::milliseconds(30000);
+constexpr auto kReplicaInPauseLimit = std::chrono::milliseconds(300);
 
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -166,12 +168,16 @@ void ReshardController::run() {
     if (work_ && active(work_->state())) {
       auto stepped = step();
       if (!stepped) {
-        log("resharding paused: " + stepped.error().message());
+        // A failed-over source breaks connections: say that, not how.
+        const std::string why =
+            source_failed_over() ? failover_message() : stepped.error().message();
+        log("resharding paused: " + why);
         snapshot_.reset();
         source_.reset();
         target_.reset();
+        target_replicas_.clear();
         work_->set_needs_repair(true);
-        set_state("paused", stepped.error().message());
+        set_state("paused", why);
       }
     }
   }
@@ -331,11 +337,7 @@ Result<void> ReshardController::open_connections() {
 // ------------------------------------------------------------------ steps
 
 Result<void> ReshardController::step() {
-  if (source_failed_over())
-    return make_error("shard " + work_->source() +
-                      " failed over during resharding: the job is paused; `shardctl reshard "
-                      "start` resumes it against the new primary (the copy is compared and "
-                      "repaired first)");
+  if (source_failed_over()) return make_error(failover_message());
   if (!source_) {
     auto opened = open_connections();
     if (!opened) return opened.error();
@@ -459,6 +461,54 @@ Result<std::uint64_t> ReshardController::apply_dirty(bool include_tables) {
   return applied;
 }
 
+std::string ReshardController::failover_message() const {
+  return "shard " + work_->source() +
+         " failed over during resharding: the job is paused; `shardctl reshard start` resumes "
+         "it against the new primary (the copy is compared and repaired first)";
+}
+
+Result<void> ReshardController::wait_for_target_replicas(std::chrono::milliseconds limit) {
+  const router::Topology& t = *ctx_.topology;
+  auto target = shard_named(t, work_->target());
+  if (!target) return make_error("shard " + work_->target() + " is gone from the topology");
+  if (target_replicas_.size() != t.shards[*target].replicas.size()) {
+    target_replicas_.clear();
+    replication::CopyLogin login = login_;
+    login.database = work_->database();
+    for (std::uint32_t b : t.shards[*target].replicas) {
+      const router::BackendInfo& info = t.backends[b];
+      auto conn = mysql_ ? replication::connect_my_reshard(
+                               {info.name, info.host, info.port, info.unix_socket_dir,
+                                info.unix_socket},
+                               login)
+                         : replication::connect_pg_reshard(
+                               {info.name, info.host, info.port, info.unix_socket_dir,
+                                info.unix_socket},
+                               login);
+      // A replica that is down gets no reads; only answering ones must catch up.
+      if (conn) target_replicas_.push_back(std::move(*conn));
+    }
+  }
+  auto position = target_->write_position();
+  if (!position) return position.error();
+  const auto give_up = Clock::now() + limit;
+  for (auto& replica : target_replicas_) {
+    for (;;) {
+      auto done = replica->replayed(*position);
+      if (!done) {
+        target_replicas_.clear();  // reconnect next time
+        return done.error();
+      }
+      if (*done) break;
+      if (Clock::now() > give_up)
+        return make_error("a replica of " + work_->target() + " has not replayed " + *position +
+                          " within " + std::to_string(limit.count()) + " ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  return {};
+}
+
 bool ReshardController::source_failed_over() {
   auto source = shard_named(*ctx_.topology, work_->source());
   return !source || ctx_.topology->shards[*source].epoch != work_->source_epoch();
@@ -535,6 +585,12 @@ Result<void> ReshardController::cutover() {
     if (!applied) return applied.error();
     if (ctx_.reshard.dirty_keys() < kCutoverDirtyKeys / 5) break;
   }
+  // Rows copied long ago must be on the target's replicas before reads may
+  // go there.
+  if (auto caught_up = wait_for_target_replicas(kReplicaCatchUpLimit); !caught_up) {
+    set_state("catching_up", "cutover refused: " + caught_up.error().message());
+    return make_error(work_->message());
+  }
   // The pause: new rounds outside transactions wait at the proxy.
   const auto paused_at = Clock::now();
   ctx_.reshard.set_paused(true);
@@ -557,6 +613,10 @@ Result<void> ReshardController::cutover() {
     resume();
     return applied.error();
   }
+  // ... and so must the last keys: usually a few milliseconds. Past the
+  // bound the cutover goes on, and those rows read as a lagging replica's do.
+  if (auto caught_up = wait_for_target_replicas(kReplicaInPauseLimit); !caught_up)
+    log("cutover: " + caught_up.error().message() + "; going on");
   const std::string reason = "resharding job " + std::to_string(work_->id()) + ": " +
                              work_->kind() + ", " + work_->moving_range() + " moved from " +
                              work_->source() + " to " + work_->target();
@@ -627,6 +687,7 @@ Result<void> ReshardController::cleanup() {
   log("resharding job " + std::to_string(work_->id()) + ": " + work_->message());
   source_.reset();
   target_.reset();
+  target_replicas_.clear();
   return {};
 }
 

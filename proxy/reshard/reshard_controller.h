@@ -92,7 +92,12 @@ class ReshardController {
   Result<ReshardVerify> verify(bool repair_explained);
   Result<void> cleanup();
   Result<void> abort_job();
+  // Waits (bounded) until every replica of the target has applied what its
+  // primary holds now: after the cutover reads of moved rows go there, and
+  // a replica that has not yet replayed the copy would answer "no row".
+  Result<void> wait_for_target_replicas(std::chrono::milliseconds limit);
   bool source_failed_over();
+  std::string failover_message() const;
   void save();
   void set_state(const std::string& state, const std::string& message = "");
   void log(const std::string& line) const;
@@ -108,6 +113,7 @@ class ReshardController {
   std::optional<config::ReshardJob> work_;
   std::int64_t tracking_since_ms_ = 0;
   std::unique_ptr<replication::ReshardConn> source_, target_, snapshot_;
+  std::vector<std::unique_ptr<replication::ReshardConn>> target_replicas_;
   std::vector<replication::SliceTable> tables_;
   std::chrono::steady_clock::time_point copy_started_{};
   std::uint64_t rows_at_copy_start_ = 0;

@@ -28,7 +28,8 @@ bool names_variable(std::string_view sql) {
 }  // namespace
 
 bool MySession::in_client_transaction() const {
-  return deferred_begin_.has_value() || !parked_.empty() ||
+  // An XA branch the proxy began for BEGIN may not show in the status flags.
+  return deferred_begin_.has_value() || !parked_.empty() || txn_xa_ ||
          (server_.conn && tracker_.in_transaction());
 }
 
