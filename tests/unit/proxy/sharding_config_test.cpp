@@ -122,5 +122,64 @@ TEST(ShardingConfig, ErrorsNameTheKey) {
   }
 }
 
+// A spare (key_range: none) owns nothing; the others' equal slices skip it.
+TEST(ShardingConfig, SpareShardsOwnNothing) {
+  const std::string spare =
+      "      - name: s2\n        key_range: none\n        backends:\n"
+      "          - {name: c, host: 127.0.0.1, port: 5434, role: primary}\n    sharding:";
+  auto c = config::parse_config(with("    sharding:", spare));
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  router::Topology t = topology_from_config(c->clusters(0));
+  ASSERT_EQ(t.shards.size(), 3u);
+  EXPECT_TRUE(t.shards[2].spare);
+  EXPECT_FALSE(t.shards[0].spare);
+  std::string equal = with("        key_range: \"-80\"\n", "");
+  equal.erase(equal.find("        key_range: \"80-\"\n"),
+              std::string("        key_range: \"80-\"\n").size());
+  const auto at = equal.find("    sharding:");
+  equal.replace(at, std::string("    sharding:").size(), spare);
+  c = config::parse_config(equal);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  t = topology_from_config(c->clusters(0));
+  EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-") << "two owners: halves";
+  EXPECT_TRUE(t.shards[2].spare);
+  // The default shard and range rules cannot name a spare.
+  std::string spare_default = with("        key_range: \"80-\"", "        key_range: none");
+  spare_default.replace(spare_default.find("\"-80\""), 5, "\"-\"");
+  EXPECT_NE(error_of(spare_default).find("default shard"), std::string::npos);
+  std::string rule = with("{shard: s1, from: \"100\"}", "{shard: s2, from: \"100\"}");
+  rule.replace(rule.find("    sharding:"), std::string("    sharding:").size(), spare);
+  EXPECT_NE(error_of(rule).find("spare shard s2"), std::string::npos);
+}
+
+// A cutover's version: both shards' new ranges, the others written out.
+TEST(ShardingConfig, ReshardedRecordMovesTheSlice) {
+  std::string yaml = with("        key_range: \"-80\"\n", "");
+  yaml.erase(yaml.find("        key_range: \"80-\"\n"),
+             std::string("        key_range: \"80-\"\n").size());
+  yaml.replace(yaml.find("    sharding:"), std::string("    sharding:").size(),
+               "      - name: s2\n        key_range: none\n        backends:\n"
+               "          - {name: c, host: 127.0.0.1, port: 5434, role: primary}\n    sharding:");
+  auto c = config::parse_config(yaml);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  config::TopologyRecord r;
+  r.set_version(3);
+  *r.mutable_cluster() = c->clusters(0);
+  const config::TopologyRecord next = resharded_record(r, "s1", "80-c0", "s2", "c0-", "split");
+  EXPECT_EQ(next.version(), 4u);
+  EXPECT_EQ(next.reason(), "split");
+  const router::Topology t = topology_from_record(next);
+  EXPECT_EQ(router::format_key_range(t.shards[0].key_range), "-80") << "made explicit";
+  EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-c0");
+  EXPECT_FALSE(t.shards[2].spare);
+  EXPECT_EQ(router::format_key_range(t.shards[2].key_range), "c0-");
+  router::KeyValue k;
+  for (k.integer = 0; k.integer < 500; ++k.integer) {
+    const std::uint64_t h = router::key_hash(k);
+    EXPECT_EQ(*router::shard_of(t.sharding.tables[0], k, t),
+              h < 0x8000000000000000ull ? 0u : h < 0xc000000000000000ull ? 1u : 2u);
+  }
+}
+
 }  // namespace
 }  // namespace shardgate
