@@ -11,10 +11,10 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/config/load_config.h"
 #include "proxy/failover_controller.h"
-#include "proxy/reshard/reshard_controller.h"
 #include "proxy/hot_key_watch.h"
 #include "proxy/net/listener.h"
 #include "proxy/proxy_context.h"
+#include "proxy/reshard/reshard_controller.h"
 #include "proxy/topology.h"
 #include "proxy/topology_store.h"
 #include "proxy/txn/resolver.h"
@@ -27,6 +27,8 @@ using namespace shardgate;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitFailed = 1;
+// Shards that POST /api/v1/shards may add while the proxy runs.
+constexpr std::size_t kAddedShards = 16;
 
 void log(const std::string& line) {
   std::fprintf(stderr, "shardgate: %s\n", line.c_str());
@@ -168,8 +170,11 @@ int main(int argc, char** argv) {
     }
     ctx.scram_verifiers.emplace(u.name(), *v);
   }
-  ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
-  ctx.served = std::make_unique<std::atomic<std::int64_t>[]>(ctx.topology->backends.size());
+  // Room for the backends of shards added while running (POST /api/v1/shards).
+  ctx.backend_capacity = ctx.topology->backends.size() + replication::Monitor::kAddedTargets;
+  ctx.shard_capacity = ctx.topology->shards.size() + kAddedShards;
+  ctx.outstanding = std::make_unique<std::atomic<std::int64_t>[]>(ctx.backend_capacity);
+  ctx.served = std::make_unique<std::atomic<std::int64_t>[]>(ctx.backend_capacity);
 
   // Hot-key detection needs sharded tables: keys are what it counts.
   const config::HotKeys& hk = cluster.sharding().hot_keys();
@@ -240,7 +245,7 @@ int main(int argc, char** argv) {
   ctx.failover_promote_timeout = std::chrono::milliseconds(fo.promote_timeout_ms());
   ctx.failover_rejoin_lag =
       mysql ? cfg.routing().max_replica_lag_transactions() : cfg.routing().max_replica_lag_bytes();
-  ctx.failing_over = std::make_unique<std::atomic<bool>[]>(ctx.topology->shards.size());
+  ctx.failing_over = std::make_unique<std::atomic<bool>[]>(ctx.shard_capacity);
   const bool journal =
       fo.has_journal() ? fo.journal() : fo.enabled() && mysql && !cfg.data_dir().empty();
   if (journal) {

@@ -79,6 +79,9 @@ std::vector<const backend::PoolBase*> Worker::pools() const {
 backend::BalanceChoice Worker::choose(std::uint32_t shard, router::TargetRole role,
                                       std::optional<std::uint64_t> min_replay_lsn,
                                       std::span<const std::uint32_t> excluded) {
+  // A shard added while running brings backends the scratch has no room for.
+  if (outstanding_scratch_.size() < ctx_.topology->backends.size())
+    outstanding_scratch_.resize(ctx_.topology->backends.size());
   for (std::size_t i = 0; i < outstanding_scratch_.size(); ++i)
     outstanding_scratch_[i] = ctx_.outstanding[i].load(std::memory_order_relaxed);
   backend::BalanceInput in;

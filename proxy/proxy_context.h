@@ -67,6 +67,10 @@ struct ProxyContext {
   std::chrono::milliseconds failover_promote_timeout{10000};
   std::uint64_t failover_rejoin_lag = 0;  // a fenced old primary serves again within this lag
   std::unique_ptr<std::atomic<bool>[]> failing_over;
+  // Sizes of the per-backend and per-shard arrays: the topology's at start
+  // plus room for shards added while running (proxy/admin/add_shard.h).
+  std::size_t backend_capacity = 0;
+  std::size_t shard_capacity = 0;
   // Acknowledged writes not yet on every replica (MariaDB; null when off).
   std::unique_ptr<replication::WriteJournal> journal;
   session::CancelRegistry cancels;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "router/shard_map.h"
 
@@ -173,6 +174,41 @@ config::TopologyRecord resharded_record(const config::TopologyRecord& current,
       shard->set_key_range(t.shards[s].spare ? std::string(router::kSpareKeyRange)
                                              : router::format_key_range(t.shards[s].key_range));
   }
+  return next;
+}
+
+Result<config::TopologyRecord> with_spare_shard(const config::TopologyRecord& current,
+                                                const config::Shard& shard,
+                                                const std::string& reason) {
+  if (shard.name().empty()) return make_error("the new shard needs a name");
+  std::set<std::string> names;
+  for (const auto& s : current.cluster().shards()) {
+    if (s.name() == shard.name()) return make_error("shard " + shard.name() + " exists already");
+    for (const auto& b : s.backends()) names.insert(b.name());
+  }
+  int primaries = 0;
+  for (const auto& b : shard.backends()) {
+    if (b.name().empty()) return make_error("every backend of the new shard needs a name");
+    if (!names.insert(b.name()).second) return make_error("backend name " + b.name() + " is taken");
+    if (b.port() == 0 || b.port() > 65535)
+      return make_error("backend " + b.name() + " needs a port (1..65535)");
+    if (b.role() == config::Backend::ROLE_UNSET)
+      return make_error("backend " + b.name() + " needs a role: primary or replica");
+    primaries += b.role() == config::Backend::PRIMARY;
+  }
+  if (primaries != 1)
+    return make_error("the new shard needs exactly one primary backend, not " +
+                      std::to_string(primaries));
+  config::TopologyRecord next = current;
+  next.set_version(current.version() + 1);
+  next.set_reason(reason);
+  next.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+  config::Shard* added = next.mutable_cluster()->add_shards();
+  *added = shard;
+  added->set_key_range(std::string(router::kSpareKeyRange));
+  added->set_epoch(0);
   return next;
 }
 

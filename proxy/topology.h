@@ -1,6 +1,7 @@
 // Builds the data path's Topology from a validated config cluster.
 #pragma once
 
+#include "common/result.h"
 #include "proxy/config/config.pb.h"
 #include "router/topology.h"
 
@@ -28,5 +29,11 @@ config::TopologyRecord resharded_record(const config::TopologyRecord& current,
                                         const std::string& source, const std::string& source_range,
                                         const std::string& target, const std::string& target_range,
                                         const std::string& reason);
+
+// The version with `shard` added as a spare (key_range: none) after the
+// others: names must be new, one backend the primary, ports set. Version + 1.
+Result<config::TopologyRecord> with_spare_shard(const config::TopologyRecord& current,
+                                                const config::Shard& shard,
+                                                const std::string& reason);
 
 }  // namespace shardgate

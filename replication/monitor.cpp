@@ -110,8 +110,10 @@ void ProbeConnection::fail(std::string error) {
 
 Monitor::Monitor(std::vector<ProbeTarget> targets, MonitorOptions options,
                  const ProbeFactory& factory)
-    : targets_(std::move(targets)), options_(sanitized(std::move(options))) {
-  probes_.reserve(targets_.size());
+    : targets_(std::move(targets)), options_(sanitized(std::move(options))), factory_(factory) {
+  capacity_ = targets_.size() + kAddedTargets;
+  targets_.reserve(capacity_);
+  probes_.reserve(capacity_);
   for (const ProbeTarget& target : targets_) probes_.push_back(factory(target, options_));
   // Generation 0: everything up, role unknown, so the proxy can serve before
   // the first round completes.
@@ -131,6 +133,14 @@ Monitor::~Monitor() {
 void Monitor::set_primaries(std::vector<bool> primary) {
   std::lock_guard lock(mutex_);
   new_primaries_ = std::move(primary);
+}
+
+bool Monitor::add_targets(std::vector<ProbeTarget> targets) {
+  std::lock_guard lock(mutex_);
+  if (accepted_ + targets.size() > kAddedTargets) return false;
+  accepted_ += targets.size();
+  for (auto& t : targets) added_.push_back(std::move(t));
+  return true;
 }
 
 void Monitor::start() {
@@ -218,6 +228,13 @@ void Monitor::run() {
   while (true) {
     {
       std::lock_guard lock(mutex_);
+      // Within the reserved capacity: no reference to a target moves.
+      for (auto& t : added_) {
+        if (targets_.size() == capacity_) break;
+        targets_.push_back(std::move(t));
+        probes_.push_back(factory_(targets_.back(), options_));
+      }
+      added_.clear();
       if (new_primaries_) {
         for (size_t i = 0; i < targets_.size() && i < new_primaries_->size(); ++i)
           targets_[i].configured_primary = (*new_primaries_)[i];

@@ -126,6 +126,13 @@ class Monitor {
   // target), for measuring lag from the next round on.
   void set_primaries(std::vector<bool> primary);
 
+  // Probes these too from the next round on (a shard added while running);
+  // their indexes follow the existing targets'. False when more than
+  // kAddedTargets would have been added in all (probes hold references to
+  // their target, so the targets never move).
+  static constexpr std::size_t kAddedTargets = 64;
+  bool add_targets(std::vector<ProbeTarget> targets);
+
   // Called on the monitor thread after each published round. Keep it short:
   // the next round waits for it.
   void set_listener(Listener listener);
@@ -145,6 +152,8 @@ class Monitor {
   // start (set_primaries); probes keep references to their target.
   std::vector<ProbeTarget> targets_;
   const MonitorOptions options_;
+  const ProbeFactory factory_;
+  std::size_t capacity_ = 0;  // targets_ never grows past its reserved size
   // Touched only by the monitor thread (and by the constructor/destructor).
   std::vector<std::unique_ptr<ProbeConnection>> probes_;
 
@@ -162,6 +171,8 @@ class Monitor {
   bool stopping_ = false;
   Listener listener_;
   std::optional<std::vector<bool>> new_primaries_;
+  std::vector<ProbeTarget> added_;
+  std::size_t accepted_ = 0;  // targets given to add_targets so far
 };
 
 namespace detail {

@@ -1,10 +1,11 @@
 #include "proxy/admin/admin_server.h"
 
-#include <future>
-
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <functional>
+#include <future>
 
+#include "proxy/admin/add_shard.h"
 #include "proxy/admin/hot_keys_view.h"
 #include "replication/pg_monitor.h"
 #include "router/shard_map.h"
@@ -80,7 +81,7 @@ std::string result_cache_metrics(const cache::CacheStats& s) {
 
 }  // namespace
 
-AdminServer::AdminServer(ProxyContext& ctx, const replication::Monitor& monitor,
+AdminServer::AdminServer(ProxyContext& ctx, replication::Monitor& monitor,
                          FailoverController& failover, const HotKeyWatch& hot_keys,
                          ReshardController& reshard)
     : ctx_(ctx), monitor_(monitor), failover_(failover), hot_keys_(hot_keys), reshard_(reshard) {}
@@ -134,6 +135,9 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     if (req.method() == http::verb::post && path == "/api/v1/failover") {
       res.set(http::field::content_type, "application/json");
       co_await switchover(query, res);
+    } else if (req.method() == http::verb::post && path == "/api/v1/shards") {
+      res.set(http::field::content_type, "application/json");
+      co_await add_shard(req.body(), res);
     } else if (req.method() == http::verb::post && path == "/api/v1/reshard") {
       res.set(http::field::content_type, "application/json");
       co_await reshard(query, res);
@@ -267,20 +271,13 @@ asio::awaitable<void> AdminServer::switchover(const std::string& query,
   }
 }
 
-asio::awaitable<void> AdminServer::reshard(const std::string& query,
-                                           http::response<http::string_body>& res) {
-  ReshardRequest r;
-  r.op = query_value(query, "op");
-  r.kind = query_value(query, "kind");
-  r.source = query_value(query, "source");
-  r.target = query_value(query, "target");
-  r.at = query_value(query, "at");
-  r.database = query_value(query, "database");
-  r.auto_cutover = query_value(query, "auto_cutover") == "1";
-  // The step may take minutes (a cleanup, a verification): it runs on a
-  // thread of its own while the admin thread goes on serving.
-  auto task = std::make_shared<std::packaged_task<Result<std::string>()>>(
-      [this, r] { return reshard_.request(r); });
+namespace {
+
+// Runs `step` (blocking: a control-plane thread answers it) on a thread of
+// its own while the admin thread goes on serving; the answer as JSON.
+asio::awaitable<void> answer_blocking(std::function<Result<std::string>()> step,
+                                      http::response<http::string_body>& res) {
+  auto task = std::make_shared<std::packaged_task<Result<std::string>()>>(std::move(step));
   auto outcome = task->get_future();
   std::thread([task] { (*task)(); }).detach();
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -297,6 +294,32 @@ asio::awaitable<void> AdminServer::reshard(const std::string& query,
     o["error"] = result.error().message();
   }
   res.body() = json::serialize(o) + "\n";
+}
+
+}  // namespace
+
+asio::awaitable<void> AdminServer::add_shard(const std::string& body,
+                                             http::response<http::string_body>& res) {
+  // A named step: g++ 12 destroys a temporary argument of a co_await twice.
+  std::function<Result<std::string>()> step = [this, body] {
+    return add_spare_shard(ctx_, failover_, monitor_, body);
+  };
+  co_await answer_blocking(step, res);
+}
+
+asio::awaitable<void> AdminServer::reshard(const std::string& query,
+                                           http::response<http::string_body>& res) {
+  ReshardRequest r;
+  r.op = query_value(query, "op");
+  r.kind = query_value(query, "kind");
+  r.source = query_value(query, "source");
+  r.target = query_value(query, "target");
+  r.at = query_value(query, "at");
+  r.database = query_value(query, "database");
+  r.auto_cutover = query_value(query, "auto_cutover") == "1";
+  // A step may take minutes (a cleanup, a verification). Named: see add_shard.
+  std::function<Result<std::string>()> step = [this, r] { return reshard_.request(r); };
+  co_await answer_blocking(step, res);
 }
 
 asio::awaitable<std::string> AdminServer::backends_json() {

@@ -18,7 +18,7 @@ namespace shardgate::admin {
 
 class AdminServer {
  public:
-  AdminServer(ProxyContext& ctx, const replication::Monitor& monitor, FailoverController& failover,
+  AdminServer(ProxyContext& ctx, replication::Monitor& monitor, FailoverController& failover,
               const HotKeyWatch& hot_keys, ReshardController& reshard);
   ~AdminServer();
   // Binds (errors are returned, e.g. the port is taken) and starts serving.
@@ -36,12 +36,15 @@ class AdminServer {
       const std::string& query, boost::beast::http::response<boost::beast::http::string_body>& res);
 
   ProxyContext& ctx_;
-  const replication::Monitor& monitor_;
+  replication::Monitor& monitor_;
   FailoverController& failover_;
   const HotKeyWatch& hot_keys_;
   ReshardController& reshard_;
   // POST /api/v1/reshard?op=...: runs on its own thread (a copy or a
   // cleanup takes long), answered from there.
+  // POST /api/v1/shards: adds a spare shard (proxy/admin/add_shard.h).
+  boost::asio::awaitable<void> add_shard(
+      const std::string& body, boost::beast::http::response<boost::beast::http::string_body>& res);
   boost::asio::awaitable<void> reshard(
       const std::string& query, boost::beast::http::response<boost::beast::http::string_body>& res);
   boost::asio::io_context io_{1};

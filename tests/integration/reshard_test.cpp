@@ -207,14 +207,13 @@ class Load {
       } else if (op < 6 && a != b) {
         // Two keys in one transaction: after the cutover they may live on
         // two shards (two-phase commit).
-        const bool ok = db->exec("BEGIN", &error) &&
-                        db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " +
-                                     std::to_string(a),
-                                 &error) &&
-                        db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " +
-                                     std::to_string(b),
-                                 &error) &&
-                        db->exec("COMMIT", &error);
+        const bool ok =
+            db->exec("BEGIN", &error) &&
+            db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(a),
+                     &error) &&
+            db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(b),
+                     &error) &&
+            db->exec("COMMIT", &error);
         if (ok) {
           add(a);
           add(b);
@@ -278,8 +277,7 @@ class Reshard : public ::testing::TestWithParam<Engine> {
       ASSERT_NE(db, nullptr);
       std::string error;
       ASSERT_TRUE(db->exec(
-          "CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, note text)",
-          &error))
+          "CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, note text)", &error))
           << error;
     }
     auto source = open_db(e, e.base);
@@ -312,17 +310,18 @@ class Reshard : public ::testing::TestWithParam<Engine> {
   }
 
   int shardctl(const std::string& args, std::string* out) {
-    return run(bin("shardctl") + " " + args + " --admin 127.0.0.1:" +
-                   std::to_string(GetParam().admin) + " 2>&1",
+    return run(bin("shardctl") + " " + args +
+                   " --admin 127.0.0.1:" + std::to_string(GetParam().admin) + " 2>&1",
                out);
   }
 
   // Every row lives on exactly the shard whose range holds its key, and
   // holds what the ledger says. `owner_of_high` is the shard that owns 80-.
-  void expect_rows_match(const Load& load, int owner_of_high) {
+  void expect_rows_match(const Load& load, int owner_of_high, int shards = 2) {
+    // Shards other than 0 and owner_of_high hold nothing.
     const Engine& e = GetParam();
     std::map<std::int64_t, std::int64_t> all;
-    for (int s = 0; s < 2; ++s) {
+    for (int s = 0; s < shards; ++s) {
       auto db = open_db(e, primary_port(e.admin, "s" + std::to_string(s)));
       ASSERT_NE(db, nullptr);
       auto rows = db->balances("SELECT id, balance FROM accounts");
@@ -330,7 +329,7 @@ class Reshard : public ::testing::TestWithParam<Engine> {
       std::uint64_t misplaced = 0, duplicated = 0;
       for (const auto& [id, balance] : *rows) {
         const bool high = hash_of(id) >= 0x8000000000000000ull;
-        if (high != (s == owner_of_high)) ++misplaced;
+        if (high != (s == owner_of_high) || (s != 0 && s != owner_of_high)) ++misplaced;
         if (!all.emplace(id, balance).second) ++duplicated;
       }
       EXPECT_EQ(misplaced, 0u) << "rows on shard s" << s << " that another shard owns";
@@ -379,17 +378,18 @@ TEST_P(Reshard, SplitUnderLoadLosesNothingAndPausesWritesBriefly) {
   status = reshard_status(e.admin);
   ASSERT_EQ(status["pauses_ms"].as_array().size(), 1u);
   const double pause = status["pauses_ms"].as_array()[0].to_number<double>();
-  std::printf("[ reshard ] %s: %.0f rows copied at %.0f rows/s, %llu writes and %llu reads "
-              "through the proxy, write pause %.1f ms (slowest write a client saw: %.1f ms), %.0f "
-              "keys re-copied\n",
-              e.name.c_str(), status["rows_copied"].to_number<double>(),
-              status["rows_per_second"].to_number<double>(),
-              static_cast<unsigned long long>(load.writes.load()),
-              static_cast<unsigned long long>(load.reads.load()), pause,
-              load.slowest_write_us.load() / 1000.0, status["keys_applied"].to_number<double>());
+  std::printf(
+      "[ reshard ] %s: %.0f rows copied at %.0f rows/s, %llu writes and %llu reads "
+      "through the proxy, write pause %.1f ms (slowest write a client saw: %.1f ms), %.0f "
+      "keys re-copied\n",
+      e.name.c_str(), status["rows_copied"].to_number<double>(),
+      status["rows_per_second"].to_number<double>(),
+      static_cast<unsigned long long>(load.writes.load()),
+      static_cast<unsigned long long>(load.reads.load()), pause,
+      load.slowest_write_us.load() / 1000.0, status["keys_applied"].to_number<double>());
   EXPECT_LT(pause, 1500.0);
-  EXPECT_TRUE(load.errors.empty()) << load.errors.size() << " client errors, first: "
-                                   << load.errors.front();
+  EXPECT_TRUE(load.errors.empty())
+      << load.errors.size() << " client errors, first: " << load.errors.front();
   EXPECT_GT(load.writes.load(), 100u);
   ASSERT_EQ(shardctl("reshard cleanup", &out), 0) << out;
   EXPECT_NE(out.find("moved rows from s0"), std::string::npos) << out;
@@ -467,9 +467,8 @@ TEST_P(Reshard, FaultsAbortResumeAndFailover) {
     for (int i = 0; i < 200; ++i) {
       const std::int64_t id = 1 + static_cast<std::int64_t>(rng() % kRows);
       std::string error;
-      ASSERT_TRUE(db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " +
-                               std::to_string(id),
-                           &error))
+      ASSERT_TRUE(db->exec(
+          "UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(id), &error))
           << error;
       ++load.delta[id];
     }
@@ -485,11 +484,55 @@ TEST_P(Reshard, FaultsAbortResumeAndFailover) {
   expect_rows_match(load, 1);
 }
 
+// A shard started next to the running sandbox (`sandbox up` with one more
+// spare) and announced to the running proxy (`reshard add-shard`) takes a
+// split like a spare of the config: no restart anywhere.
+TEST_P(Reshard, AShardAddedWhileRunningTakesASplit) {
+  const Engine& e = GetParam();
+  std::string out;
+  ASSERT_EQ(run(bin("shardctl") + " sandbox up --engine " + e.name +
+                    " --shards 1 --spare-shards 2 --replicas 1 --base-port " +
+                    std::to_string(e.base) + " --proxy-port " + std::to_string(e.proxy) +
+                    " --admin-port " + std::to_string(e.admin) + " --dir " + dir_ + "/sbx 2>&1",
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("adding"), std::string::npos) << out;
+  {
+    auto db = open_db(e, e.base + 4);
+    ASSERT_NE(db, nullptr) << "the new shard's primary runs";
+    std::string error;
+    ASSERT_TRUE(db->exec(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, note text)", &error))
+        << error;
+  }
+  EXPECT_NE(shardctl("reshard start --split s0 --into s2 --database app", &out), 0)
+      << "the proxy does not know s2 yet: " << out;
+  ASSERT_EQ(shardctl("reshard add-shard --shard s2 --config " + dir_ + "/sbx/shardgate.yaml", &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("shard s2 added as a spare"), std::string::npos) << out;
+  EXPECT_NE(shardctl("reshard add-shard --shard s2 --config " + dir_ + "/sbx/shardgate.yaml", &out),
+            0)
+      << "twice: " << out;
+  // The monitor probes the new servers.
+  ASSERT_TRUE(wait_until([&] { return primary_port(e.admin, "s2") == e.base + 4; }, 10000));
+  Load load(e, 3);
+  ASSERT_EQ(shardctl("reshard start --split s0 --into s2 --database app --wait", &out), 0) << out;
+  ASSERT_EQ(shardctl("reshard cutover", &out), 0) << out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  load.stop();
+  EXPECT_TRUE(load.errors.empty()) << load.errors.front();
+  ASSERT_EQ(shardctl("reshard cleanup", &out), 0) << out;
+  expect_rows_match(load, 2, 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Engines, Reshard,
     ::testing::Values(
-        Engine{"postgres", 28432, 28532, 28533,
-               "INSERT INTO accounts SELECT g, g % 1000, 'n' || g FROM generate_series(1, 200000) g"},
+        Engine{
+            "postgres", 28432, 28532, 28533,
+            "INSERT INTO accounts SELECT g, g % 1000, 'n' || g FROM generate_series(1, 200000) g"},
         Engine{"mysql", 28632, 28732, 28733,
                "INSERT INTO accounts SELECT seq, seq % 1000, CONCAT('n', seq) FROM "
                "seq_1_to_200000"}),

@@ -10,7 +10,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-Result<AdminReply> admin_request(const std::string& admin, bool post, const std::string& target) {
+Result<AdminReply> admin_request(const std::string& admin, bool post, const std::string& target,
+                                 const std::string& body) {
   const auto colon = admin.rfind(':');
   if (colon == std::string::npos)
     return make_error("--admin must be HOST:PORT, got '" + admin + "'");
@@ -23,8 +24,13 @@ Result<AdminReply> admin_request(const std::string& admin, bool post, const std:
   if (ec)
     return make_error("cannot reach the shardgate admin API at " + admin + ": " + ec.message() +
                       " (is shardgate running, with admin.port set?)");
-  http::request<http::empty_body> req(post ? http::verb::post : http::verb::get, target, 11);
+  http::request<http::string_body> req(post ? http::verb::post : http::verb::get, target, 11);
   req.set(http::field::host, admin);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
   http::write(socket, req, ec);
   beast::flat_buffer buffer;
   http::response<http::string_body> res;

@@ -1,17 +1,17 @@
 // shardctl: the operator's command line. Exit status 0 on success, 1 when the
 // command failed, 2 when it was typed wrong (the message says what to type).
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <thread>
 #include <exception>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tools/shardctl/admin_client.h"
@@ -44,10 +44,12 @@ constexpr const char* kUsage =
     "  shardctl reshard isolate --table T --key K [--new-shard NAME]\n"
     "                        [--admin HOST:PORT | --config FILE] [--json]\n"
     "  shardctl reshard plan|start --split S --into SPARE [--at HEX]\n"
-    "                        | --merge S --into NEIGHBOUR | --rebalance LEFT --with RIGHT --at HEX\n"
+    "                        | --merge S --into NEIGHBOUR | --rebalance LEFT --with RIGHT --at "
+    "HEX\n"
     "                        [--database DB] [--auto-cutover] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl reshard status|verify|cutover|abort|cleanup [--json] [--wait]\n"
     "                        [--admin HOST:PORT | --config FILE]\n"
+    "  shardctl reshard add-shard --shard NAME --config FILE [--admin HOST:PORT]\n"
     "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
     "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
@@ -71,6 +73,8 @@ constexpr const char* kUsage =
     "  then catches up; cutover verifies, pauses writes briefly and switches the\n"
     "  topology; cleanup then deletes the moved rows from the source. --wait waits\n"
     "  for the copy to finish (start) before returning\n"
+    "reshard add-shard tells the running proxy about a spare shard (key_range: none)\n"
+    "  of FILE, e.g. one `sandbox up --spare-shards N+1` just started and wrote\n"
     "failover runs a planned switchover of shard S (to the most advanced replica, or NAME)\n"
     "drill failover runs writes through the sandbox's proxy, injects the fault on the\n"
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
@@ -311,6 +315,24 @@ int reshard(const Args& args) {
     std::cout << *out;
     return kExitOk;
   }
+  if (sub == "add-shard") {
+    if (auto e = parse_options(rest, {"--config", "--shard", "--admin"}, {}, given))
+      return usage_error(e->message);
+    if (!given.count("--config") || !given.count("--shard"))
+      return usage_error(
+          "reshard add-shard needs --shard NAME and --config FILE (which defines it)");
+    const std::string config_path = given["--config"];
+    if (given.count("--admin")) given.erase("--config");  // the proxy to tell is given
+    auto admin = admin_address(given);
+    if (!admin) return kExitFailed;
+    auto out = add_shard_from_config(*admin, config_path, given["--shard"]);
+    if (!out) {
+      std::cerr << "shardctl: " << out.error().message() << "\n";
+      return kExitFailed;
+    }
+    std::cout << *out;
+    return kExitOk;
+  }
   if (auto e = parse_options(rest,
                              {"--admin", "--config", "--split", "--merge", "--rebalance", "--into",
                               "--with", "--at", "--database"},
@@ -340,8 +362,8 @@ int reshard(const Args& args) {
     } else if (given.count("--merge")) {
       params = {{"kind", "merge"}, {"source", given["--merge"]}, {"target", given["--into"]}};
     } else {
-      params = {{"kind", "rebalance"}, {"source", given["--rebalance"]},
-                {"target", given["--with"]}};
+      params = {
+          {"kind", "rebalance"}, {"source", given["--rebalance"]}, {"target", given["--with"]}};
     }
     if (params["target"].empty()) return usage_error("name the other shard (--into / --with)");
     params["at"] = given["--at"];

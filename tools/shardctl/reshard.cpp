@@ -1,10 +1,11 @@
 #include "tools/shardctl/reshard.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <sstream>
 
+#include "proxy/config/load_config.h"
 #include "router/isolate_plan.h"
 #include "router/shard_map.h"
 #include "tools/shardctl/admin_client.h"
@@ -158,7 +159,47 @@ Result<std::string> reshard_step(const std::string& admin, const std::string& op
   if (!reply) return reply.error();
   boost::system::error_code ec;
   json::value doc = json::parse(reply->body, ec);
-  if (ec || !doc.is_object()) return make_error("unexpected answer from the admin API: " + reply->body);
+  if (ec || !doc.is_object())
+    return make_error("unexpected answer from the admin API: " + reply->body);
+  const json::object& o = doc.as_object();
+  if (o.contains("error")) return make_error(std::string(o.at("error").as_string()));
+  return std::string(o.at("message").as_string()) + "\n";
+}
+
+Result<std::string> add_shard_from_config(const std::string& admin, const std::string& config_path,
+                                          const std::string& shard_name) {
+  auto cfg = config::load_config_file(config_path);
+  if (!cfg) return cfg.error();
+  const config::Shard* shard = nullptr;
+  for (const auto& cluster : cfg->clusters())
+    for (const auto& s : cluster.shards())
+      if (s.name() == shard_name) shard = &s;
+  if (!shard) return make_error(config_path + " has no shard named " + shard_name);
+  if (shard->key_range() != router::kSpareKeyRange)
+    return make_error("shard " + shard_name + " in " + config_path +
+                      " is not a spare: set its key_range: none (keys come with a cutover)");
+  json::object body;
+  body["name"] = shard->name();
+  json::array backends;
+  for (const auto& b : shard->backends()) {
+    json::object o;
+    o["name"] = b.name();
+    o["host"] = b.host();
+    o["port"] = b.port();
+    o["role"] = b.role() == config::Backend::PRIMARY ? "primary" : "replica";
+    if (!b.unix_socket_dir().empty()) o["unix_socket_dir"] = b.unix_socket_dir();
+    if (!b.unix_socket().empty()) o["unix_socket"] = b.unix_socket();
+    if (!b.zone().empty()) o["zone"] = b.zone();
+    if (b.priority()) o["priority"] = b.priority();
+    backends.push_back(std::move(o));
+  }
+  body["backends"] = std::move(backends);
+  auto reply = admin_request(admin, true, "/api/v1/shards", json::serialize(body));
+  if (!reply) return reply.error();
+  boost::system::error_code ec;
+  json::value doc = json::parse(reply->body, ec);
+  if (ec || !doc.is_object())
+    return make_error("unexpected answer from the admin API: " + reply->body);
   const json::object& o = doc.as_object();
   if (o.contains("error")) return make_error(std::string(o.at("error").as_string()));
   return std::string(o.at("message").as_string()) + "\n";

@@ -17,6 +17,10 @@ Result<std::string> plan_isolation(const std::string& admin, const std::string& 
 // POST /api/v1/reshard?op=OP&...: the proxy's answer (its message), or its error.
 Result<std::string> reshard_step(const std::string& admin, const std::string& op,
                                  const std::map<std::string, std::string>& params);
+// Tells the running proxy about shard `shard` of the config file at
+// `config_path` (a spare, key_range: none): POST /api/v1/shards.
+Result<std::string> add_shard_from_config(const std::string& admin, const std::string& config_path,
+                                          const std::string& shard);
 // The job's progress: state, a bar of rows copied, rate, ETA, pending keys,
 // write pauses; the raw JSON with `json`.
 Result<std::string> reshard_status(const std::string& admin, bool json);

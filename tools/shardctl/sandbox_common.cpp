@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace shardgate::shardctl {
@@ -113,7 +114,9 @@ Result<void> check_ports(const SandboxContext& ctx) {
   return {};
 }
 
-enum class Existing { kNone, kAllRunning };
+// kGrow: every existing member runs as asked, and whole shards are missing
+// (more --spare-shards than before): only those are started.
+enum class Existing { kNone, kAllRunning, kGrow };
 
 std::string start_over(const std::string& dir) {
   return "start over with `shardctl sandbox down --dir " + dir +
@@ -141,6 +144,22 @@ Result<Existing> inspect_existing(const SandboxContext& ctx, const SandboxEngine
                             return it != running.end() && it->second == m.port;
                           });
   if (same_shape) return Existing::kAllRunning;
+  std::set<int> present_shards;
+  bool existing_as_asked = true;
+  for (const auto& d : dirs) {
+    const std::string name = d.filename().string();
+    auto member = std::find_if(ctx.members.begin(), ctx.members.end(),
+                               [&](const Member& m) { return m.name == name; });
+    auto it = running.find(name);
+    if (member == ctx.members.end() || it == running.end() || it->second != member->port)
+      existing_as_asked = false;
+    else
+      present_shards.insert(member->shard);
+  }
+  const bool whole_shards = std::all_of(
+      ctx.members.begin(), ctx.members.end(),
+      [&](const Member& m) { return !present_shards.count(m.shard) || running.count(m.name); });
+  if (existing_as_asked && whole_shards && !running.empty()) return Existing::kGrow;
   if (running.empty())
     return make_error(dir +
                       " already holds a stopped sandbox: remove it with `shardctl sandbox "
@@ -300,7 +319,24 @@ Result<std::string> run_sandbox_up(SandboxOptions options, SandboxEngine& engine
     note("the sandbox in " + ctx.options.dir.string() + " is already running");
     return write_config(ctx);
   }
-  if (auto r = check_ports(ctx); !r) return r.error();
+  std::vector<Member> all = ctx.members;
+  if (*existing == Existing::kGrow) {
+    // Only the new shards' members start; the config names them all. The
+    // proxy's and admin ports are in use by a running proxy: not checked.
+    std::vector<Member> added;
+    for (const Member& m : ctx.members)
+      if (!engine.running_port(ctx.member_dir(m))) added.push_back(m);
+    ctx.members = added;
+    std::string names;
+    for (const Member& m : added) names += (names.empty() ? "" : ", ") + m.name;
+    note("the sandbox in " + ctx.options.dir.string() + " runs; adding " + names);
+    for (const Member& m : ctx.members)
+      if (!port_free(m.port))
+        return make_error("port " + std::to_string(m.port) + " (" + m.name +
+                          ") is already in use on 127.0.0.1");
+  } else if (auto r = check_ports(ctx); !r) {
+    return r.error();
+  }
   if (auto r = prepare_dirs(ctx); !r) return r.error();
   if (auto r = engine.start_all(ctx); !r) {
     // Leave nothing running behind a failure; the files stay for inspection.
@@ -310,6 +346,7 @@ Result<std::string> run_sandbox_up(SandboxOptions options, SandboxEngine& engine
                       ", then remove it with `shardctl sandbox down --dir " +
                       ctx.options.dir.string() + " --destroy`");
   }
+  ctx.members = all;
   return write_config(ctx);
 }
 

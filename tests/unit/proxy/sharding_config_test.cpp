@@ -176,9 +176,49 @@ TEST(ShardingConfig, ReshardedRecordMovesTheSlice) {
   router::KeyValue k;
   for (k.integer = 0; k.integer < 500; ++k.integer) {
     const std::uint64_t h = router::key_hash(k);
-    EXPECT_EQ(*router::shard_of(t.sharding.tables[0], k, t),
-              h < 0x8000000000000000ull ? 0u : h < 0xc000000000000000ull ? 1u : 2u);
+    EXPECT_EQ(*router::shard_of(t.sharding.tables[0], k, t), h < 0x8000000000000000ull   ? 0u
+                                                             : h < 0xc000000000000000ull ? 1u
+                                                                                         : 2u);
   }
+}
+
+// A shard added while running: a spare after the others, checked first.
+TEST(ShardingConfig, SpareShardAddedWhileRunning) {
+  auto c = config::parse_config(kBase);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  config::TopologyRecord r;
+  r.set_version(2);
+  *r.mutable_cluster() = c->clusters(0);
+  config::Shard shard;
+  shard.set_name("s2");
+  auto* b = shard.add_backends();
+  b->set_name("c");
+  b->set_host("127.0.0.1");
+  b->set_port(5440);
+  b->set_role(config::Backend::PRIMARY);
+  auto next = with_spare_shard(r, shard, "added");
+  ASSERT_TRUE(next) << next.error().message();
+  EXPECT_EQ(next->version(), 3u);
+  const router::Topology t = topology_from_record(*next);
+  ASSERT_EQ(t.shards.size(), 3u);
+  EXPECT_TRUE(t.shards[2].spare);
+  EXPECT_EQ(t.backends.size(), 3u);
+  EXPECT_EQ(t.backends[2].shard, 2u) << "new backends come after the others: indexes stay";
+  EXPECT_EQ(router::format_key_range(t.shards[1].key_range), "80-") << "owners unchanged";
+  auto refused = [&](config::Shard s, const std::string& words) {
+    auto bad = with_spare_shard(r, s, "x");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find(words), std::string::npos) << bad.error().message();
+  };
+  config::Shard taken = shard;
+  taken.set_name("s1");
+  refused(taken, "exists already");
+  config::Shard same_backend = shard;
+  same_backend.mutable_backends(0)->set_name("a");
+  refused(same_backend, "is taken");
+  config::Shard no_primary = shard;
+  no_primary.mutable_backends(0)->set_role(config::Backend::REPLICA);
+  refused(no_primary, "exactly one primary");
 }
 
 }  // namespace
