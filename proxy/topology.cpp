@@ -33,7 +33,13 @@ void add_sharding(const config::Cluster& cluster, router::Topology& t) {
       t.shards[s].spare = true;
       t.shards[s].key_range = router::KeyRange{0, 0, false};
     } else {
-      t.shards[s].key_range = text.empty() ? even[next_even] : *router::parse_key_range(text);
+      if (text.empty()) {
+        t.shards[s].key_range = even[next_even];
+      } else {
+        auto ranges = *router::parse_key_ranges(text);  // validated
+        t.shards[s].key_range = ranges.front();
+        t.shards[s].more_ranges.assign(ranges.begin() + 1, ranges.end());
+      }
       ++next_even;
     }
   }
@@ -158,12 +164,7 @@ config::TopologyRecord resharded_record(const config::TopologyRecord& current,
                                         const std::string& target, const std::string& target_range,
                                         const std::string& reason) {
   const router::Topology t = topology_from_record(current);
-  config::TopologyRecord next = current;
-  next.set_version(current.version() + 1);
-  next.set_reason(reason);
-  next.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count());
+  config::TopologyRecord next = next_version(current, reason);
   for (int s = 0; s < next.cluster().shards_size(); ++s) {
     config::Shard* shard = next.mutable_cluster()->mutable_shards(s);
     if (shard->name() == source)
@@ -171,8 +172,7 @@ config::TopologyRecord resharded_record(const config::TopologyRecord& current,
     else if (shard->name() == target)
       shard->set_key_range(target_range);
     else
-      shard->set_key_range(t.shards[s].spare ? std::string(router::kSpareKeyRange)
-                                             : router::format_key_range(t.shards[s].key_range));
+      shard->set_key_range(router::format_shard_ranges(t.shards[s]));
   }
   return next;
 }
@@ -199,12 +199,7 @@ Result<config::TopologyRecord> with_spare_shard(const config::TopologyRecord& cu
   if (primaries != 1)
     return make_error("the new shard needs exactly one primary backend, not " +
                       std::to_string(primaries));
-  config::TopologyRecord next = current;
-  next.set_version(current.version() + 1);
-  next.set_reason(reason);
-  next.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count());
+  config::TopologyRecord next = next_version(current, reason);
   config::Shard* added = next.mutable_cluster()->add_shards();
   *added = shard;
   added->set_key_range(std::string(router::kSpareKeyRange));

@@ -14,20 +14,23 @@ Result<IsolatePlan> plan_hash(const Topology& t, const ShardedTable& table, cons
   auto shard = shard_of(table, key, t);
   if (!shard) return shard.error();
   const ShardInfo& source = t.shards[*shard];
+  // The slice of the shard that holds the key (a shard may own several).
+  KeyRange range = source.key_range;
+  for (const KeyRange& r : source.more_ranges)
+    if (r.contains(h)) range = r;
   plan.hash = h;
   plan.source = source.name;
-  plan.source_range = source.key_range;
+  plan.source_range = range;
   const bool last = h == std::numeric_limits<std::uint64_t>::max();
-  const bool below = h > source.key_range.start;
-  const bool above = !last && (source.key_range.end_is_max || h + 1 < source.key_range.end);
+  const bool below = h > range.start;
+  const bool above = !last && (range.end_is_max || h + 1 < range.end);
   if (!below && !above)
     return make_error("key " + plan.key + " of " + plan.table + " already has shard " +
-                      source.name + " to itself (key range " + format_key_range(source.key_range) +
-                      ")");
+                      source.name + " to itself (key range " + format_key_range(range) + ")");
   if (below) {
     PlannedSlice lo;
     lo.shard = source.name;
-    lo.range = {source.key_range.start, h, false};
+    lo.range = {range.start, h, false};
     plan.slices.push_back(lo);
   }
   PlannedSlice alone;
@@ -41,7 +44,7 @@ Result<IsolatePlan> plan_hash(const Topology& t, const ShardedTable& table, cons
     // The source keeps its name for the lower slice when there is one.
     hi.shard = below ? source.name + "-hi" : source.name;
     hi.is_new = below;
-    hi.range = {h + 1, source.key_range.end, source.key_range.end_is_max};
+    hi.range = {h + 1, range.end, range.end_is_max};
     plan.slices.push_back(hi);
   }
   // Every hash-sharded table with the same key type hashes this value to

@@ -1,5 +1,7 @@
 #include "router/reshard_plan.h"
 
+#include <algorithm>
+
 #include "router/shard_map.h"
 
 namespace shardgate::router {
@@ -30,6 +32,10 @@ Result<void> check_owner(const Topology& t, std::uint32_t s, const char* role) {
   if (t.shards[s].spare)
     return make_error(std::string(role) + " shard " + t.shards[s].name +
                       " is a spare (key_range: none) and owns no keys");
+  if (!t.shards[s].more_ranges.empty())
+    return make_error(std::string(role) + " shard " + t.shards[s].name + " owns several slices (" +
+                      format_shard_ranges(t.shards[s]) +
+                      "): split, merge and rebalance move shards of one slice");
   return {};
 }
 
@@ -57,6 +63,8 @@ const char* reshard_kind_name(ReshardKind kind) {
       return "merge";
     case ReshardKind::Rebalance:
       return "rebalance";
+    case ReshardKind::Isolate:
+      return "isolate";
   }
   return "?";
 }
@@ -64,8 +72,10 @@ const char* reshard_kind_name(ReshardKind kind) {
 Result<std::uint64_t> parse_key_boundary(std::string_view text) {
   if (text.empty()) return make_error("the boundary is empty: write leading hex digits (\"80\")");
   auto r = parse_key_range(std::string(text) + "-");
-  if (!r) return make_error("boundary '" + std::string(text) + "': write leading hex digits of "
-                            "the 64-bit keyspace (\"80\" is its middle)");
+  if (!r)
+    return make_error("boundary '" + std::string(text) +
+                      "': write leading hex digits of "
+                      "the 64-bit keyspace (\"80\" is its middle)");
   return r->start;
 }
 
@@ -88,9 +98,8 @@ Result<ReshardPlan> plan_split(const Topology& t, std::string_view source_name,
   const std::uint64_t at =
       boundary ? *boundary : static_cast<std::uint64_t>(r.start + (end - r.start) / 2);
   if (at <= r.start || at >= end)
-    return make_error("boundary " + format_key_boundary(at) +
-                      " is not inside shard " + t.shards[*source].name + "'s range " +
-                      format_key_range(r));
+    return make_error("boundary " + format_key_boundary(at) + " is not inside shard " +
+                      t.shards[*source].name + "'s range " + format_key_range(r));
   ReshardPlan p;
   p.kind = ReshardKind::Split;
   p.source = *source;
@@ -149,8 +158,8 @@ Result<ReshardPlan> plan_rebalance(const Topology& t, std::string_view left_name
   const KeyRange& r = t.shards[*right].key_range;
   if (l.end_is_max || l.end != r.start)
     return make_error("shard " + t.shards[*left].name + " (" + format_key_range(l) +
-                      ") does not end where " + t.shards[*right].name + " (" +
-                      format_key_range(r) + ") begins: name the left neighbour first");
+                      ") does not end where " + t.shards[*right].name + " (" + format_key_range(r) +
+                      ") begins: name the left neighbour first");
   if (boundary <= l.start || boundary >= end_of(r) || boundary == l.end)
     return make_error("the new boundary must lie inside " + format_key_range(l) + " or " +
                       format_key_range(r) + " and differ from the current one");
@@ -174,15 +183,70 @@ Result<ReshardPlan> plan_rebalance(const Topology& t, std::string_view left_name
   return p;
 }
 
+Result<ReshardPlan> plan_isolate_key(const Topology& t, std::string_view table_name,
+                                     std::string_view key_text, std::string_view target_name) {
+  const ShardedTable* table = nullptr;
+  for (const auto& st : t.sharding.tables)
+    if (st.name == table_name) table = &st;
+  if (!table) return make_error("table " + std::string(table_name) + " is not sharded");
+  if (table->strategy != ShardStrategy::Hash)
+    return make_error("table " + table->name +
+                      " is range-sharded: give the key a rule of its own in the config instead");
+  auto key = key_from_text(*table, key_text);
+  if (!key) return key.error();
+  auto source = shard_of(*table, *key, t);
+  if (!source) return source.error();
+  auto target = find_shard(t, target_name);
+  if (!target) return target.error();
+  if (!t.shards[*target].spare)
+    return make_error("target shard " + t.shards[*target].name +
+                      " is not a spare: a key is isolated into a spare shard (key_range: none)");
+  const std::uint64_t h = key_hash(*key);
+  const ShardInfo& s = t.shards[*source];
+  std::vector<KeyRange> kept{s.key_range};
+  kept.insert(kept.end(), s.more_ranges.begin(), s.more_ranges.end());
+  std::vector<KeyRange> after;
+  for (const KeyRange& r : kept) {
+    if (!r.contains(h)) {
+      after.push_back(r);
+      continue;
+    }
+    if (h > r.start) after.push_back({r.start, h, false});
+    const bool last = h == UINT64_MAX;
+    if (!last && (r.end_is_max || h + 1 < r.end)) after.push_back({h + 1, r.end, r.end_is_max});
+  }
+  if (after.empty())
+    return make_error("key " + std::string(key_text) + " of " + table->name + " has shard " +
+                      s.name + " to itself already");
+  std::sort(after.begin(), after.end(),
+            [](const KeyRange& a, const KeyRange& b) { return a.start < b.start; });
+  ReshardPlan p;
+  p.kind = ReshardKind::Isolate;
+  p.source = *source;
+  p.target = *target;
+  p.moving = {h, h == UINT64_MAX ? 0 : h + 1, h == UINT64_MAX};
+  p.source_after = after.front();
+  p.source_after_more.assign(after.begin() + 1, after.end());
+  p.target_after = p.moving;
+  p.tables = moving_tables(t);
+  return p;
+}
+
+std::string source_ranges_after(const ReshardPlan& p) {
+  if (p.source_spare_after) return std::string(kSpareKeyRange);
+  std::vector<KeyRange> all{p.source_after};
+  all.insert(all.end(), p.source_after_more.begin(), p.source_after_more.end());
+  return format_key_ranges(all);
+}
+
 std::string describe(const ReshardPlan& p, const Topology& t) {
   const std::string& source = t.shards[p.source].name;
   const std::string& target = t.shards[p.target].name;
-  std::string out = std::string(reshard_kind_name(p.kind)) + ": rows of " +
-                    format_key_range(p.moving) + " move from " + source + " to " + target + "; " +
-                    source + " then owns " +
-                    (p.source_spare_after ? std::string("nothing (spare)")
-                                          : format_key_range(p.source_after)) +
-                    ", " + target + " owns " + format_key_range(p.target_after);
+  std::string out =
+      std::string(reshard_kind_name(p.kind)) + ": rows of " + format_key_range(p.moving) +
+      " move from " + source + " to " + target + "; " + source + " then owns " +
+      (p.source_spare_after ? std::string("nothing (spare)") : source_ranges_after(p)) + ", " +
+      target + " owns " + format_key_range(p.target_after);
   return out;
 }
 

@@ -51,7 +51,7 @@ Result<std::uint32_t> shard_of(const ShardedTable& table, const KeyValue& key,
   if (table.strategy == ShardStrategy::Hash) {
     const std::uint64_t h = key_hash(key);
     for (std::uint32_t s = 0; s < topology.shards.size(); ++s)
-      if (!topology.shards[s].spare && topology.shards[s].key_range.contains(h)) return s;
+      if (topology.shards[s].owns(h)) return s;
     return make_error("no shard owns the keyspace point of this " + table.name + "." +
                       table.column + " value: the shards' key ranges leave a gap");
   }
@@ -122,6 +122,42 @@ std::string format_key_range(const KeyRange& range) {
   return out;
 }
 
+Result<std::vector<KeyRange>> parse_key_ranges(std::string_view text) {
+  std::vector<KeyRange> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = text.find(',', start);
+    std::string_view part =
+        text.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    auto r = parse_key_range(part);
+    if (!r) return r.error();
+    out.push_back(*r);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const KeyRange& a, const KeyRange& b) { return a.start < b.start; });
+  return out;
+}
+
+std::string format_key_ranges(const std::vector<KeyRange>& ranges) {
+  std::vector<KeyRange> sorted = ranges;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const KeyRange& a, const KeyRange& b) { return a.start < b.start; });
+  std::string out;
+  for (const KeyRange& r : sorted) out += (out.empty() ? "" : ",") + format_key_range(r);
+  return out;
+}
+
+std::string format_shard_ranges(const ShardInfo& shard) {
+  if (shard.spare) return std::string(kSpareKeyRange);
+  std::vector<KeyRange> all{shard.key_range};
+  all.insert(all.end(), shard.more_ranges.begin(), shard.more_ranges.end());
+  return format_key_ranges(all);
+}
+
 std::vector<KeyRange> even_key_ranges(std::uint32_t count) {
   std::vector<KeyRange> out;
   if (count == 0) return out;
@@ -142,18 +178,18 @@ Result<void> check_key_ranges_tile(const std::vector<KeyRange>& ranges) {
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     const KeyRange& r = ranges[i];
     if (r.start != next)
-      return make_error("shard " + std::to_string(i) + "'s key range " + format_key_range(r) +
+      return make_error("key range " + format_key_range(r) +
                         (r.start > next ? " leaves a gap before it" : " overlaps the one before"));
     if (r.end_is_max) {
       if (i + 1 != ranges.size())
-        return make_error("shard " + std::to_string(i) + "'s key range " + format_key_range(r) +
-                          " runs to the end of the keyspace, but more shards follow");
+        return make_error("key range " + format_key_range(r) +
+                          " runs to the end of the keyspace, but more ranges follow");
       return {};
     }
     next = r.end;
   }
   return make_error(ranges.empty() ? "no key ranges"
-                                   : "the last shard's key range must run to the end (\"..-\")");
+                                   : "the last key range must run to the end (\"..-\")");
 }
 
 }  // namespace shardgate::router

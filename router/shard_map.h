@@ -53,10 +53,16 @@ inline constexpr std::string_view kSpareKeyRange = "none";
 Result<KeyRange> parse_key_range(std::string_view text);
 std::string format_key_range(const KeyRange& range);
 
+// A shard's slices, comma-separated in keyspace order ("-40,48-80").
+Result<std::vector<KeyRange>> parse_key_ranges(std::string_view text);
+// "none" for a spare, else its slices as parse_key_ranges reads them.
+std::string format_shard_ranges(const ShardInfo& shard);
+std::string format_key_ranges(const std::vector<KeyRange>& ranges);
+
 // `count` equal slices of the keyspace, in order.
 std::vector<KeyRange> even_key_ranges(std::uint32_t count);
 
-// The ranges, taken in the given order, must tile the keyspace: no gap, no
+// The ranges, in keyspace order, must tile the keyspace: no gap, no
 // overlap. Returns an error that says where it breaks.
 Result<void> check_key_ranges_tile(const std::vector<KeyRange>& ranges);
 

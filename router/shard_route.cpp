@@ -54,7 +54,8 @@ std::vector<std::uint32_t> every_shard(const Topology& topology) {
 }  // namespace
 
 Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
-                                    std::span<const ParamValue> params, const Topology& topology) {
+                                    std::span<const ParamValue> params, const Topology& topology,
+                                    bool with_keys) {
   if (analysis.refusal) return make_error(*analysis.refusal);
   ShardTargets out;
   const std::uint32_t home = topology.sharding.default_shard;
@@ -91,6 +92,7 @@ Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
         auto shard = shard_of(*k.table, *key, topology);
         if (!shard) return shard.error();
         out.shards.push_back(*shard);
+        if (!with_keys) continue;
         const auto table = static_cast<std::uint32_t>(k.table - topology.sharding.tables.data());
         out.keys.push_back({table, std::move(*key), *shard});
       }

@@ -37,8 +37,11 @@ struct ShardTargets {
   std::vector<ResolvedKey> keys;      // ShardScope::Keys: each key, in statement order
 };
 
+// with_keys: fill ShardTargets::keys (hot-key counting and resharding want
+// them; routing alone does not, and skips the allocation).
 Result<ShardTargets> resolve_shards(const ShardAnalysis& analysis,
-                                    std::span<const ParamValue> params, const Topology& topology);
+                                    std::span<const ParamValue> params, const Topology& topology,
+                                    bool with_keys = true);
 
 // The shard of each of analysis.keys, in order (a multi-row INSERT: the
 // shard of each row).

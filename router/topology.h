@@ -43,10 +43,21 @@ struct ShardInfo {
   std::uint32_t primary = 0;            // index into backends
   std::vector<std::uint32_t> replicas;  // indexes into backends
   KeyRange key_range;                   // hash sharding: the keyspace slice it owns
+  // Further slices it owns (config: "40-48,49-80"): a shard whose middle
+  // went to another (one key isolated) keeps the parts on both sides.
+  std::vector<KeyRange> more_ranges;
   // Owns no keys yet (config key_range: none): a resharding target that gets
   // no statement of a sharded table until a cutover gives it a range.
   bool spare = false;
-  std::uint64_t epoch = 0;              // grows by one with every failover of the shard
+  std::uint64_t epoch = 0;  // grows by one with every failover of the shard
+
+  bool owns(std::uint64_t hash) const {
+    if (spare) return false;
+    if (key_range.contains(hash)) return true;
+    for (const KeyRange& r : more_ranges)
+      if (r.contains(hash)) return true;
+    return false;
+  }
 };
 
 enum class ShardStrategy {

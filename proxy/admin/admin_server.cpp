@@ -215,12 +215,32 @@ json::object report_json(const FailoverReport& r) {
 }
 
 // The value of `key` in a query string (no percent-decoding: names are plain).
+// %XX and '+' decoded: a text key may hold any byte.
+std::string url_decoded(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
 std::string query_value(const std::string& query, const std::string& key) {
   std::size_t at = 0;
   while (at <= query.size()) {
     const std::size_t end = std::min(query.find('&', at), query.size());
     const std::string pair = query.substr(at, end - at);
-    if (pair.rfind(key + "=", 0) == 0) return pair.substr(key.size() + 1);
+    if (pair.rfind(key + "=", 0) == 0) return url_decoded(pair.substr(key.size() + 1));
     at = end + 1;
   }
   return {};
@@ -315,6 +335,8 @@ asio::awaitable<void> AdminServer::reshard(const std::string& query,
   r.source = query_value(query, "source");
   r.target = query_value(query, "target");
   r.at = query_value(query, "at");
+  r.table = query_value(query, "table");
+  r.key = query_value(query, "key");
   r.database = query_value(query, "database");
   r.auto_cutover = query_value(query, "auto_cutover") == "1";
   // A step may take minutes (a cleanup, a verification). Named: see add_shard.
@@ -384,8 +406,7 @@ std::string AdminServer::topology_json() const {
     const auto& shard = t.shards[s];
     json::object o;
     o["name"] = shard.name;
-    o["key_range"] = shard.spare ? std::string(router::kSpareKeyRange)
-                                 : router::format_key_range(shard.key_range);
+    o["key_range"] = router::format_shard_ranges(shard);
     o["default"] = s == t.sharding.default_shard;
     o["epoch"] = shard.epoch;
     json::array members;

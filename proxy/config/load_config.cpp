@@ -1,5 +1,6 @@
 #include "proxy/config/load_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -94,14 +95,16 @@ Result<void> validate_key_ranges(const Cluster& cl, const std::string& path) {
     if (cl.shards(s).key_range() == router::kSpareKeyRange) continue;
     if (cl.shards(s).key_range().empty())
       return at(kp, "set key_range on every shard, or on none (equal slices)");
-    auto r = router::parse_key_range(cl.shards(s).key_range());
+    auto r = router::parse_key_ranges(cl.shards(s).key_range());
     if (!r) return at(kp, r.error().message());
-    ranges.push_back(*r);
+    ranges.insert(ranges.end(), r->begin(), r->end());
   }
+  std::sort(ranges.begin(), ranges.end(),
+            [](const router::KeyRange& a, const router::KeyRange& b) { return a.start < b.start; });
   auto tiled = router::check_key_ranges_tile(ranges);
   if (!tiled)
-    return at(path + ".shards", "the key ranges, in shard order, must cover the keyspace once: " +
-                                    tiled.error().message());
+    return at(path + ".shards",
+              "the shards' key ranges must cover the keyspace once: " + tiled.error().message());
   return {};
 }
 

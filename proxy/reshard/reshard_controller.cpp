@@ -60,25 +60,27 @@ Result<router::ReshardPlan> make_plan(const router::Topology& t, const ReshardRe
   }
   if (r.kind == "split" || r.kind.empty()) return router::plan_split(t, r.source, r.target, at);
   if (r.kind == "merge") return router::plan_merge(t, r.source, r.target);
+  if (r.kind == "isolate") return router::plan_isolate_key(t, r.table, r.key, r.target);
   if (r.kind == "rebalance") {
     if (!at) return make_error("rebalance needs the new boundary: --at HEX");
     return router::plan_rebalance(t, r.source, r.target, *at);
   }
-  return make_error("unknown resharding kind '" + r.kind + "': split, merge or rebalance");
+  return make_error("unknown resharding kind '" + r.kind + "': split, merge, rebalance or isolate");
 }
 
 }  // namespace
 
 ReshardController::ReshardController(ProxyContext& ctx, FailoverController& topology_owner,
-                                     std::string data_dir, bool mysql,
-                                     replication::CopyLogin login)
+                                     std::string data_dir, bool mysql, replication::CopyLogin login)
     : ctx_(ctx),
       owner_(topology_owner),
       dir_(std::move(data_dir)),
       mysql_(mysql),
       login_(std::move(login)) {}
 
-ReshardController::~ReshardController() { stop(); }
+ReshardController::~ReshardController() {
+  stop();
+}
 
 Result<void> ReshardController::start() {
   if (!dir_.empty()) {
@@ -93,9 +95,8 @@ Result<void> ReshardController::start() {
         // The writes made while no proxy watched were not seen: compare
         // and repair once the copy is complete.
         job.set_needs_repair(true);
-        log("resharding job " + std::to_string(job.id()) + " (" + job.kind() + " " +
-            job.source() + " -> " + job.target() + ") resumes from its checkpoint in state " +
-            job.state());
+        log("resharding job " + std::to_string(job.id()) + " (" + job.kind() + " " + job.source() +
+            " -> " + job.target() + ") resumes from its checkpoint in state " + job.state());
       }
       std::lock_guard lock(mutex_);
       job_ = job;
@@ -223,8 +224,7 @@ Result<std::string> ReshardController::handle(const ReshardRequest& r) {
 
 Result<void> ReshardController::begin_job(const ReshardRequest& r) {
   if (work_ && work_->state() != "cleaned" && work_->state() != "aborted")
-    return make_error("resharding job " + std::to_string(work_->id()) + " is " +
-                      work_->state() +
+    return make_error("resharding job " + std::to_string(work_->id()) + " is " + work_->state() +
                       (work_->state() == "cut_over"
                            ? ": run `shardctl reshard cleanup` before the next job"
                            : ": finish it (cutover) or abort it first"));
@@ -237,8 +237,7 @@ Result<void> ReshardController::begin_job(const ReshardRequest& r) {
   job.set_source(t.shards[plan->source].name);
   job.set_target(t.shards[plan->target].name);
   job.set_moving_range(router::format_key_range(plan->moving));
-  job.set_source_after(plan->source_spare_after ? std::string(router::kSpareKeyRange)
-                                                : router::format_key_range(plan->source_after));
+  job.set_source_after(router::source_ranges_after(*plan));
   job.set_target_after(router::format_key_range(plan->target_after));
   job.set_database(r.database.empty() ? login_.database : r.database);
   job.set_started_unix_ms(unix_ms());
@@ -422,8 +421,8 @@ Result<void> ReshardController::repair_step() {
   }
   work_->set_rows_repaired(work_->rows_repaired() + repaired);
   work_->set_needs_repair(false);
-  set_state("catching_up", "compared the copy with the source: " + std::to_string(repaired) +
-                               " rows repaired");
+  set_state("catching_up",
+            "compared the copy with the source: " + std::to_string(repaired) + " rows repaired");
   log("resharding job " + std::to_string(work_->id()) + ": " + work_->message());
   return {};
 }
@@ -477,14 +476,13 @@ Result<void> ReshardController::wait_for_target_replicas(std::chrono::millisecon
     login.database = work_->database();
     for (std::uint32_t b : t.shards[*target].replicas) {
       const router::BackendInfo& info = t.backends[b];
-      auto conn = mysql_ ? replication::connect_my_reshard(
-                               {info.name, info.host, info.port, info.unix_socket_dir,
-                                info.unix_socket},
-                               login)
-                         : replication::connect_pg_reshard(
-                               {info.name, info.host, info.port, info.unix_socket_dir,
-                                info.unix_socket},
-                               login);
+      auto conn =
+          mysql_ ? replication::connect_my_reshard(
+                       {info.name, info.host, info.port, info.unix_socket_dir, info.unix_socket},
+                       login)
+                 : replication::connect_pg_reshard(
+                       {info.name, info.host, info.port, info.unix_socket_dir, info.unix_socket},
+                       login);
       // A replica that is down gets no reads; only answering ones must catch up.
       if (conn) target_replicas_.push_back(std::move(*conn));
     }
@@ -573,9 +571,10 @@ Result<void> ReshardController::cutover() {
   auto v = verify(true);
   if (!v) return v.error();
   if (!v->ok) {
-    set_state("catching_up", "cutover refused: verification found rows that differ and that no "
-                             "write through shardgate explains (written directly to a server?):\n" +
-                                 v->summary);
+    set_state("catching_up",
+              "cutover refused: verification found rows that differ and that no "
+              "write through shardgate explains (written directly to a server?):\n" +
+                  v->summary);
     return make_error(work_->message());
   }
   // Writes went on during the verification: catch up again, so that the
@@ -602,10 +601,11 @@ Result<void> ReshardController::cutover() {
   };
   if (!ctx_.reshard.wait_drained(kDrainLimit)) {
     const double ms = resume();
-    set_state("catching_up", "cutover refused: transactions writing into the moving slice did "
-                             "not end within " +
-                                 std::to_string(kDrainLimit.count()) + " ms (writes paused " +
-                                 std::to_string(ms) + " ms, now resumed); try again");
+    set_state("catching_up",
+              "cutover refused: transactions writing into the moving slice did "
+              "not end within " +
+                  std::to_string(kDrainLimit.count()) + " ms (writes paused " + std::to_string(ms) +
+                  " ms, now resumed); try again");
     return make_error(work_->message());
   }
   auto applied = apply_dirty(true);
@@ -628,16 +628,16 @@ Result<void> ReshardController::cutover() {
       });
   if (!version) {
     resume();
-    set_state("catching_up", "cutover failed to publish the topology: " +
-                                 version.error().message());
+    set_state("catching_up",
+              "cutover failed to publish the topology: " + version.error().message());
     return version.error();
   }
   ctx_.reshard.stop();
   const double ms = resume();
   work_->set_topology_version(*version);
   set_state("cut_over", "cut over to topology v" + std::to_string(*version) + " with writes " +
-                            "paused " + std::to_string(ms) + " ms (" +
-                            std::to_string(*applied) + " keys applied in the pause); the " +
+                            "paused " + std::to_string(ms) + " ms (" + std::to_string(*applied) +
+                            " keys applied in the pause); the " +
                             "source still holds the moved rows: run `shardctl reshard cleanup`");
   log("resharding job " + std::to_string(work_->id()) + ": " + work_->message());
   return {};
@@ -647,7 +647,8 @@ Result<void> ReshardController::cutover() {
 
 Result<void> ReshardController::abort_job() {
   if (work_->state() == "cut_over" || work_->state() == "cleaned")
-    return make_error("job " + std::to_string(work_->id()) + " has cut over: the new topology "
+    return make_error("job " + std::to_string(work_->id()) +
+                      " has cut over: the new topology "
                       "serves; moving the rows back is a new job the other way");
   if (work_->state() == "aborted") return make_error("the job is aborted already");
   ctx_.reshard.stop();
@@ -682,8 +683,8 @@ Result<void> ReshardController::cleanup() {
     removed += *n;
   }
   work_->set_rows_cleaned(removed);
-  set_state("cleaned", "removed " + std::to_string(removed) + " moved rows from " +
-                           work_->source());
+  set_state("cleaned",
+            "removed " + std::to_string(removed) + " moved rows from " + work_->source());
   log("resharding job " + std::to_string(work_->id()) + ": " + work_->message());
   source_.reset();
   target_.reset();

@@ -45,11 +45,12 @@ struct ProxyContext;
 class FailoverController;
 
 struct ReshardRequest {
-  std::string op;      // plan, start, cutover, abort, cleanup, verify
-  std::string kind;    // split, merge, rebalance (plan, start)
-  std::string source;  // split, merge: the shard that gives rows; rebalance: the left one
-  std::string target;  // split: the spare; merge: the neighbour; rebalance: the right one
-  std::string at;      // split (optional), rebalance: the boundary in hex
+  std::string op;          // plan, start, cutover, abort, cleanup, verify
+  std::string kind;        // split, merge, rebalance, isolate (plan, start)
+  std::string source;      // split, merge: the shard that gives rows; rebalance: the left one
+  std::string target;      // split: the spare; merge: the neighbour; rebalance: the right one
+  std::string at;          // split (optional), rebalance: the boundary in hex
+  std::string table, key;  // isolate: the key whose slice moves to `target`
   std::string database;
   bool auto_cutover = false;
 };

@@ -23,7 +23,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
                     (analysis.scope == router::ShardScope::Reference ||
                      (analysis.scope == router::ShardScope::None && stmt.tables.empty()));
   if (free) return;
-  auto targets = router::resolve_shards(analysis, params, topology_);
+  auto targets = router::resolve_shards(analysis, params, topology_, hot_keys_.recorder || slice_);
   if (!targets) {
     error_ = targets.error().message();
     return;
@@ -110,8 +110,8 @@ void ShardChoice::note_moves(const router::ShardAnalysis& analysis,
   if (targets.keys.empty() && analysis.keyless) {
     const auto table =
         static_cast<std::uint32_t>(analysis.keyless - topology_.sharding.tables.data());
-    const bool on_source = std::binary_search(targets.shards.begin(), targets.shards.end(),
-                                              slice.source);
+    const bool on_source =
+        std::binary_search(targets.shards.begin(), targets.shards.end(), slice.source);
     if (table < slice.tables.size() && slice.tables[table] && on_source)
       moved_.tables.push_back(table);
   }

@@ -317,8 +317,11 @@ class Reshard : public ::testing::TestWithParam<Engine> {
 
   // Every row lives on exactly the shard whose range holds its key, and
   // holds what the ledger says. `owner_of_high` is the shard that owns 80-.
-  void expect_rows_match(const Load& load, int owner_of_high, int shards = 2) {
-    // Shards other than 0 and owner_of_high hold nothing.
+  // `isolated` (a key given a shard of its own) lives on `isolated_on`.
+  void expect_rows_match(const Load& load, int owner_of_high, int shards = 2,
+                         std::optional<std::int64_t> isolated = std::nullopt,
+                         int isolated_on = -1) {
+    // Shards other than 0 and owner_of_high hold nothing (but the isolated key).
     const Engine& e = GetParam();
     std::map<std::int64_t, std::int64_t> all;
     for (int s = 0; s < shards; ++s) {
@@ -328,8 +331,10 @@ class Reshard : public ::testing::TestWithParam<Engine> {
       ASSERT_TRUE(rows);
       std::uint64_t misplaced = 0, duplicated = 0;
       for (const auto& [id, balance] : *rows) {
-        const bool high = hash_of(id) >= 0x8000000000000000ull;
-        if (high != (s == owner_of_high) || (s != 0 && s != owner_of_high)) ++misplaced;
+        const int owner = isolated && id == *isolated            ? isolated_on
+                          : hash_of(id) >= 0x8000000000000000ull ? owner_of_high
+                                                                 : 0;
+        if (s != owner) ++misplaced;
         if (!all.emplace(id, balance).second) ++duplicated;
       }
       EXPECT_EQ(misplaced, 0u) << "rows on shard s" << s << " that another shard owns";
@@ -486,8 +491,9 @@ TEST_P(Reshard, FaultsAbortResumeAndFailover) {
 
 // A shard started next to the running sandbox (`sandbox up` with one more
 // spare) and announced to the running proxy (`reshard add-shard`) takes a
-// split like a spare of the config: no restart anywhere.
-TEST_P(Reshard, AShardAddedWhileRunningTakesASplit) {
+// split like a spare of the config: no restart anywhere. Then one key of s0
+// gets the other spare to itself, and s0 keeps the slices on both sides.
+TEST_P(Reshard, AShardAddedWhileRunningTakesASplitThenAKeyIsIsolated) {
   const Engine& e = GetParam();
   std::string out;
   ASSERT_EQ(run(bin("shardctl") + " sandbox up --engine " + e.name +
@@ -525,6 +531,56 @@ TEST_P(Reshard, AShardAddedWhileRunningTakesASplit) {
   EXPECT_TRUE(load.errors.empty()) << load.errors.front();
   ASSERT_EQ(shardctl("reshard cleanup", &out), 0) << out;
   expect_rows_match(load, 2, 3);
+
+  // One key of s0 gets the spare s1 to itself; s0 keeps both sides of it.
+  std::int64_t hot = 1;
+  while (hash_of(hot) >= 0x8000000000000000ull) ++hot;
+  ASSERT_EQ(shardctl("reshard start --isolate --table accounts --key " + std::to_string(hot) +
+                         " --into s1 --database app --wait",
+                     &out),
+            0)
+      << out;
+  {
+    auto db = open_db(e, e.proxy);
+    for (int i = 0; i < 50; ++i) {
+      std::string error;
+      ASSERT_TRUE(db->exec(
+          "UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(hot), &error))
+          << error;
+      ++load.delta[hot];
+    }
+  }
+  ASSERT_EQ(shardctl("reshard cutover", &out), 0) << out;
+  ASSERT_EQ(shardctl("reshard cleanup", &out), 0) << out;
+  EXPECT_NE(out.find("removed 1 moved rows"), std::string::npos) << out;
+  {
+    std::string topology;
+    run("curl -s http://127.0.0.1:" + std::to_string(e.admin) + "/api/v1/topology", &topology);
+    boost::system::error_code ec;
+    auto v = json::parse(topology, ec);
+    ASSERT_FALSE(ec) << topology;
+    for (const auto& shard : v.as_object().at("shards").as_array()) {
+      const std::string name(shard.as_object().at("name").as_string());
+      const std::string ranges(shard.as_object().at("key_range").as_string());
+      if (name == "s0") {
+        EXPECT_NE(ranges.find(','), std::string::npos) << "two slices: " << ranges;
+      }
+      if (name == "s1") {
+        EXPECT_EQ(ranges.find(','), std::string::npos) << ranges;
+      }
+    }
+  }
+  expect_rows_match(load, 2, 3, hot, 1);
+  // The key's reads and writes now go to s1.
+  auto db = open_db(e, e.proxy);
+  std::string error;
+  EXPECT_TRUE(
+      db->exec("UPDATE accounts SET note = 'alone' WHERE id = " + std::to_string(hot), &error))
+      << error;
+  auto on_s1 = open_db(e, primary_port(e.admin, "s1"));
+  auto rows = on_s1->balances("SELECT id, balance FROM accounts WHERE note = 'alone'");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -68,7 +68,7 @@ constexpr const char* kUsage =
     "hotkeys shows the statement rate of each shard and of the heaviest (table, key)\n"
     "  pairs, and which keys are hot (thresholds: sharding.hot_keys in the config)\n"
     "reshard isolate plans the key ranges (hash) or table ranges (range) that give one\n"
-    "  key a shard of its own (plans only: a shard owns one contiguous slice today)\n"
+    "  key a shard of its own; `reshard start --isolate` carries it out (hash sharding)\n"
     "reshard start copies the moving slice's rows to the target while clients go on,\n"
     "  then catches up; cutover verifies, pauses writes briefly and switches the\n"
     "  topology; cleanup then deletes the moved rows from the source. --wait waits\n"
@@ -335,8 +335,8 @@ int reshard(const Args& args) {
   }
   if (auto e = parse_options(rest,
                              {"--admin", "--config", "--split", "--merge", "--rebalance", "--into",
-                              "--with", "--at", "--database"},
-                             {"--json", "--wait", "--auto-cutover"}, given))
+                              "--with", "--at", "--database", "--table", "--key"},
+                             {"--json", "--wait", "--auto-cutover", "--isolate"}, given))
     return usage_error(e->message);
   auto admin = admin_address(given);
   if (!admin) return kExitFailed;
@@ -352,12 +352,20 @@ int reshard(const Args& args) {
   std::map<std::string, std::string> params;
   if (sub == "plan" || sub == "start") {
     const int kinds = static_cast<int>(given.count("--split") + given.count("--merge") +
-                                       given.count("--rebalance"));
+                                       given.count("--rebalance") + given.count("--isolate"));
     if (kinds != 1)
       return usage_error("reshard " + sub +
                          " needs one of --split S --into SPARE, --merge S --into NEIGHBOUR, "
-                         "--rebalance LEFT --with RIGHT --at HEX");
-    if (given.count("--split")) {
+                         "--rebalance LEFT --with RIGHT --at HEX, --isolate --table T --key K "
+                         "--into SPARE");
+    if (given.count("--isolate")) {
+      if (!given.count("--table") || !given.count("--key"))
+        return usage_error("--isolate needs --table T and --key K");
+      params = {{"kind", "isolate"},
+                {"table", given["--table"]},
+                {"key", given["--key"]},
+                {"target", given["--into"]}};
+    } else if (given.count("--split")) {
       params = {{"kind", "split"}, {"source", given["--split"]}, {"target", given["--into"]}};
     } else if (given.count("--merge")) {
       params = {{"kind", "merge"}, {"source", given["--merge"]}, {"target", given["--into"]}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -27,9 +28,16 @@ Result<router::Topology> topology_of(const json::object& root) {
     const auto& s = sv.as_object();
     router::ShardInfo shard;
     shard.name = str(s, "name");
-    auto range = router::parse_key_range(str(s, "key_range"));
-    if (!range) return range.error();
-    shard.key_range = *range;
+    const std::string text = str(s, "key_range");
+    if (text == router::kSpareKeyRange) {
+      shard.spare = true;
+      shard.key_range = {0, 0, false};
+    } else {
+      auto ranges = router::parse_key_ranges(text);
+      if (!ranges) return ranges.error();
+      shard.key_range = ranges->front();
+      shard.more_ranges.assign(ranges->begin() + 1, ranges->end());
+    }
     t.shards.push_back(std::move(shard));
   }
   auto shard_index = [&](const std::string& name) {
@@ -126,9 +134,12 @@ std::string as_text(const router::IsolatePlan& p) {
     out << "\n(every hash-sharded table hashes the value alike, so joins on it stay on one "
            "shard)\n";
   }
-  out << "\nThis is a plan. One shard owns one contiguous slice today, so shardctl reshard\n"
-         "start carries out splits, merges and rebalances; a slice in the middle of a\n"
-         "shard (the key's own) needs several ranges per shard, not built yet.\n";
+  out << (hash ? "\nThis is a plan: `shardctl reshard start --isolate --table " + p.table +
+                     " --key " + p.key +
+                     " --into SPARE` carries it out online,\nwith a spare shard (key_range: "
+                     "none) as the key's own; the source keeps both other slices.\n"
+               : std::string("\nThis is a plan: write the rules into the config (range "
+                             "sharding is not moved online).\n"));
   return out.str();
 }
 
@@ -150,12 +161,10 @@ Result<std::string> plan_isolation(const std::string& admin, const std::string& 
   return as_json_output ? as_json(*plan) : as_text(*plan);
 }
 
-Result<std::string> reshard_step(const std::string& admin, const std::string& op,
-                                 const std::map<std::string, std::string>& params) {
-  std::string target = "/api/v1/reshard?op=" + op;
-  for (const auto& [k, v] : params)
-    if (!v.empty()) target += "&" + k + "=" + v;
-  auto reply = admin_request(admin, true, target);
+namespace {
+
+// A POST's answer: {"message": ...} or {"error": ...}.
+Result<std::string> posted(const Result<AdminReply>& reply) {
   if (!reply) return reply.error();
   boost::system::error_code ec;
   json::value doc = json::parse(reply->body, ec);
@@ -164,6 +173,30 @@ Result<std::string> reshard_step(const std::string& admin, const std::string& op
   const json::object& o = doc.as_object();
   if (o.contains("error")) return make_error(std::string(o.at("error").as_string()));
   return std::string(o.at("message").as_string()) + "\n";
+}
+
+}  // namespace
+
+Result<std::string> reshard_step(const std::string& admin, const std::string& op,
+                                 const std::map<std::string, std::string>& params) {
+  std::string target = "/api/v1/reshard?op=" + op;
+  auto encoded = [](const std::string& v) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : v) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+    return out;
+  };
+  for (const auto& [k, v] : params)
+    if (!v.empty()) target += "&" + k + "=" + encoded(v);
+  return posted(admin_request(admin, true, target));
 }
 
 Result<std::string> add_shard_from_config(const std::string& admin, const std::string& config_path,
@@ -194,15 +227,7 @@ Result<std::string> add_shard_from_config(const std::string& admin, const std::s
     backends.push_back(std::move(o));
   }
   body["backends"] = std::move(backends);
-  auto reply = admin_request(admin, true, "/api/v1/shards", json::serialize(body));
-  if (!reply) return reply.error();
-  boost::system::error_code ec;
-  json::value doc = json::parse(reply->body, ec);
-  if (ec || !doc.is_object())
-    return make_error("unexpected answer from the admin API: " + reply->body);
-  const json::object& o = doc.as_object();
-  if (o.contains("error")) return make_error(std::string(o.at("error").as_string()));
-  return std::string(o.at("message").as_string()) + "\n";
+  return posted(admin_request(admin, true, "/api/v1/shards", json::serialize(body)));
 }
 
 Result<std::string> reshard_status(const std::string& admin, bool as_json_output) {

@@ -34,8 +34,13 @@ router::Topology two_shards() {
   add("s0-r3", MemberRole::Replica, 0);
   add("s1-primary", MemberRole::Primary, 1);
   add("s1-r1", MemberRole::Replica, 1);
-  t.shards.push_back({"s0", 0, {1, 2, 3}, {}});
-  t.shards.push_back({"s1", 4, {5}, {}});
+  t.shards.resize(2);
+  t.shards[0].name = "s0";
+  t.shards[0].primary = 0;
+  t.shards[0].replicas = {1, 2, 3};
+  t.shards[1].name = "s1";
+  t.shards[1].primary = 4;
+  t.shards[1].replicas = {5};
   return t;
 }
 

@@ -49,6 +49,13 @@ std::string with(const std::string& from, const std::string& to) {
   return yaml;
 }
 
+std::string with_in(std::string yaml, const std::string& from, const std::string& to) {
+  const auto at = yaml.find(from);
+  EXPECT_NE(at, std::string::npos) << "test bug: '" << from << "' is not in the config";
+  if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  return yaml;
+}
+
 std::string error_of(const std::string& yaml) {
   auto r = config::parse_config(yaml);
   EXPECT_FALSE(r.has_value()) << "parsed although it should not:\n" << yaml;
@@ -180,6 +187,24 @@ TEST(ShardingConfig, ReshardedRecordMovesTheSlice) {
                                                              : h < 0xc000000000000000ull ? 1u
                                                                                          : 2u);
   }
+}
+
+// A shard may own several slices; all shards' slices tile the keyspace in
+// keyspace order, whatever the order of the shards.
+TEST(ShardingConfig, SeveralSlicesPerShard) {
+  std::string yaml = with("key_range: \"-80\"", "key_range: \"c0-, -80\"");
+  yaml = with_in(yaml, "key_range: \"80-\"", "key_range: \"80-c0\"");
+  auto c = config::parse_config(yaml);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  const router::Topology t = topology_from_config(c->clusters(0));
+  EXPECT_EQ(router::format_shard_ranges(t.shards[0]), "-80,c0-");
+  router::KeyValue k;
+  for (k.integer = 0; k.integer < 300; ++k.integer) {
+    const std::uint64_t h = router::key_hash(k);
+    const bool middle = h >= 0x8000000000000000ull && h < 0xc000000000000000ull;
+    EXPECT_EQ(*router::shard_of(t.sharding.tables[0], k, t), middle ? 1u : 0u);
+  }
+  EXPECT_NE(error_of(with_in(yaml, "\"80-c0\"", "\"80-b0\"")).find("gap"), std::string::npos);
 }
 
 // A shard added while running: a spare after the others, checked first.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "router/shard_map.h"
 #include "tests/unit/router/shard_fixture.h"
 
@@ -121,6 +123,48 @@ TEST(ReshardPlan, SpareShardsTakeNoKeysAndNoScatter) {
     k.integer = i;
     EXPECT_NE(*shard_of(t.sharding.tables[0], k, t), 4u);
   }
+}
+
+TEST(ReshardPlan, IsolateCutsTheKeysPointOutOfItsShard) {
+  Topology t = with_spare();
+  KeyValue seven;
+  seven.integer = 7;
+  const std::uint64_t h = key_hash(seven);
+  const std::uint32_t home = *shard_of(t.sharding.tables[0], seven, t);
+  const ReshardPlan p = ok(plan_isolate_key(t, "users", "7", "s4"));
+  EXPECT_EQ(p.kind, ReshardKind::Isolate);
+  EXPECT_EQ(p.source, home);
+  EXPECT_TRUE(p.moving.contains(h));
+  EXPECT_FALSE(p.moving.contains(h + 1));
+  EXPECT_FALSE(p.moving.contains(h - 1));
+  ASSERT_EQ(p.source_after_more.size(), 1u) << "both sides of the key stay";
+  EXPECT_EQ(p.source_after.end, h);
+  EXPECT_EQ(p.source_after_more[0].start, h + 1);
+  // Applied: the key maps to s4 alone, its neighbours stay, and the
+  // keyspace is still tiled once.
+  t.shards[home].key_range = p.source_after;
+  t.shards[home].more_ranges = p.source_after_more;
+  t.shards[4].spare = false;
+  t.shards[4].key_range = p.target_after;
+  EXPECT_EQ(*shard_of(t.sharding.tables[0], seven, t), 4u);
+  EXPECT_EQ(*shard_of(t.sharding.tables[1], seven, t), 4u) << "orders.user_id = 7 too";
+  std::vector<KeyRange> all;
+  for (const auto& s : t.shards) {
+    all.push_back(s.key_range);
+    all.insert(all.end(), s.more_ranges.begin(), s.more_ranges.end());
+  }
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.start < b.start; });
+  EXPECT_TRUE(check_key_ranges_tile(all));
+  const std::string after = source_ranges_after(p);
+  EXPECT_NE(after.find(','), std::string::npos) << after;
+  auto parsed = parse_key_ranges(after);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->size(), 2u);
+  EXPECT_EQ(format_shard_ranges(t.shards[home]), after);
+  // A shard of several slices is not split, merged or rebalanced.
+  EXPECT_FALSE(plan_split(t, t.shards[home].name, "s4", std::nullopt));
+  EXPECT_FALSE(plan_isolate_key(t, "users", "7", "s3")) << "s3 is no spare";
+  EXPECT_FALSE(plan_isolate_key(t, "events", "7", "s4")) << "range-sharded";
 }
 
 TEST(ReshardPlan, Boundaries) {
