@@ -97,6 +97,8 @@ Result<void> ReshardController::start() {
         job.set_needs_repair(true);
         log("resharding job " + std::to_string(job.id()) + " (" + job.kind() + " " + job.source() +
             " -> " + job.target() + ") resumes from its checkpoint in state " + job.state());
+        // A copy resumes and repairs at its end; a finished one repairs now.
+        if (job.state() == "catching_up") job.set_state("repairing");
       }
       std::lock_guard lock(mutex_);
       job_ = job;
