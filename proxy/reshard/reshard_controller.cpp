@@ -382,7 +382,6 @@ Result<void> ReshardController::copy_step() {
     if (auto ok = (*conn)->begin_snapshot(); !ok) return ok.error();
     snapshot_ = std::move(*conn);
     copy_started_ = Clock::now();
-    rows_at_copy_start_ = work_->rows_read();
   }
   for (int i = 0; i < work_->tables_size(); ++i) {
     config::TableCopy* c = work_->mutable_tables(i);

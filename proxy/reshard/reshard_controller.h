@@ -117,7 +117,6 @@ class ReshardController {
   std::vector<std::unique_ptr<replication::ReshardConn>> target_replicas_;
   std::vector<replication::SliceTable> tables_;
   std::chrono::steady_clock::time_point copy_started_{};
-  std::uint64_t rows_at_copy_start_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -265,13 +265,7 @@ class Reshard : public ::testing::TestWithParam<Engine> {
     dir_ = tmpl;
     ::chmod(dir_.c_str(), 0755);  // the servers run as the sandbox's own OS user
     std::string out;
-    ASSERT_EQ(run(bin("shardctl") + " sandbox up --engine " + e.name +
-                      " --shards 1 --spare-shards 1 --replicas 1 --base-port " +
-                      std::to_string(e.base) + " --proxy-port " + std::to_string(e.proxy) +
-                      " --admin-port " + std::to_string(e.admin) + " --dir " + dir_ + "/sbx",
-                  &out),
-              0)
-        << out;
+    ASSERT_EQ(sandbox_up(1, &out), 0) << out;
     for (int primary : {e.base, e.base + 2}) {
       auto db = open_db(e, primary);
       ASSERT_NE(db, nullptr);
@@ -307,6 +301,17 @@ class Reshard : public ::testing::TestWithParam<Engine> {
         GetParam().name + ".log");
     run(bin("shardctl") + " sandbox down --destroy --dir " + dir_ + "/sbx");
     run("rm -rf " + dir_);
+  }
+
+  // One shard and `spares` spares, one replica each (again on a running
+  // sandbox: the new spares start).
+  int sandbox_up(int spares, std::string* out) {
+    const Engine& e = GetParam();
+    return run(bin("shardctl") + " sandbox up --engine " + e.name + " --shards 1 --spare-shards " +
+                   std::to_string(spares) + " --replicas 1 --base-port " + std::to_string(e.base) +
+                   " --proxy-port " + std::to_string(e.proxy) + " --admin-port " +
+                   std::to_string(e.admin) + " --dir " + dir_ + "/sbx 2>&1",
+               out);
   }
 
   int shardctl(const std::string& args, std::string* out) {
@@ -517,13 +522,7 @@ TEST_P(Reshard, FaultsAbortResumeAndFailover) {
 TEST_P(Reshard, AShardAddedWhileRunningTakesASplitThenAKeyIsIsolated) {
   const Engine& e = GetParam();
   std::string out;
-  ASSERT_EQ(run(bin("shardctl") + " sandbox up --engine " + e.name +
-                    " --shards 1 --spare-shards 2 --replicas 1 --base-port " +
-                    std::to_string(e.base) + " --proxy-port " + std::to_string(e.proxy) +
-                    " --admin-port " + std::to_string(e.admin) + " --dir " + dir_ + "/sbx 2>&1",
-                &out),
-            0)
-      << out;
+  ASSERT_EQ(sandbox_up(2, &out), 0) << out;
   EXPECT_NE(out.find("adding"), std::string::npos) << out;
   {
     auto db = open_db(e, e.base + 4);
