@@ -245,6 +245,10 @@ Result<void> ReshardController::begin_job(const ReshardRequest& r) {
   job.set_started_unix_ms(unix_ms());
   job.set_source_epoch(t.shards[plan->source].epoch);
   job.set_auto_cutover(r.auto_cutover);
+  // A statement routed just before tracking began, and queued for a server
+  // connection, can commit after the snapshot without the watch seeing it:
+  // the copy is compared with the source once, and such rows repaired.
+  job.set_needs_repair(true);
   for (const auto& name : plan->tables) job.add_tables()->set_table(name);
   job.set_message(router::describe(*plan, t));
   work_ = job;

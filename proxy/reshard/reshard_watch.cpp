@@ -2,9 +2,16 @@
 
 namespace shardgate {
 
-void ReshardWatch::enter() {
+bool ReshardWatch::try_enter() {
   std::lock_guard lock(mutex_);
+  if (paused_.load(std::memory_order_relaxed)) return false;
   ++holding_;
+  return true;
+}
+
+void ReshardWatch::set_paused(bool paused) {
+  std::lock_guard lock(mutex_);
+  paused_.store(paused, std::memory_order_release);
 }
 
 void ReshardWatch::leave(const MovedWrites& writes) {

@@ -8,6 +8,11 @@
 // outcome). Sessions holding such writes are counted: the cutover pauses new
 // rounds, waits until that count drains to zero, applies the last keys and
 // only then publishes the topology in which the slice lives on the target.
+//
+// Entering and pausing take one lock, so that a session cannot slip a write
+// to the source past the drain: a session that routed by the old topology
+// either entered before the pause (the drain waits for it) or is refused
+// and routes again once the pause ends, by the new topology.
 #pragma once
 
 #include <atomic>
@@ -50,15 +55,17 @@ class ReshardWatch {
   // Data path (any thread).
   const MovingSlice* slice() const { return slice_.load(std::memory_order_acquire); }
   bool paused() const { return paused_.load(std::memory_order_acquire); }
-  // A session begins holding writes into the slice.
-  void enter();
+  // A session begins holding writes into the slice. False while a cutover
+  // pauses writes: the session waits it out (wait_out_cutover) and routes
+  // the round again.
+  [[nodiscard]] bool try_enter();
   // ... and its transaction ended: these keys (and tables) are dirty.
   void leave(const MovedWrites& writes);
 
   // Control plane (the resharding thread).
   void start(MovingSlice slice);
   void stop();
-  void set_paused(bool paused) { paused_.store(paused, std::memory_order_release); }
+  void set_paused(bool paused);
   // Waits until no session holds writes into the slice; false on timeout.
   bool wait_drained(std::chrono::milliseconds limit);
   struct Dirty {

@@ -7,6 +7,7 @@
 // the client bound last.
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
+#include "proxy/reshard/reshard_gate.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/shard_choice.h"
 #include "router/classify.h"
@@ -163,7 +164,12 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   cache_.note_statement(st.routing);
   if (exec->flags != 0) pinned_ = true;  // a cursor: its rows stay on that server
   if (sharding_active(*ctx_.topology)) {
-    if (auto settled = shard_execute(st, *exec); !settled) {
+    auto settled = shard_execute(st, *exec);
+    while (settled && !*settled) {
+      co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
+      settled = shard_execute(st, *exec);
+    }
+    if (!settled) {
       bump(worker_.metrics().statements_refused_total);
       st.long_data.clear();
       queue_error(mysql::kErNotSupportedYet, settled.error().message());

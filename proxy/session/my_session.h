@@ -103,7 +103,8 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // sharding (my_shard.cpp)
   asio::awaitable<std::optional<Result<void>>> shard_query(std::string_view sql,
                                                            const router::Statement& stmt);
-  Result<void> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+  // False: a cutover's pause refused its moved writes; wait it out and call again.
+  Result<bool> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
   asio::awaitable<Result<void>> scatter_query(std::string_view sql, const router::Statement& stmt,
                                               const std::vector<std::uint32_t>& shards);
   Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes);

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "proxy/protocol/mysql/messages.h"
+#include "proxy/reshard/reshard_gate.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/shard_choice.h"
 
@@ -152,12 +153,17 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     }
     savepoint_set_ = true;
   }
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
-  choice.watch_moves(ctx_.reshard.slice());
-  choice.add(stmt, sql, router::Dialect::Mysql, {});
+  std::optional<ShardChoice> routed;
+  for (;;) {
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+    routed->watch_moves(ctx_.reshard.slice());
+    routed->add(stmt, sql, router::Dialect::Mysql, {});
+    if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
+    co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
+  }
+  const ShardChoice& choice = *routed;
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
-  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes())
     co_return co_await fanout_write(sql, *choice.several_writes());
@@ -180,7 +186,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   co_return co_await flush_client();
 }
 
-Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec) {
+Result<bool> MySession::shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec) {
   std::vector<bool> long_data(st.num_params, false);
   for (const std::string& chunk : st.long_data) {
     if (chunk.size() < 7) continue;
@@ -194,12 +200,14 @@ Result<void> MySession::shard_execute(const MyClientStatement& st, const mysql::
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
   choice.watch_moves(ctx_.reshard.slice());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
+  if (!routing_.note_moved(ctx_.reshard, choice.moved())) return false;
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
-  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (!chosen) return chosen.error();
-  return settle_shard(*chosen, router::writes_data(st.routing));
+  auto settled = settle_shard(*chosen, router::writes_data(st.routing));
+  if (!settled) return settled.error();
+  return true;
 }
 
 }  // namespace shardgate::session

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "proxy/net/pg_io.h"
+#include "proxy/reshard/reshard_gate.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/shard_choice.h"
 #include "router/classify.h"
@@ -180,6 +181,10 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     batch_routed_ = true;
     BatchFacts facts;
     auto chosen = batch_shard(facts);
+    while (facts.wait_for_cutover) {
+      co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
+      chosen = batch_shard(facts);
+    }
     if (chosen && !facts.several.empty() && !(server_ && tracker_.transaction_status() == 'E'))
       co_return co_await scatter_batch(facts.several);
     if (chosen && facts.several_writes)

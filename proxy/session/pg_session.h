@@ -73,6 +73,7 @@ struct BatchFacts {
   bool savepoint = false;              // one of them is SAVEPOINT / RELEASE / ROLLBACK TO
   std::vector<std::uint32_t> several;  // a lone read that needs these shards
   bool several_writes = false;         // a lone write that needs several shards
+  bool wait_for_cutover = false;       // a cutover's pause refused its moved writes: route again
 };
 
 // Lets prepared_ be searched with a string_view from a message, no copy.

@@ -8,6 +8,7 @@
 // imitate that state machine, the proxy makes the server raise the error
 // itself: the transaction really fails, and everything after it is the
 // server's own behaviour.
+#include "proxy/reshard/reshard_gate.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/shard_choice.h"
 #include "router/classify.h"
@@ -175,12 +176,17 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
           true);
     }
   }
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
-  choice.watch_moves(ctx_.reshard.slice());
-  choice.add(stmt, sql, router::Dialect::Postgres, {});
+  std::optional<ShardChoice> routed;
+  for (;;) {
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+    routed->watch_moves(ctx_.reshard.slice());
+    routed->add(stmt, sql, router::Dialect::Postgres, {});
+    if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
+    co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
+  }
+  const ShardChoice& choice = *routed;
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
-  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes()) {
     // A failed transaction answers every statement itself (25P02).
@@ -208,6 +214,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // The shard an extended batch needs: every Bind of it (up to Sync) executes a
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
+  facts = BatchFacts{};
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
   choice.watch_moves(ctx_.reshard.slice());
   std::vector<pg::BindParam> bound;
@@ -263,10 +270,13 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
     if (f.type == 'S') break;
     rest.remove_prefix(f.size);
   }
+  if (!routing_.note_moved(ctx_.reshard, choice.moved())) {
+    facts.wait_for_cutover = true;
+    return std::optional<std::uint32_t>();
+  }
   facts.several = choice.several();
   facts.several_writes = choice.several_writes().has_value();
   routing_.note_hot_read(choice.hot_read());
-  routing_.note_moved(ctx_.reshard, choice.moved());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   return choice.result();
 }

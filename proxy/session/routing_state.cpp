@@ -37,14 +37,15 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
   return decision.role;
 }
 
-void RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
-  if (moved.empty()) return;
+bool RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
+  if (moved.empty()) return true;
   if (!moved_watch_) {
+    if (!watch.try_enter()) return false;
     moved_watch_ = &watch;
-    watch.enter();
   }
   moved_.keys.insert(moved_.keys.end(), moved.keys.begin(), moved.keys.end());
   moved_.tables.insert(moved_.tables.end(), moved.tables.begin(), moved.tables.end());
+  return true;
 }
 
 void RoutingState::release_moved() {

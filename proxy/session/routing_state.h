@@ -56,8 +56,10 @@ class RoutingState {
   void note_write_on(std::uint32_t shard) { also_wrote_.push_back(shard); }
 
   // The round writes into a slice a resharding job is moving: the keys are
-  // handed to `watch` once the client's transaction ends.
-  void note_moved(ReshardWatch& watch, const MovedWrites& moved);
+  // handed to `watch` once the client's transaction ends. False when a
+  // cutover's pause refuses a session that holds no such writes yet: the
+  // round must wait the pause out and be routed again.
+  [[nodiscard]] bool note_moved(ReshardWatch& watch, const MovedWrites& moved);
 
   // After the round: a write starts a read-your-writes wait when enabled;
   // moved keys are handed over unless a transaction stays open.

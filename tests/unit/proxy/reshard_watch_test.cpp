@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "proxy/session/routing_state.h"
 
@@ -23,12 +25,12 @@ TEST(ReshardWatch, KeysArriveWhenTheTransactionEnds) {
   watch.start({});
   session::RoutingState rs;
   const auto now = std::chrono::steady_clock::now();
-  rs.note_moved(watch, keys({"7"}));
+  ASSERT_TRUE(rs.note_moved(watch, keys({"7"})));
   rs.round_done(false, now, /*transaction_open=*/true);
   EXPECT_EQ(watch.dirty_keys(), 0u) << "not before the commit";
   EXPECT_EQ(watch.holding(), 1);
   EXPECT_FALSE(watch.wait_drained(std::chrono::milliseconds(5)));
-  rs.note_moved(watch, keys({"8"}));
+  ASSERT_TRUE(rs.note_moved(watch, keys({"8"})));
   rs.round_done(false, now, /*transaction_open=*/false);
   EXPECT_EQ(watch.holding(), 0);
   EXPECT_TRUE(watch.wait_drained(std::chrono::milliseconds(5)));
@@ -47,7 +49,7 @@ TEST(ReshardWatch, AClosedSessionHandsOverWhatItHeld) {
     session::RoutingState rs;
     MovedWrites w;
     w.tables.push_back(3);  // a write without a key
-    rs.note_moved(watch, w);
+    ASSERT_TRUE(rs.note_moved(watch, w));
     rs.round_done(false, std::chrono::steady_clock::now(), true);
     EXPECT_EQ(watch.holding(), 1);
   }
@@ -58,7 +60,7 @@ TEST(ReshardWatch, AClosedSessionHandsOverWhatItHeld) {
 TEST(ReshardWatch, DrainWakesWhenTheLastHolderLeaves) {
   ReshardWatch watch;
   watch.start({});
-  watch.enter();
+  ASSERT_TRUE(watch.try_enter());
   watch.set_paused(true);
   EXPECT_TRUE(watch.paused());
   std::thread writer([&] {
@@ -75,10 +77,65 @@ TEST(ReshardWatch, DrainWakesWhenTheLastHolderLeaves) {
   EXPECT_EQ(watch.dirty_keys(), 0u);
 }
 
+// The cutover pauses, then waits for the holders to drain: a session that
+// routed by the old topology but had not entered yet must not write to the
+// source behind the drain. It is refused and routes again after the pause;
+// a session already holding writes goes on (the drain waits for it).
+TEST(ReshardWatch, APauseRefusesNewHoldersButNotCurrentOnes) {
+  ReshardWatch watch;
+  watch.start({});
+  session::RoutingState holder, late;
+  const auto now = std::chrono::steady_clock::now();
+  ASSERT_TRUE(holder.note_moved(watch, keys({"1"})));
+  holder.round_done(false, now, /*transaction_open=*/true);
+  watch.set_paused(true);
+  EXPECT_FALSE(late.note_moved(watch, keys({"2"}))) << "entering after the pause";
+  EXPECT_TRUE(late.note_moved(watch, {})) << "a round that moves nothing is not held";
+  EXPECT_TRUE(holder.note_moved(watch, keys({"3"}))) << "its transaction goes on";
+  EXPECT_EQ(watch.holding(), 1);
+  holder.round_done(false, now, /*transaction_open=*/false);
+  EXPECT_TRUE(watch.wait_drained(std::chrono::milliseconds(5)));
+  EXPECT_FALSE(watch.is_dirty(0, "2"));
+  watch.set_paused(false);
+  EXPECT_TRUE(late.note_moved(watch, keys({"2"})));
+  late.round_done(false, now);
+  EXPECT_TRUE(watch.is_dirty(0, "2"));
+}
+
+// Many sessions entering while the cutover pauses and drains: every entry
+// is either counted by the drain or refused, never in between.
+TEST(ReshardWatch, NoEntrySlipsPastTheDrain) {
+  ReshardWatch watch;
+  watch.start({});
+  std::atomic<bool> stop{false};
+  std::atomic<int> slipped{0};
+  std::atomic<bool> drained{false};
+  std::vector<std::thread> sessions;
+  for (int t = 0; t < 4; ++t)
+    sessions.emplace_back([&] {
+      while (!stop) {
+        if (!watch.try_enter()) continue;
+        if (drained) ++slipped;  // entered after the drain returned
+        watch.leave(keys({"k"}));
+      }
+    });
+  for (int round = 0; round < 200; ++round) {
+    watch.set_paused(true);
+    ASSERT_TRUE(watch.wait_drained(std::chrono::seconds(5)));
+    drained = true;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    drained = false;
+    watch.set_paused(false);
+  }
+  stop = true;
+  for (auto& t : sessions) t.join();
+  EXPECT_EQ(slipped.load(), 0);
+}
+
 TEST(ReshardWatch, NothingMovedHoldsNothing) {
   ReshardWatch watch;
   session::RoutingState rs;
-  rs.note_moved(watch, MovedWrites{});
+  EXPECT_TRUE(rs.note_moved(watch, MovedWrites{}));
   rs.round_done(false, std::chrono::steady_clock::now(), true);
   EXPECT_EQ(watch.holding(), 0);
 }
