@@ -59,6 +59,15 @@ InsertRows insert_row_spans(std::string_view sql, Dialect dialect) {
   return out;
 }
 
+WritePlan plan_schema_change(std::string_view sql, const Topology& topology) {
+  WritePlan plan;
+  plan.reference = true;
+  plan.schema_change = true;
+  for (std::uint32_t shard = 0; shard < topology.shards.size(); ++shard)
+    plan.writes.push_back({shard, std::string(sql)});
+  return plan;
+}
+
 Result<WritePlan> plan_write(std::string_view sql, Dialect dialect, const ShardAnalysis& analysis,
                              const ShardTargets& targets, const Topology& topology) {
   WritePlan plan;

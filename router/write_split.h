@@ -28,7 +28,14 @@ struct WritePlan {
   // A reference table: every shard runs the same change, and the client
   // hears one shard's answer, not the sum.
   bool reference = false;
+  // DDL (CREATE, ALTER, DROP, TRUNCATE ... of a sharded or reference table):
+  // the same text on every shard, spares included (a spare takes rows later,
+  // into the same schema). MySQL commits DDL implicitly, outside any XA.
+  bool schema_change = false;
 };
+
+// The plan of a DDL statement that names a sharded or reference table.
+WritePlan plan_schema_change(std::string_view sql, const Topology& topology);
 
 Result<WritePlan> plan_write(std::string_view sql, Dialect dialect, const ShardAnalysis& analysis,
                              const ShardTargets& targets, const Topology& topology);

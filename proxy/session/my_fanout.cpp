@@ -1,5 +1,6 @@
 // A MySQL write that needs several shards (see pg_fanout.cpp for the
-// PostgreSQL twin and router/write_split.h for the parts). Each part runs in
+// PostgreSQL twin and router/write_split.h for the parts); DDL, which XA
+// cannot hold, at the end. Each part runs in
 // an XA leg of the client's transaction; outside one, the proxy opens an XA
 // transaction for the statement and commits it through the two-phase
 // coordinator. Inside one, the parts run after a savepoint on each leg, so
@@ -29,8 +30,9 @@ bool has_returning(std::string_view sql) {
 }  // namespace
 
 // A new XA leg of the client's transaction on `shard`: a primary connection
-// with the client's settings and schema, XA START run.
-asio::awaitable<Result<MySession::Leg>> MySession::open_leg(std::uint32_t shard) {
+// with the client's settings and schema, XA START run (unless !begin: a
+// connection for DDL, which runs outside any transaction).
+asio::awaitable<Result<MySession::Leg>> MySession::open_leg(std::uint32_t shard, bool begin) {
   auto attached = co_await attach_server(worker_, pools_, *user_, login_database_,
                                          router::TargetRole::Primary, shard, std::nullopt);
   if (!attached) co_return attached.error();
@@ -39,15 +41,20 @@ asio::awaitable<Result<MySession::Leg>> MySession::open_leg(std::uint32_t shard)
   leg.shard = shard;
   auto& conn = *leg.server.conn;
   std::string out;
-  std::size_t answers = append_session_sync(conn, out).size() + 1;
-  // An XA branch, or a READ ONLY transaction as the client began it.
-  std::string start(1, static_cast<char>(mysql::kComQuery));
-  start += txn_xa_ ? "XA START '" + txn_gid_ + "'" : txn_begin_;
-  std::uint8_t seq = 0;
-  mysql::append_packets(out, start, seq);
+  std::size_t answers = append_session_sync(conn, out).size();
+  if (begin) {
+    // An XA branch, or a READ ONLY transaction as the client began it.
+    std::string start(1, static_cast<char>(mysql::kComQuery));
+    start += txn_xa_ ? "XA START '" + txn_gid_ + "'" : txn_begin_;
+    std::uint8_t seq = 0;
+    mysql::append_packets(out, start, seq);
+    ++answers;
+  }
   std::string error;
-  auto w = co_await net::write_all(conn.socket(), out);
-  if (!w) error = w.error().message();
+  if (!out.empty()) {
+    auto w = co_await net::write_all(conn.socket(), out);
+    if (!w) error = w.error().message();
+  }
   while (error.empty() && answers > 0) {
     auto message = co_await net::read_message(conn.socket(), conn.buffer(), max_message_size_);
     if (!message) {
@@ -68,9 +75,83 @@ asio::awaitable<Result<MySession::Leg>> MySession::open_leg(std::uint32_t shard)
                          ctx_.topology->shards[shard].name + " (" + error + ")");
   }
   leg.tracker.reset(conn.capabilities());
-  leg.tracker.assume_status(static_cast<std::uint16_t>(
-      mysql::kServerStatusInTrans | (autocommit_ ? mysql::kServerStatusAutocommit : 0)));
+  leg.tracker.assume_status(
+      static_cast<std::uint16_t>((begin ? mysql::kServerStatusInTrans : 0) |
+                                 (autocommit_ ? mysql::kServerStatusAutocommit : 0)));
   co_return leg;
+}
+
+// DDL of a sharded or reference table, on every shard. MariaDB commits DDL
+// implicitly and refuses it inside XA, so it cannot be all-or-nothing across
+// shards: each shard runs it at once on a connection of its own, and when
+// some refuse it the error names the shards that applied it, so that the
+// operator can finish the change (IF NOT EXISTS / IF EXISTS make a rerun safe).
+asio::awaitable<Result<void>> MySession::fanout_ddl(const router::WritePlan& plan) {
+  const auto started = std::chrono::steady_clock::now();
+  if ((server_.conn && tracker_.in_transaction()) || deferred_begin_ || !parked_.empty()) {
+    bump(worker_.metrics().statements_refused_total);
+    queue_error(mysql::kErNotSupportedYet,
+                "DDL of a sharded or reference table runs on every shard and commits there at "
+                "once: run it outside a transaction");
+    co_return co_await flush_client();
+  }
+  bump(worker_.metrics().fanout_writes_total);
+  const router::Topology& topo = *ctx_.topology;
+  std::vector<Leg> legs;
+  std::string failure;
+  for (const auto& w : plan.writes) {
+    auto leg = co_await open_leg(w.shard, false);
+    if (!leg) {
+      failure = leg.error().message();
+      break;
+    }
+    legs.push_back(std::move(*leg));
+  }
+  std::vector<txn::LegAnswer> answers;
+  if (failure.empty()) {
+    txn::Steps steps;
+    for (std::size_t k = 0; k < plan.writes.size(); ++k) {
+      routing_.note_write_on(plan.writes[k].shard);
+      steps.emplace_back(k, std::vector<std::string>{plan.writes[k].sql});
+    }
+    answers = co_await run_on_my_legs(legs, steps, max_message_size_);
+  }
+  for (auto& leg : legs) release_server(worker_, leg.server, !leg.broken && !leg.dirty);
+  std::string applied, refused;
+  const txn::LegAnswer* first_refusal = nullptr;
+  for (std::size_t k = 0; k < answers.size(); ++k) {
+    std::string& list = answers[k].ok ? applied : refused;
+    list += (list.empty() ? "" : ", ") + topo.shards[plan.writes[k].shard].name;
+    if (!answers[k].ok && !first_refusal) first_refusal = &answers[k];
+  }
+  if (!failure.empty()) {
+    bump(worker_.metrics().proxy_errors_total);
+    queue_error(mysql::kErUnknownError, "the DDL ran on no shard: " + failure);
+  } else if (first_refusal && applied.empty() && !first_refusal->raw_error.empty()) {
+    // Refused everywhere (a table that exists, a syntax error): the server's own error.
+    bump(worker_.metrics().statement_errors_total);
+    auto err = mysql::parse_err(first_refusal->raw_error, mysql::kClientProtocol41);
+    if (err)
+      mysql::append_packets(to_client_,
+                            mysql::build_err(*err, capabilities_ | mysql::kClientProtocol41), seq_);
+    else
+      queue_error(mysql::kErUnknownError, first_refusal->error);
+  } else if (first_refusal) {
+    bump(worker_.metrics().statement_errors_total);
+    queue_error(mysql::kErUnknownError,
+                "the DDL is applied on shards " + applied + " but failed on " + refused + " (" +
+                    first_refusal->error +
+                    "): DDL commits on each shard at once; fix the cause and run it again "
+                    "on those shards (IF NOT EXISTS / IF EXISTS make a rerun safe)");
+  } else {
+    mysql::OkPacket ok;
+    ok.status_flags = autocommit_ ? mysql::kServerStatusAutocommit : 0;
+    mysql::append_packets(to_client_, mysql::build_ok(ok, capabilities_), seq_);
+  }
+  routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
+                      std::chrono::steady_clock::now(), false);
+  worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
+  co_return co_await flush_client();
 }
 
 asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,

@@ -121,7 +121,8 @@ class MySession : public std::enable_shared_from_this<MySession> {
   asio::awaitable<txn::EndResult> end_legs(bool commit);
   void queue_commit_failure(const txn::EndResult& result);
   using Leg = ShardLeg<Conn, MyResponseTracker>;
-  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard);
+  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard, bool begin = true);
+  asio::awaitable<Result<void>> fanout_ddl(const router::WritePlan& plan);
   asio::awaitable<Result<void>> fanout_write(std::string_view sql, const router::WritePlan& plan);
   void queue_transaction_ok(bool in_transaction);
 

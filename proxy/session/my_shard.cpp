@@ -165,6 +165,8 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
+  if (chosen && choice.several_writes() && choice.several_writes()->schema_change)
+    co_return co_await fanout_ddl(*choice.several_writes());
   if (chosen && choice.several_writes())
     co_return co_await fanout_write(sql, *choice.several_writes());
   if (chosen && !choice.several().empty()) {

@@ -1,6 +1,8 @@
 // A PostgreSQL write that needs several shards (a multi-row INSERT whose
 // rows belong to several, UPDATE/DELETE with an IN list of keys, a write to
-// a reference table, a keyless write the config lets scatter). Each shard
+// a reference table, a keyless write the config lets scatter, DDL of a
+// sharded or reference table: PostgreSQL's DDL is transactional, so it
+// lands on every shard or none like any other write). Each shard
 // runs its part (router/write_split.h) inside a leg of the client's
 // transaction; outside one, the proxy opens a transaction for the statement
 // and commits it through the two-phase coordinator, so the write lands on
@@ -21,7 +23,8 @@ namespace shardgate::session {
 
 namespace {
 
-// "INSERT 0 3" -> ("INSERT 0 ", 3); "UPDATE 2" -> ("UPDATE ", 2).
+// "INSERT 0 3" -> ("INSERT 0 ", 3); "UPDATE 2" -> ("UPDATE ", 2); a tag
+// without a count ("CREATE TABLE") -> (itself, 0).
 std::pair<std::string, std::uint64_t> split_tag(std::string_view tag) {
   const auto space = tag.rfind(' ');
   std::uint64_t n = 0;
@@ -30,6 +33,12 @@ std::pair<std::string, std::uint64_t> split_tag(std::string_view tag) {
   if (std::from_chars(digits.data(), digits.data() + digits.size(), n).ec != std::errc())
     return {std::string(tag), 0};
   return {std::string(tag.substr(0, space + 1)), n};
+}
+
+// The one CommandComplete the client hears: the verb with the summed count,
+// or a countless tag as the servers sent it.
+std::string joined_tag(const std::string& verb, std::uint64_t count) {
+  return !verb.empty() && verb.back() == ' ' ? verb + std::to_string(count) : verb;
 }
 
 }  // namespace
@@ -199,14 +208,14 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
     else if (result.outcome == txn::Outcome::Failed)
       to_client_ += pg_commit_failure(result);
     else
-      to_client_ += pg::command_complete(verb + std::to_string(count));
+      to_client_ += pg::command_complete(joined_tag(verb, count));
     status = 'I';
   } else if (!first_error.empty()) {
     unpark(*failed_shard);  // the failed leg answers what follows (25P02)
     to_client_ += first_error;
     status = 'E';
   } else {
-    to_client_ += pg::command_complete(verb + std::to_string(count));
+    to_client_ += pg::command_complete(joined_tag(verb, count));
   }
   if (!first_error.empty()) bump(worker_.metrics().statement_errors_total);
   to_client_ += pg::ready_for_query(status);

@@ -18,6 +18,26 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
     return;
   }
   const router::ShardAnalysis analysis = plans_.analyze(sql, dialect, stmt, topology_);
+  // DDL: every shard holds the same schema, spares too (they take rows
+  // later). Only DDL that names unsharded tables alone stays on the default
+  // shard; DDL that names no table (DROP INDEX, CREATE FUNCTION ...) cannot
+  // say where its object lives, so it goes everywhere like the rest.
+  const bool schema_wide =
+      stmt.kind == router::StatementKind::Ddl && !analysis.refusal &&
+      (analysis.scope == router::ShardScope::AllShards || analysis.writes_reference ||
+       (analysis.scope == router::ShardScope::None && stmt.tables.empty()));
+  if (schema_wide && topology_.shards.size() > 1) {
+    if (several_allowed_ && statements_ == 1 && !shard_ && !stmt.multi_statement) {
+      write_plan_ = router::plan_schema_change(sql, topology_);
+      return;
+    }
+    error_ = "DDL runs on every shard (" +
+             std::string(analysis.keyless ? "it names sharded table " + analysis.keyless->name
+                                          : std::string("all of them hold the schema")) +
+             "), which shardgate does only for a statement of its own sent as a simple query "
+             "(PostgreSQL Query, MySQL COM_QUERY)";
+    return;
+  }
   // Reference-table reads and table-less statements run on any shard.
   const bool free = !analysis.refusal && !analysis.writes_reference &&
                     (analysis.scope == router::ShardScope::Reference ||
@@ -40,7 +60,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
       return;
     }
     const bool write = analysis.writes || analysis.writes_reference;
-    if (lone && write && stmt.kind != router::StatementKind::Ddl) {
+    if (lone && write) {
       auto plan = router::plan_write(sql, dialect, analysis, *targets, topology_);
       if (!plan) {
         error_ = plan.error().message();
@@ -124,8 +144,8 @@ std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& ana
   if (analysis.writes || analysis.writes_reference)
     return "the statement writes on shards " + names +
            (several_allowed_
-                ? ", which shardgate runs only as a statement of its own (not DDL, not among "
-                  "other statements)"
+                ? ", which shardgate runs only as a statement of its own (not among other "
+                  "statements)"
                 : "; a write over several shards runs only as a simple query (PostgreSQL "
                   "Query, MySQL COM_QUERY): send it unprepared, or one statement per shard");
   const std::string what = analysis.keyless

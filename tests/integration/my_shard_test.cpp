@@ -57,18 +57,27 @@ std::pair<std::int64_t, std::int64_t> ids_on_two_shards(std::int64_t from) {
 class ShardedMy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // The schema, through the proxy: DDL of a sharded or reference table runs
+    // on every shard; logs (unsharded) lives on the default shard only.
+    MyConn c = proxy();
+    for (const char* sql :
+         {"CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(64), score INT DEFAULT 0)",
+          "CREATE TABLE orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, user_id BIGINT NOT NULL, "
+          "total INT)",
+          "CREATE TABLE accounts (email VARCHAR(128) PRIMARY KEY, balance INT)",
+          "CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(64))",
+          "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')",
+          "CREATE TABLE logs (id INT AUTO_INCREMENT PRIMARY KEY, msg TEXT)"}) {
+      ok(c.get(), sql);
+    }
     for (int s = 0; s < kShards; ++s) {
-      MyConn c = direct(s);
-      for (const char* sql :
-           {"CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(64), score INT DEFAULT 0)",
-            "CREATE TABLE orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, user_id BIGINT NOT NULL, "
-            "total INT)",
-            "CREATE TABLE accounts (email VARCHAR(128) PRIMARY KEY, balance INT)",
-            "CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(64))",
-            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"}) {
-        ok(c.get(), sql);
-      }
-      if (s == 0) ok(c.get(), "CREATE TABLE logs (id INT AUTO_INCREMENT PRIMARY KEY, msg TEXT)");
+      MyConn d = direct(s);
+      auto tables = my_rows(d.get(),
+                            "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                            "'app' AND table_name IN ('users', 'orders', 'accounts', 'countries', "
+                            "'logs')");
+      ASSERT_TRUE(tables);
+      EXPECT_EQ(*tables, std::vector<std::string>{s == 0 ? "5" : "4"}) << "shard " << s;
     }
   }
 };
@@ -434,6 +443,56 @@ TEST_F(ShardedMy, WritesOverSeveralShardsLandOnEachShardOrNone) {
   EXPECT_NE(del.error().find("simple query"), std::string::npos) << del.error();
 }
 
+// DDL through the proxy runs on every shard. MariaDB commits DDL at once and
+// refuses it inside XA, so a change that some shards refuse is reported with
+// the shards that applied it; refused everywhere, the client gets the
+// server's own error; inside a transaction it is refused.
+TEST_F(ShardedMy, SchemaChangesRunOnEveryShardAndAPartialOneIsNamed) {
+  MyConn c = proxy();
+  auto on_each_shard = [](const std::string& count_sql) {
+    std::vector<std::string> counts;
+    for (int s = 0; s < kShards; ++s) {
+      MyConn d = direct(s);
+      counts.push_back(my_scalar(d.get(), count_sql).value_or("error"));
+    }
+    return counts;
+  };
+  const std::string nick =
+      "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' AND "
+      "table_name = 'users' AND column_name = 'nick'";
+  using V = std::vector<std::string>;
+  {
+    MyConn d = direct(2);
+    ok(d.get(), "ALTER TABLE users ADD COLUMN nick VARCHAR(16)");
+  }
+  MyError e;
+  EXPECT_FALSE(my_scalar(c.get(), "ALTER TABLE users ADD COLUMN nick VARCHAR(16)", &e));
+  EXPECT_NE(e.message.find("applied on shards s0, s1, s3 but failed on s2"), std::string::npos)
+      << e.code << " " << e.message;
+  EXPECT_EQ(on_each_shard(nick), (V{"1", "1", "1", "1"}));
+  e = {};
+  EXPECT_FALSE(my_scalar(c.get(), "ALTER TABLE users ADD COLUMN nick VARCHAR(16)", &e));
+  EXPECT_EQ(e.code, 1060u) << "refused everywhere: the server's duplicate-column error: "
+                           << e.message;
+
+  const std::string index =
+      "SELECT count(*) FROM information_schema.statistics WHERE table_schema = 'app' AND "
+      "index_name = 'users_nick'";
+  ok(c.get(), "CREATE INDEX users_nick ON users (nick)");
+  EXPECT_EQ(on_each_shard(index), (V{"1", "1", "1", "1"}));
+  ok(c.get(), "DROP INDEX users_nick ON users");
+  EXPECT_EQ(on_each_shard(index), (V{"0", "0", "0", "0"}));
+
+  ok(c.get(), "START TRANSACTION");
+  e = {};
+  EXPECT_FALSE(my_scalar(c.get(), "ALTER TABLE users DROP COLUMN nick", &e));
+  EXPECT_NE(e.message.find("outside a transaction"), std::string::npos) << e.message;
+  ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(on_each_shard(nick), (V{"1", "1", "1", "1"}));
+  ok(c.get(), "ALTER TABLE users DROP COLUMN nick");
+  EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "0", "0"}));
+}
+
 TEST_F(ShardedMy, ReferenceAndUnshardedTables) {
   MyConn c = proxy();
   for (int i = 0; i < 8; ++i)
@@ -491,11 +550,8 @@ TEST_F(ShardedMy, DifferentialAgainstOneUnshardedDatabase) {
   ok(one.get(),
      "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, total INT, note "
      "VARCHAR(16))");
-  for (int s = 0; s < kShards; ++s) {
-    MyConn d = direct(s);
-    ok(d.get(), "ALTER TABLE orders ADD COLUMN note VARCHAR(16)");
-  }
   MyConn sg = proxy();
+  ok(sg.get(), "ALTER TABLE orders ADD COLUMN note VARCHAR(16)");  // on every shard
   DifferentialDialect dialect;
   dialect.begin = "START TRANSACTION";
   dialect.limit = [](int offset, int count) {

@@ -84,19 +84,29 @@ std::vector<int> shards_holding_user(std::int64_t id) {
 class ShardedPg : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // The schema on every shard, created directly: DDL through the proxy
-    // would need every shard (not run by shardgate yet).
-    for (int s = 0; s < kShards; ++s) {
-      Conn c = connect(shard_direct(s));
-      for (const char* sql :
-           {"CREATE TABLE users (id bigint PRIMARY KEY, name text, score int DEFAULT 0)",
-            "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total int)",
-            "CREATE TABLE accounts (email text PRIMARY KEY, balance int)",
-            "CREATE TABLE countries (code text PRIMARY KEY, name text)",
-            "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')"}) {
-        exec_ok(c.get(), sql);
+    // The schema, through the proxy: DDL of a sharded or reference table runs
+    // on every shard; logs (unsharded) lives on the default shard only.
+    Conn c = connect(proxy());
+    for (const char* sql :
+         {"CREATE TABLE users (id bigint PRIMARY KEY, name text, score int DEFAULT 0)",
+          "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total int)",
+          "CREATE TABLE accounts (email text PRIMARY KEY, balance int)",
+          "CREATE TABLE countries (code text PRIMARY KEY, name text)",
+          "INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France')",
+          "CREATE TABLE logs (id serial PRIMARY KEY, msg text)"}) {
+      const Outcome o = exec(c.get(), sql);
+      ASSERT_TRUE(o.ok) << sql << ": " << o.message;
+      if (std::string_view(sql).starts_with("CREATE")) {
+        EXPECT_EQ(o.tag, "CREATE TABLE") << sql;
       }
-      if (s == 0) exec_ok(c.get(), "CREATE TABLE logs (id serial PRIMARY KEY, msg text)");
+    }
+    for (int s = 0; s < kShards; ++s) {
+      Conn d = connect(shard_direct(s));
+      const Outcome tables = exec(d.get(),
+                                  "SELECT count(*) FROM pg_tables WHERE tablename IN ('users', "
+                                  "'orders', 'accounts', 'countries', 'logs')");
+      ASSERT_TRUE(tables.ok) << tables.message;
+      EXPECT_EQ(tables.rows, std::vector<std::string>{s == 0 ? "5" : "4"}) << "shard " << s;
     }
   }
 };
@@ -642,6 +652,60 @@ TEST_F(ShardedPg, PreparedReadsOverSeveralShardsAreMerged) {
           "7009, 7010, 7011, 7012)");
 }
 
+// DDL through the proxy runs on every shard in one two-phase transaction:
+// a change that one shard refuses is undone on all of them, and DDL inside
+// a client's transaction rolls back with it.
+TEST_F(ShardedPg, SchemaChangesRunOnEveryShardOrNone) {
+  Conn c = connect(proxy());
+  auto on_each_shard = [](const std::string& count_sql) {
+    std::vector<std::string> counts;
+    for (int s = 0; s < kShards; ++s) {
+      Conn d = connect(shard_direct(s));
+      const Outcome o = exec(d.get(), count_sql);
+      counts.push_back(o.ok && !o.rows.empty() ? o.rows[0] : "error: " + o.message);
+    }
+    return counts;
+  };
+  const std::string nick =
+      "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND "
+      "column_name = 'nick'";
+  using V = std::vector<std::string>;
+  {
+    Conn d = connect(shard_direct(2));
+    exec_ok(d.get(), "ALTER TABLE users ADD COLUMN nick text");
+  }
+  Outcome o = exec(c.get(), "ALTER TABLE users ADD COLUMN nick text");
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(o.sqlstate, "42701") << o.message;
+  EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "1", "0"})) << "undone where it had run";
+  exec_ok(c.get(), "ALTER TABLE users DROP COLUMN IF EXISTS nick");
+  EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "0", "0"}));
+  o = exec(c.get(), "ALTER TABLE users ADD COLUMN nick text");
+  ASSERT_TRUE(o.ok) << o.message;
+  EXPECT_EQ(o.tag, "ALTER TABLE");
+  EXPECT_EQ(on_each_shard(nick), (V{"1", "1", "1", "1"}));
+
+  // An index of a sharded table, and DROP INDEX, which names no table.
+  const std::string index = "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_nick'";
+  exec_ok(c.get(), "CREATE INDEX users_nick ON users (nick)");
+  EXPECT_EQ(on_each_shard(index), (V{"1", "1", "1", "1"}));
+  exec_ok(c.get(), "DROP INDEX users_nick");
+  EXPECT_EQ(on_each_shard(index), (V{"0", "0", "0", "0"}));
+
+  // Inside the client's transaction: rolled back with it.
+  exec_ok(c.get(), "BEGIN");
+  exec_ok(c.get(), "ALTER TABLE users DROP COLUMN nick");
+  exec_ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(on_each_shard(nick), (V{"1", "1", "1", "1"}));
+  exec_ok(c.get(), "ALTER TABLE users DROP COLUMN nick");
+  EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "0", "0"}));
+  // In a batch with another statement it is refused, and nothing ran.
+  o = exec(c.get(), "SELECT 1; ALTER TABLE users ADD COLUMN nick text");
+  EXPECT_EQ(o.sqlstate, "0A000") << o.message;
+  EXPECT_NE(o.message.find("several statements"), std::string::npos) << o.message;
+  EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "0", "0"}));
+}
+
 TEST_F(ShardedPg, ReferenceAndUnshardedTables) {
   Conn c = connect(proxy());
   for (int i = 0; i < 8; ++i)
@@ -778,11 +842,8 @@ TEST_F(ShardedPg, DifferentialAgainstOneUnshardedDatabase) {
   exec_ok(one.get(),
           "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total int)");
   exec_ok(one.get(), "ALTER TABLE orders ADD COLUMN note text");
-  for (int s = 0; s < kShards; ++s) {
-    Conn d = connect(shard_direct(s));
-    exec_ok(d.get(), "ALTER TABLE orders ADD COLUMN note text");
-  }
   Conn sg = connect(proxy());
+  exec_ok(sg.get(), "ALTER TABLE orders ADD COLUMN note text");  // on every shard
   DifferentialDialect dialect;
   dialect.begin = "BEGIN";
   dialect.limit = [](int offset, int count) {
