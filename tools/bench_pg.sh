@@ -6,6 +6,8 @@
 #
 #   tools/bench_pg.sh [--rounds 3] [--seconds 8] [--scale 10]
 #
+# --rounds 0 measures only the memory per idle client (IDLE_CLIENTS, 10000).
+#
 # shardgate runs twice: "shardgate" with routing.reads_on_primary (the same
 # single server as direct and pgbouncer: pure proxy overhead) and
 # "shardgate-split" (reads spread over the 2 replicas, which share the same
@@ -93,27 +95,37 @@ CASES=("select-only, 1 client|-S -c 1 -j 1"
        "select-only, 64 clients|-S -c 64 -j 2"
        "select-only -M prepared, 16 clients|-S -M prepared -c 16 -j 2")
 RESULTS=$DIR/results.txt
-run_pgbench_rounds
+[ "$ROUNDS" -gt 0 ] && run_pgbench_rounds
 
-# Memory per idle client: IDLE_CLIENTS clients log in and sleep; proxy RSS
-# before, once they are all held, and after they left.
+# Memory per idle client, shardgate and pgbouncer one after the other:
+# IDLE_CLIENTS clients log in and sleep; the proxy's RSS before, once they
+# are all held, and after they left.
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-clients() { curl -s http://127.0.0.1:25533/metrics | awk '/^shardgate_clients_connected/ {print $2}'; }
+held_on() { ss -Htn state established "( sport = :$1 )" | wc -l; }
 printf '\\sleep 120 s\n' >"$DIR/idle.sql"
-before=$(rss $SG_PID)
-pgbench -n -c "$IDLE_CLIENTS" -j 4 -T 600 -f "$DIR/idle.sql" "$(ci $SG)" >"$DIR/idle.log" 2>&1 & IDLE=$!
-for _ in $(seq 1 240); do [ "$(clients)" -ge "$IDLE_CLIENTS" ] && break; sleep 0.5; done
-sleep 1
-held=$(clients)
-peak=$(rss $SG_PID)
-kill -TERM $IDLE 2>/dev/null; wait $IDLE 2>/dev/null || true
-for _ in $(seq 1 60); do [ "$(clients)" -eq 0 ] && break; sleep 0.5; done
-sleep 7  # the proxy trims freed memory on its 5 s housekeeping tick
-after=$(rss $SG_PID)
+IDLE_REPORT=""
+measure_idle() {  # name pid port
+  local before peak held after
+  before=$(rss "$2")
+  pgbench -n -c "$IDLE_CLIENTS" -j 4 -T 600 -f "$DIR/idle.sql" "$(ci "$3")" >"$DIR/idle-$1.log" 2>&1 &
+  local idle=$!
+  for _ in $(seq 1 240); do [ "$(held_on "$3")" -ge "$IDLE_CLIENTS" ] && break; sleep 0.5; done
+  sleep 2
+  held=$(held_on "$3")
+  peak=$(rss "$2")
+  kill -TERM $idle 2>/dev/null; wait $idle 2>/dev/null || true
+  for _ in $(seq 1 60); do [ "$(held_on "$3")" -eq 0 ] && break; sleep 0.5; done
+  sleep 7  # shardgate trims freed memory on its 5 s housekeeping tick
+  after=$(rss "$2")
+  IDLE_REPORT+="Idle clients, $1: $held held; RSS $before kB before, $peak kB with them, $after kB after they left: $(( (peak - before) * 1024 / (${held:-0} > 0 ? ${held:-0} : 1) )) bytes per idle client."$'\n'
+}
+measure_idle shardgate "$SG_PID" "$SG"
+measure_idle pgbouncer "$(cat "$DIR/pgbouncer.pid")" "$BOUNCER"
 
-tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
-  "select-only, 1 client" transactions
-echo
-echo "Idle clients: $held held; shardgate RSS $before kB before, $peak kB peak, $after kB after;" \
-  "$(( (peak - before) * 1024 / (${held:-0} > 0 ? ${held:-0} : 1) )) bytes per idle client."
+if [ "$ROUNDS" -gt 0 ]; then
+  tools/bench_table.py "$RESULTS" "$ROUNDS" "$SECONDS_PER_RUN" "$(IFS=,; echo "${TARGETS[*]}")" \
+    "select-only, 1 client" transactions
+  echo
+fi
+printf '%s' "$IDLE_REPORT"

@@ -49,7 +49,36 @@ asio::awaitable<void> PgSession::run() {
     co_return;
   }
   if (!logged_in) co_return;
-  co_await command_loop();
+  if (co_await command_loop() == LoopEnd::Closed) finish();
+}
+
+// Served again once an idle client sends something (wait_while_idle).
+asio::awaitable<void> PgSession::serve(std::shared_ptr<PgSession> self) {
+  auto r = co_await net::read_more(self->client_, self->in_, 4096);
+  if (!r) {
+    self->finish();  // the client is gone
+    co_return;
+  }
+  if (co_await self->command_loop() == LoopEnd::Closed) self->finish();
+}
+
+// An idle client (no server attached, nothing buffered) is waited for by a
+// plain completion handler that holds the session: no coroutine frame stays
+// alive, which is most of what thousands of idle clients would cost.
+void PgSession::wait_while_idle() {
+  auto resume = [self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) {
+      self->finish();
+      return;
+    }
+    asio::co_spawn(self->client_.get_executor(), serve(self), asio::detached);
+  };
+  // Allocated at its own size: Asio's per-thread recycling would hand it a
+  // cached block of whatever size came before (an accept's, a write's).
+  client_.async_wait_readable(asio::bind_allocator(std::allocator<void>(), std::move(resume)));
+}
+
+void PgSession::finish() {
   state_ = ClientState::Closing;
   // A server left mid-transaction by a vanished client is in an unknown state.
   if (server_) detach(tracker_.idle() && tracker_.transaction_status() == 'I' && !server_dirty_);
@@ -146,21 +175,21 @@ asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
   co_return fed;
 }
 
-asio::awaitable<void> PgSession::command_loop() {
+asio::awaitable<PgSession::LoopEnd> PgSession::command_loop() {
   for (;;) {
     auto d = pg::decode_frame(in_.readable(), max_message_size_);
     if (d.status == pg::DecodeStatus::Error) {
       co_await protocol_error("invalid message from client: " + d.error);
-      co_return;
+      co_return LoopEnd::Closed;
     }
     if (d.status == pg::DecodeStatus::NeedMore) {
       // Everything the client sent so far is forwarded: let the server work.
       auto done = co_await finish_round();
-      if (!done) co_return;
+      if (!done) co_return LoopEnd::Closed;
       if (!server_ && in_.empty()) {
         shed_idle_memory();
-        auto [ec] = co_await client_.async_wait_readable(use_result);
-        if (ec) co_return;
+        wait_while_idle();
+        co_return LoopEnd::Idle;
       }
       // One co_await per statement (g++ 12 mishandles co_await inside ?: and &&).
       Result<void> r;
@@ -169,13 +198,13 @@ asio::awaitable<void> PgSession::command_loop() {
       } else {
         r = co_await net::read_more(client_, in_, 4096);
       }
-      if (!r) co_return;  // the client is gone (server failures are answered inside)
+      if (!r) co_return LoopEnd::Closed;  // the client is gone (server failures are answered inside)
       continue;
     }
     const pg::Frame f = d.frame;
-    if (f.type == 'X') co_return;
+    if (f.type == 'X') co_return LoopEnd::Closed;
     auto handled = co_await handle_message(f);
-    if (!handled) co_return;
+    if (!handled) co_return LoopEnd::Closed;
   }
 }
 

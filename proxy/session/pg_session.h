@@ -109,7 +109,12 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<void> refuse(std::string_view sqlstate, std::string_view message);
 
   // command loop (pg_session.cpp)
-  asio::awaitable<void> command_loop();
+  // Idle: the client is waited for by wait_while_idle, and serve() goes on.
+  enum class LoopEnd { Idle, Closed };
+  asio::awaitable<LoopEnd> command_loop();
+  static asio::awaitable<void> serve(std::shared_ptr<PgSession> self);
+  void wait_while_idle();
+  void finish();  // the client is gone
   asio::awaitable<Result<void>> handle_message(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_query(const pg::Frame& f);
   asio::awaitable<Result<void>> handle_extended(const pg::Frame& f);
