@@ -49,7 +49,8 @@ limits="limits:\n  max_client_connections: 20000\npool:\n  size: 20\nthreads: 2\
 sed -e "s/^listeners:/${limits}routing:\n  reads_on_primary: true\nlisteners:/" \
   "$DIR/sbx/shardgate.yaml" >"$DIR/sg.yaml"
 sed -e "s/^listeners:/${limits}listeners:/" -e "s/port: $SG\$/port: $SG_SPLIT/" \
-  -e "s/port: 25533\$/port: 25535/" "$DIR/sbx/shardgate.yaml" >"$DIR/sg-split.yaml"
+  -e "s/port: 25533\$/port: 25535/" -e "s|^data_dir: .*|data_dir: $DIR/split-data|" \
+  "$DIR/sbx/shardgate.yaml" >"$DIR/sg-split.yaml"
 ulimit -n "$(ulimit -Hn)"
 build/bin/shardgate --config "$DIR/sg.yaml" 2>"$DIR/sg.log" & SG_PID=$!
 build/bin/shardgate --config "$DIR/sg-split.yaml" 2>"$DIR/sg-split.log" & SPLIT_PID=$!
