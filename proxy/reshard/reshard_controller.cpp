@@ -746,6 +746,9 @@ std::string ReshardController::status_json() const {
                          : 0.0;
   o["keys_applied"] = j.keys_applied();
   o["keys_pending"] = ctx_.reshard.dirty_keys();
+  // A cutover in its pause: new writes into the slice wait at the proxy.
+  o["writes_paused"] = ctx_.reshard.paused();
+  o["sessions_holding_writes"] = ctx_.reshard.holding();
   o["rows_repaired"] = j.rows_repaired();
   o["rows_cleaned"] = j.rows_cleaned();
   json::array pauses;

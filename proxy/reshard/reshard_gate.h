@@ -1,7 +1,10 @@
-// Where a session waits during a resharding cutover: before it routes a
-// round that starts outside a transaction, so that once the pause ends the
-// round is routed by the new topology. Rounds inside a transaction go on (the
-// cutover waits for their transactions to end instead).
+// Where a session waits during a resharding cutover: a round that would
+// write into the moving slice, and holds no such writes yet, is refused by
+// ReshardWatch::try_enter; it waits here and is routed again, by the topology
+// the cutover published. Every other round goes on during the pause: reads
+// (the source still holds the rows), writes to other slices and shards, and
+// transactions that already hold writes into the slice (the cutover waits for
+// them to end).
 #pragma once
 
 #include <boost/asio.hpp>

@@ -2,7 +2,6 @@
 // forward it unchanged, relay the server's answer, give the server back.
 #include "proxy/session/my_session.h"
 
-#include "proxy/reshard/reshard_gate.h"
 
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/auth/mysql_auth.h"
@@ -146,10 +145,6 @@ asio::awaitable<void> MySession::command_loop() {
 
 asio::awaitable<Result<void>> MySession::handle_command(std::string_view payload) {
   const auto command = static_cast<std::uint8_t>(payload[0]);
-  if (ctx_.reshard.paused() &&
-      (command == mysql::kComQuery || command == mysql::kComStmtExecute) &&
-      !in_client_transaction())
-    co_await wait_out_cutover(ctx_.reshard);
   switch (command) {
     case mysql::kComQuery:
       co_return co_await handle_query(payload);

@@ -2,7 +2,6 @@
 // route, forward, relay the server's answer, give the server connection back.
 #include "proxy/session/pg_session.h"
 
-#include "proxy/reshard/reshard_gate.h"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -209,9 +208,6 @@ asio::awaitable<PgSession::LoopEnd> PgSession::command_loop() {
 }
 
 asio::awaitable<Result<void>> PgSession::handle_message(const pg::Frame& f) {
-  if (ctx_.reshard.paused() && (f.type == 'Q' || f.type == 'P' || f.type == 'B') &&
-      !in_client_transaction() && (!server_ || tracker_.idle()))
-    co_await wait_out_cutover(ctx_.reshard);
   switch (f.type) {
     case 'Q':
       co_return co_await handle_query(f);

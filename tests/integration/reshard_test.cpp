@@ -513,6 +513,87 @@ TEST_P(Reshard, FaultsAbortResumeAndFailover) {
   expect_rows_match(load, 1);
 }
 
+// The cutover's pause holds only writes into the moving slice. A
+// transaction holding such a write keeps the cutover in its pause (the drain
+// waits for it): meanwhile reads of the slice and writes elsewhere are
+// answered at once, and a new write into the slice waits, then lands on the
+// target once the transaction commits and the cutover publishes.
+TEST_P(Reshard, TheCutoverPausesOnlyWritesIntoTheSlice) {
+  const Engine& e = GetParam();
+  std::string out;
+  ASSERT_EQ(shardctl("reshard start --split s0 --into s1 --database app --wait", &out), 0) << out;
+  std::vector<std::int64_t> moving;
+  std::int64_t staying = 0;
+  for (std::int64_t id = 1; moving.size() < 2 || staying == 0; ++id) {
+    if (hash_of(id) < 0x8000000000000000ull) {
+      if (staying == 0) staying = id;
+    } else if (moving.size() < 2) {
+      moving.push_back(id);
+    }
+  }
+  auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  };
+  auto holder = open_db(e, e.proxy);
+  ASSERT_NE(holder, nullptr);
+  std::string error;
+  ASSERT_TRUE(holder->exec("BEGIN", &error)) << error;
+  ASSERT_TRUE(holder->exec(
+      "UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(moving[0]), &error))
+      << error;
+  int cutover_rc = -1;
+  std::string cutover_out;
+  std::thread cutover([&] { cutover_rc = shardctl("reshard cutover", &cutover_out); });
+  const bool paused = wait_until(
+      [&] { return reshard_status(e.admin)["writes_paused"] == json::value(true); }, 30000);
+  if (!paused) {
+    holder->exec("COMMIT");
+    cutover.join();
+    FAIL() << "the cutover never paused: " << cutover_out;
+  }
+  EXPECT_EQ(reshard_status(e.admin)["sessions_holding_writes"].to_number<int>(), 1);
+  // Not held: a read of the slice, a write outside it.
+  auto other = open_db(e, e.proxy);
+  ASSERT_NE(other, nullptr);
+  auto started = std::chrono::steady_clock::now();
+  auto read =
+      other->balances("SELECT id, balance FROM accounts WHERE id = " + std::to_string(moving[1]));
+  EXPECT_TRUE(read && read->size() == 1);
+  EXPECT_TRUE(other->exec(
+      "UPDATE accounts SET balance = balance + 1 WHERE id = " + std::to_string(staying), &error))
+      << error;
+  const double unpaused_ms = ms_since(started);
+  // Held: a new write into the slice.
+  std::atomic<bool> written{false};
+  bool write_ok = false;
+  std::thread writer([&] {
+    auto db = open_db(e, e.proxy);
+    write_ok = db && db->exec("UPDATE accounts SET balance = balance + 1 WHERE id = " +
+                              std::to_string(moving[1]));
+    written = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(written.load()) << "a write into the slice went on during the pause";
+  EXPECT_EQ(reshard_status(e.admin)["writes_paused"], json::value(true));
+  ASSERT_TRUE(holder->exec("COMMIT", &error)) << error;
+  cutover.join();
+  writer.join();
+  EXPECT_LT(unpaused_ms, 1000.0) << "a read and a write outside the slice waited for the pause";
+  EXPECT_EQ(cutover_rc, 0) << cutover_out;
+  EXPECT_TRUE(write_ok);
+  // Both writes into the slice are on the target, which owns it now.
+  auto target = open_db(e, primary_port(e.admin, "s1"));
+  ASSERT_NE(target, nullptr);
+  auto rows = target->balances("SELECT id, balance FROM accounts WHERE id IN (" +
+                               std::to_string(moving[0]) + ", " + std::to_string(moving[1]) + ")");
+  ASSERT_TRUE(rows);
+  for (std::int64_t id : moving) EXPECT_EQ((*rows)[id], id % 1000 + 1) << "id " << id;
+  auto source = open_db(e, primary_port(e.admin, "s0"));
+  rows = source->balances("SELECT id, balance FROM accounts WHERE id = " + std::to_string(staying));
+  ASSERT_TRUE(rows);
+  EXPECT_EQ((*rows)[staying], staying % 1000 + 1);
+}
+
 // A shard started next to the running sandbox (`sandbox up` with one more
 // spare) and announced to the running proxy (`reshard add-shard`) takes a
 // split like a spare of the config: no restart anywhere. Then one key of s0
