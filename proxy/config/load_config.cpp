@@ -58,6 +58,7 @@ void apply_defaults(Config& c) {
   auto& r = *c.mutable_routing();
   if (r.balance() == Routing::BALANCE_UNSET) r.set_balance(Routing::LEAST_OUTSTANDING);
   if (r.max_replica_lag_transactions() == 0) r.set_max_replica_lag_transactions(1000);
+  if (r.replica_wait_ms() == 0) r.set_replica_wait_ms(50);
   if (r.max_replica_lag_bytes() == 0) r.set_max_replica_lag_bytes(16ull << 20);
   auto& rc = *c.mutable_result_cache();
   if (rc.max_bytes() == 0) rc.set_max_bytes(64ull << 20);

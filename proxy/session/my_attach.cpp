@@ -48,8 +48,28 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
   const router::Statement& lead = begins ? deferred_begin_stmt_ : stmt;
   const router::TargetRole role = routing_.decide(lead, facts, worker_.health(), worker_.metrics());
   if (begins && router::writes_data(stmt)) routing_.note_write();
-  auto attached = co_await attach_server(worker_, pools_, *user_, login_database_, role, shard,
-                                         routing_.replica_min_position(shard));
+  const std::optional<std::uint64_t> min = routing_.replica_min_position(shard);
+  // Read-your-writes with the commit's GTID: when the monitor knows no
+  // replica that has it yet, one is asked to wait for it.
+  const std::string* gtid =
+      role == router::TargetRole::Replica ? routing_.replica_min_gtid(shard) : nullptr;
+  const bool wait_on_replica =
+      gtid && worker_.choose(shard, router::TargetRole::Replica, min, {}).fell_back_to_primary;
+  const std::optional<std::uint64_t> wanted = wait_on_replica ? std::nullopt : min;
+  auto attached =
+      co_await attach_server(worker_, pools_, *user_, login_database_, role, shard, wanted);
+  if (attached && wait_on_replica && attached->role == router::TargetRole::Replica) {
+    const std::string commit = *gtid;
+    auto reached = co_await wait_for_commit(*attached->conn, commit);
+    if (reached && *reached) {
+      bump(worker_.metrics().read_your_writes_waits_total);
+    } else {
+      bump(worker_.metrics().read_your_writes_wait_timeouts_total);
+      release_server(worker_, *attached, reached.has_value());
+      attached = co_await attach_server(worker_, pools_, *user_, login_database_,
+                                        router::TargetRole::Primary, shard, std::nullopt);
+    }
+  }
   if (!attached) {
     // A transaction the proxy runs on several shards stays open, as after
     // any MySQL error: the next statement opens this leg again.

@@ -2,7 +2,6 @@
 // forward it unchanged, relay the server's answer, give the server back.
 #include "proxy/session/my_session.h"
 
-
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/auth/mysql_auth.h"
 #include "proxy/protocol/mysql/change_user.h"
@@ -10,6 +9,7 @@
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/session/my_session_state.h"
 #include "proxy/session/shard_choice.h"
+#include "replication/mysql_monitor.h"
 #include "router/classify.h"
 
 namespace shardgate::session {
@@ -284,7 +284,14 @@ asio::awaitable<Result<void>> MySession::relay_until_answered() {
     }
     if (fed.last_relayed_seq) seq_ = static_cast<std::uint8_t>(*fed.last_relayed_seq + 1);
     // The journal keeps a commit before the client can see its OK.
-    if (auto gtid = tracker_.take_gtid()) journal_commit(*gtid);
+    if (auto gtid = tracker_.take_gtid()) {
+      journal_commit(*gtid);
+      // The commit's position, for read-your-writes (a GTID reported inside
+      // an open transaction is an earlier one's).
+      auto seq = replication::parse_gtid_seq(*gtid, 0);
+      if (!tracker_.in_transaction() && seq && *seq && **seq)
+        routing_.note_commit(server_shard_, **seq, std::move(*gtid));
+    }
     relay_out_.clear();
     for (const auto& s : fed.relay)
       relay_out_.push_back(asio::buffer(sbuf.readable().data() + s.offset, s.length));

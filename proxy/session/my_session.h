@@ -138,6 +138,9 @@ class MySession : public std::enable_shared_from_this<MySession> {
   // server attachment (my_attach.cpp)
   // runs_statement: a query or execute, which a deferred BEGIN goes with.
   asio::awaitable<Result<void>> attach_for(const router::Statement& stmt, bool runs_statement);
+  // Read-your-writes: waits (bounded) on a replica connection until it has
+  // applied `gtid`; false when it did not in time (my_replica_wait.cpp).
+  asio::awaitable<Result<bool>> wait_for_commit(Conn& conn, const std::string& gtid);
   void sync_session_state();
   std::vector<MyAnswer> append_session_sync(Conn& c, std::string& out);
   void restore_last_insert_id();

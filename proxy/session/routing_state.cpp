@@ -22,6 +22,7 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
       if (health.round_started > *barrier.last_write && facts.shard < health.primary_lsn.size()) {
         // The primary's position sampled after the write covers the write's commit.
         barrier.position = health.primary_lsn[facts.shard];
+        barrier.gtid.clear();
         barrier.last_write.reset();
       } else {
         view.read_your_writes_pending = true;
@@ -55,6 +56,10 @@ void RoutingState::release_moved() {
   moved_ = {};
 }
 
+void RoutingState::note_commit(std::uint32_t shard, std::uint64_t seq, std::string gtid) {
+  round_commit_ = Commit{shard, seq, std::move(gtid)};
+}
+
 void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now,
                               bool transaction_open) {
   if (!transaction_open) release_moved();
@@ -64,8 +69,18 @@ void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::
       if (barriers_.size() <= shard) barriers_.resize(shard + 1);
       barriers_[shard].last_write = now;
       barriers_[shard].position.reset();
+      barriers_[shard].gtid.clear();
+    }
+    // The commit that ended the round covers every write before it on its shard.
+    if (round_commit_ && !transaction_open) {
+      if (barriers_.size() <= round_commit_->shard) barriers_.resize(round_commit_->shard + 1);
+      Barrier& b = barriers_[round_commit_->shard];
+      b.last_write.reset();
+      b.position = round_commit_->seq;
+      b.gtid = std::move(round_commit_->gtid);
     }
   }
+  round_commit_.reset();
   also_wrote_.clear();
   round_wrote_ = false;
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "proxy/metrics.h"
@@ -74,13 +75,33 @@ class RoutingState {
     return shard < barriers_.size() ? barriers_[shard].position : std::nullopt;
   }
 
+  // MySQL: the server reported the commit's GTID ("0-1-42", sequence 42) in
+  // the round's OK packet. With read-your-writes the barrier becomes exactly
+  // that commit, at once, instead of the primary's position seen by the next
+  // monitor round; and a replica can be asked to wait for it.
+  void note_commit(std::uint32_t shard, std::uint64_t seq, std::string gtid);
+  // The GTID a replica of `shard` must have applied: set with the position
+  // when it came from note_commit.
+  const std::string* replica_min_gtid(std::uint32_t shard) const {
+    return shard < barriers_.size() && barriers_[shard].position && !barriers_[shard].gtid.empty()
+               ? &barriers_[shard].gtid
+               : nullptr;
+  }
+
  private:
   // The time of the last write and, once a monitor round that started after
   // it has been seen, the primary position that replicas must have replayed.
   struct Barrier {
     std::optional<std::chrono::steady_clock::time_point> last_write;
     std::optional<std::uint64_t> position;
+    std::string gtid;  // the commit at `position`, when the server reported it
   };
+  struct Commit {
+    std::uint32_t shard = 0;
+    std::uint64_t seq = 0;
+    std::string gtid;
+  };
+  std::optional<Commit> round_commit_;  // reported in the round in flight
   bool round_wrote_ = false;
   bool hot_read_ = false;
   bool cache_fill_ = false;

@@ -17,6 +17,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/integration/my_harness.h"
+#include "tests/integration/shard_harness.h"
 
 namespace shardgate::it {
 namespace {
@@ -669,10 +670,16 @@ TEST(MyProxy, AdminShowsGtidPositionsAndMetrics) {
   EXPECT_NE(out.find("shardgate_statements_replica_total"), std::string::npos);
 }
 
+// Each read follows the session's own insert. The commit's GTID (session
+// tracking) makes the read wait for it on a replica (MASTER_GTID_WAIT) rather
+// than go to the primary: none may be stale, and replicas serve some.
 TEST(MyProxy, ReadYourWritesThousandPairs) {
   auto c = my_connect();
   ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS ryw (id INT PRIMARY KEY)"));
   ASSERT_TRUE(my_scalar(c.get(), "TRUNCATE ryw"));
+  const auto waits_before = metric(kMyAdminPort, "shardgate_read_your_writes_waits_total");
+  const auto timeouts_before =
+      metric(kMyAdminPort, "shardgate_read_your_writes_wait_timeouts_total");
   int stale = 0, errors = 0;
   for (int i = 0; i < 1000; ++i) {
     MyError e;
@@ -691,6 +698,12 @@ TEST(MyProxy, ReadYourWritesThousandPairs) {
   }
   EXPECT_EQ(errors, 0);
   EXPECT_EQ(stale, 0);
+  const auto waits = metric(kMyAdminPort, "shardgate_read_your_writes_waits_total") - waits_before;
+  const auto timeouts =
+      metric(kMyAdminPort, "shardgate_read_your_writes_wait_timeouts_total") - timeouts_before;
+  std::printf("[ ryw ] 1000 reads after writes: %llu waited on a replica, %llu waits timed out\n",
+              static_cast<unsigned long long>(waits), static_cast<unsigned long long>(timeouts));
+  EXPECT_GT(waits, 0u) << "no read waited on a replica for the session's commit";
   // Once the replicas have applied the writes, reads go back to them.
   EXPECT_TRUE(wait_until([&] { return is_replica_port(my_port(c.get())); }, 5000));
 }

@@ -46,6 +46,42 @@ TEST(RoutingState, ReadsGoToReplicasUntilTheSessionWrites) {
   EXPECT_EQ(rs.replica_min_position(), 250u);
 }
 
+// MySQL reports the commit's GTID: the barrier is that commit at once (no
+// wait for a monitor round), and a replica may be asked to wait for it. A
+// GTID seen while the transaction stays open is not a commit's.
+TEST(RoutingState, ACommitsGtidIsTheBarrierAtOnce) {
+  RoutingState rs;
+  Metrics m;
+  const auto t0 = Clock::now();
+  const HealthView before = health_at(t0, 100);
+  const router::Statement insert =
+      router::analyze("INSERT INTO t VALUES (1)", router::Dialect::Mysql, {});
+  EXPECT_EQ(rs.decide(insert, {}, before, m), TargetRole::Primary);
+  rs.note_commit(0, 120, "0-1-120");
+  rs.round_done(true, t0 + std::chrono::milliseconds(1));
+  EXPECT_EQ(rs.decide(pg("SELECT 1"), {}, before, m), TargetRole::Replica)
+      << "no monitor round needed";
+  EXPECT_EQ(rs.replica_min_position(0), 120u);
+  ASSERT_NE(rs.replica_min_gtid(0), nullptr);
+  EXPECT_EQ(*rs.replica_min_gtid(0), "0-1-120");
+  EXPECT_EQ(m.read_your_writes_primary_total.load(), 0u);
+  rs.round_done(true, t0 + std::chrono::milliseconds(2));
+
+  // Inside a transaction: the write holds reads on the primary as before.
+  EXPECT_EQ(rs.decide(insert, {}, before, m), TargetRole::Primary);
+  rs.note_commit(0, 130, "0-1-130");
+  rs.round_done(true, t0 + std::chrono::milliseconds(3), /*transaction_open=*/true);
+  EXPECT_EQ(rs.replica_min_gtid(0), nullptr);
+  EXPECT_EQ(rs.decide(pg("SELECT 1"), {}, before, m), TargetRole::Primary);
+  // Without read-your-writes nothing is kept.
+  RoutingState off;
+  EXPECT_EQ(off.decide(insert, {}, before, m), TargetRole::Primary);
+  off.note_commit(0, 140, "0-1-140");
+  off.round_done(false, t0);
+  EXPECT_EQ(off.replica_min_gtid(0), nullptr);
+  EXPECT_EQ(off.replica_min_position(0), std::nullopt);
+}
+
 TEST(RoutingState, ReadYourWritesOffLeavesNoBarrier) {
   RoutingState rs;
   Metrics m;
