@@ -286,15 +286,18 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   }
   if (stmt.kind == router::StatementKind::Savepoint) savepoint_set_ = true;
   if (stmt.kind == router::StatementKind::SessionSet) {
-    pending_setting_ = parse_setting_change(sql);
-    if (!pending_setting_) server_dirty_ = true;
+    if (auto change = parse_setting_change(sql)) {
+      pending_setting_ = std::make_unique<SettingChange>(std::move(*change));
+    } else {
+      server_dirty_ = true;
+    }
   } else if (stmt.kind == router::StatementKind::Utility ||
              stmt.kind == router::StatementKind::Listen ||
              stmt.kind == router::StatementKind::Prepare || stmt.multi_statement) {
     // DISCARD/RESET inside multi-statements, SQL-level PREPARE, LISTEN, temp
     // tables ... leave state on the server that another client must not see.
     if (auto change = parse_setting_change(sql)) {
-      pending_setting_ = change;
+      pending_setting_ = std::make_unique<SettingChange>(std::move(*change));
     } else if (stmt.kind != router::StatementKind::Utility || stmt.multi_statement) {
       server_dirty_ = true;
     }

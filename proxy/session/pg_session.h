@@ -213,7 +213,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   router::Statement last_parse_stmt_;
   // Pools this session used, by backend index (saves a keyed lookup per statement).
   SessionPools<backend::PgServerConnection> pools_;
-  std::optional<SettingChange> pending_setting_;
+  std::unique_ptr<SettingChange> pending_setting_;  // on the heap: idle clients carry none
   // SET statements run inside the open transaction: followed if it commits.
   std::vector<SettingChange> txn_settings_;
   bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync

@@ -57,7 +57,10 @@ void RoutingState::release_moved() {
 }
 
 void RoutingState::note_commit(std::uint32_t shard, std::uint64_t seq, std::string gtid) {
-  round_commit_ = Commit{shard, seq, std::move(gtid)};
+  if (barriers_.size() <= shard) barriers_.resize(shard + 1);
+  barriers_[shard].commit_seq = seq;
+  barriers_[shard].commit_gtid = std::move(gtid);
+  commit_shard_ = shard;
 }
 
 void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now,
@@ -72,15 +75,15 @@ void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::
       barriers_[shard].gtid.clear();
     }
     // The commit that ended the round covers every write before it on its shard.
-    if (round_commit_ && !transaction_open) {
-      if (barriers_.size() <= round_commit_->shard) barriers_.resize(round_commit_->shard + 1);
-      Barrier& b = barriers_[round_commit_->shard];
+    if (commit_shard_ && !transaction_open) {
+      Barrier& b = barriers_[*commit_shard_];
       b.last_write.reset();
-      b.position = round_commit_->seq;
-      b.gtid = std::move(round_commit_->gtid);
+      b.position = b.commit_seq;
+      b.gtid = std::move(b.commit_gtid);
     }
   }
-  round_commit_.reset();
+  if (commit_shard_) barriers_[*commit_shard_].commit_gtid.clear();
+  commit_shard_.reset();
   also_wrote_.clear();
   round_wrote_ = false;
 }

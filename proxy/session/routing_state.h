@@ -95,13 +95,13 @@ class RoutingState {
     std::optional<std::chrono::steady_clock::time_point> last_write;
     std::optional<std::uint64_t> position;
     std::string gtid;  // the commit at `position`, when the server reported it
+    // Reported in the round in flight (note_commit), applied by round_done.
+    std::uint64_t commit_seq = 0;
+    std::string commit_gtid;
   };
-  struct Commit {
-    std::uint32_t shard = 0;
-    std::uint64_t seq = 0;
-    std::string gtid;
-  };
-  std::optional<Commit> round_commit_;  // reported in the round in flight
+  // The shard whose barrier holds a commit of the round in flight. Kept out
+  // of the session object itself: every idle client carries RoutingState.
+  std::optional<std::uint32_t> commit_shard_;
   bool round_wrote_ = false;
   bool hot_read_ = false;
   bool cache_fill_ = false;
