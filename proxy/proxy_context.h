@@ -24,6 +24,7 @@
 #include "proxy/protocol/postgres/messages.h"
 #include "proxy/reshard/reshard_watch.h"
 #include "proxy/session/cancel_registry.h"
+#include "proxy/session/replica_wait_breaker.h"
 #include "proxy/topology_handle.h"
 #include "proxy/txn/decision_log.h"
 #include "proxy/txn/two_phase.h"
@@ -113,6 +114,7 @@ class Worker {
   Metrics& metrics() { return metrics_; }
   // Shard analyses by statement shape, for this thread's sessions.
   router::ShardPlanCache& shard_plans() { return shard_plans_; }
+  session::ReplicaWaitBreaker& replica_waits() { return replica_waits_; }
   std::size_t id() const { return id_; }
   // Hot-key detection for this thread's sessions (router/hot_keys.h).
   router::HotKeyTap hot_key_tap() {
@@ -162,6 +164,7 @@ class Worker {
   asio::io_context io_{1};
   Metrics metrics_;
   router::ShardPlanCache shard_plans_;
+  session::ReplicaWaitBreaker replica_waits_;
   std::unique_ptr<router::HotKeyRecorder> hot_keys_;  // null when detection is off
   std::shared_ptr<const std::vector<std::uint64_t>> hot_ids_;
   using PoolKey = std::tuple<std::uint32_t, std::string, std::string, std::uint32_t>;

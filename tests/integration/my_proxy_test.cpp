@@ -923,6 +923,49 @@ class MyProxyFaults : public ::testing::Test {
   }
 };
 
+// Replicas that do not apply: a read after the client's write waits on one
+// (MASTER_GTID_WAIT, routing.replica_wait_ms) and then runs on the primary,
+// never stale; for a second after that timeout reads skip the wait.
+TEST_F(MyProxyFaults, ReadYourWritesWithStoppedReplicasWaitOnceThenUseThePrimary) {
+  auto c = my_connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS ryw_lag (id INT PRIMARY KEY)"));
+  ASSERT_TRUE(my_scalar(c.get(), "TRUNCATE ryw_lag"));
+  for (const char* r : {kMyReplica1, kMyReplica2})
+    ASSERT_TRUE(wait_until([&] { return replica_caught_up(r); }, 30000)) << r;
+  MyError e;
+  for (const char* r : {kMyReplica1, kMyReplica2}) {
+    MyConn admin = my_try_connect(my_member_port(r), "monitor", "monitor", "", &e);
+    ASSERT_NE(admin, nullptr) << e.message;
+    ASSERT_TRUE(my_rows(admin.get(), "STOP SLAVE SQL_THREAD", &e)) << e.message;
+  }
+  const auto timeouts_before =
+      metric(kMyAdminPort, "shardgate_read_your_writes_wait_timeouts_total");
+  const auto started = std::chrono::steady_clock::now();
+  int stale = 0;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(my_scalar(c.get(), "INSERT INTO ryw_lag VALUES (" + std::to_string(i) + ")", &e))
+        << e.message;
+    auto n = my_scalar(c.get(), "SELECT COUNT(*) FROM ryw_lag WHERE id = " + std::to_string(i), &e);
+    ASSERT_TRUE(n) << e.message;
+    stale += *n != "1";
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  const auto timeouts =
+      metric(kMyAdminPort, "shardgate_read_your_writes_wait_timeouts_total") - timeouts_before;
+  for (const char* r : {kMyReplica1, kMyReplica2}) {
+    MyConn admin = my_try_connect(my_member_port(r), "monitor", "monitor", "", &e);
+    ASSERT_NE(admin, nullptr) << e.message;
+    EXPECT_TRUE(my_rows(admin.get(), "START SLAVE SQL_THREAD", &e)) << e.message;
+  }
+  EXPECT_EQ(stale, 0);
+  EXPECT_GE(timeouts, 1u) << "the first read waited on a replica and timed out";
+  // Each worker thread waits once per second at most (2 threads here), not
+  // once per read: 20 waits of 50 ms would take a second by themselves.
+  EXPECT_LE(timeouts, 4u) << ms << " ms";
+}
+
 TEST_F(MyProxyFaults, ReplicaKilledReadsContinueThenComeBack) {
   auto c = my_connect();
   ASSERT_NE(c, nullptr);
