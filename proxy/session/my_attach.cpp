@@ -53,10 +53,9 @@ asio::awaitable<Result<void>> MySession::attach_for(const router::Statement& stm
   // replica that has it yet, one is asked to wait for it.
   const std::string* gtid =
       role == router::TargetRole::Replica ? routing_.replica_min_gtid(shard) : nullptr;
-  const auto now = std::chrono::steady_clock::now();
   const bool wait_on_replica =
       gtid && worker_.choose(shard, router::TargetRole::Replica, min, {}).fell_back_to_primary &&
-      worker_.replica_waits().allows(shard, now);
+      worker_.replica_waits().allows(shard, std::chrono::steady_clock::now());
   const std::optional<std::uint64_t> wanted = wait_on_replica ? std::nullopt : min;
   auto attached =
       co_await attach_server(worker_, pools_, *user_, login_database_, role, shard, wanted);
