@@ -22,10 +22,11 @@ namespace shardgate {
   X(statements_replica_total, "Statements (or extended-protocol batches) sent to a replica")      \
   X(replica_fallback_total, "Reads sent to the primary because no replica could serve")           \
   X(read_your_writes_primary_total, "Reads kept on the primary for read-your-writes")             \
-  X(read_your_writes_waits_total,                                                                  \
-    "MySQL reads that waited on a replica for the client's last commit (MASTER_GTID_WAIT)")        \
-  X(read_your_writes_wait_timeouts_total,                                                          \
-    "MySQL reads whose replica did not reach the client's last commit in time: run on the primary") \
+  X(read_your_writes_waits_total,                                                                 \
+    "MySQL reads that waited on a replica for the client's last commit (MASTER_GTID_WAIT)")       \
+  X(read_your_writes_wait_timeouts_total,                                                         \
+    "MySQL reads whose replica did not reach the client's last commit in time: run on the "       \
+    "primary")                                                                                    \
   X(hot_key_reads_spread_total, "Reads of hot keys spread over replicas (spread_hot_reads)")      \
   X(result_cache_hits_total, "Cacheable reads answered from the result cache")                    \
   X(result_cache_misses_total, "Cacheable reads the result cache did not have")                   \

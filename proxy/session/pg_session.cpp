@@ -2,7 +2,6 @@
 // route, forward, relay the server's answer, give the server connection back.
 #include "proxy/session/pg_session.h"
 
-
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "proxy/net/pg_io.h"
@@ -197,7 +196,8 @@ asio::awaitable<PgSession::LoopEnd> PgSession::command_loop() {
       } else {
         r = co_await net::read_more(client_, in_, 4096);
       }
-      if (!r) co_return LoopEnd::Closed;  // the client is gone (server failures are answered inside)
+      if (!r)
+        co_return LoopEnd::Closed;  // the client is gone (server failures are answered inside)
       continue;
     }
     const pg::Frame f = d.frame;
