@@ -677,6 +677,11 @@ TEST(MyProxy, ReadYourWritesThousandPairs) {
   auto c = my_connect();
   ASSERT_TRUE(my_scalar(c.get(), "CREATE TABLE IF NOT EXISTS ryw (id INT PRIMARY KEY)"));
   ASSERT_TRUE(my_scalar(c.get(), "TRUNCATE ryw"));
+  // A wait that timed out in an earlier test (a 16 MB row takes a replica
+  // longer than 50 ms) turns waits off for a second: let that pass.
+  for (const char* r : {kMyReplica1, kMyReplica2})
+    ASSERT_TRUE(wait_until([&] { return replica_caught_up(r); }, 30000)) << r;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   const auto waits_before = metric(kMyAdminPort, "shardgate_read_your_writes_waits_total");
   const auto timeouts_before =
       metric(kMyAdminPort, "shardgate_read_your_writes_wait_timeouts_total");
@@ -933,6 +938,8 @@ TEST_F(MyProxyFaults, ReadYourWritesWithStoppedReplicasWaitOnceThenUseThePrimary
   ASSERT_TRUE(my_scalar(c.get(), "TRUNCATE ryw_lag"));
   for (const char* r : {kMyReplica1, kMyReplica2})
     ASSERT_TRUE(wait_until([&] { return replica_caught_up(r); }, 30000)) << r;
+  // An earlier timeout turns waits off for a second: let that pass.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   MyError e;
   for (const char* r : {kMyReplica1, kMyReplica2}) {
     MyConn admin = my_try_connect(my_member_port(r), "monitor", "monitor", "", &e);
