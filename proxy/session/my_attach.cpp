@@ -156,7 +156,10 @@ void MySession::after_answer() {
     }
   }
   pending_ = {};
-  autocommit_ = (tracker_.status_flags() & mysql::kServerStatusAutocommit) != 0;
+  // Only an answer with status flags says what autocommit is; a fresh
+  // tracker's default must not turn it back on.
+  if (tracker_.take_status_reported())
+    autocommit_ = (tracker_.status_flags() & mysql::kServerStatusAutocommit) != 0;
   if (tracker_.cursor_open()) pinned_ = true;
   // Inserts that generate no id leave LAST_INSERT_ID() as it was.
   if (tracker_.last_insert_id() != 0) last_insert_id_ = tracker_.last_insert_id();

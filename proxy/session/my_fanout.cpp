@@ -164,11 +164,14 @@ asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,
         "a write over several shards needs the proxy's data_dir (where two-phase commit "
         "decisions are kept): set data_dir in the configuration";
   else if (implicit && !autocommit_)
-    refusal = "a write over several shards with autocommit=0 needs an explicit START TRANSACTION";
+    refusal =
+        "with autocommit=0 this session's transaction stays on one server connection (its state "
+        "is pinned there), so it cannot write on several shards";
   else if (!implicit && !txn_xa_)
     refusal =
-        "a write over several shards runs only in a transaction begun with BEGIN or START "
-        "TRANSACTION (not READ ONLY, not opened by autocommit=0)";
+        "a write over several shards runs only in a transaction shardgate began (BEGIN, START "
+        "TRANSACTION, or a first statement that touches a table with autocommit=0; not READ "
+        "ONLY)";
   else if (pinned_ || user_->pool_mode() == config::PoolMode::SESSION)
     refusal =
         "the session keeps state on one server connection (user variables, locks, "
@@ -189,8 +192,8 @@ asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,
     txn_xa_ = true;
     txn_gid_ = ctx_.decisions->next_gid();
   }
-  deferred_begin_.reset();  // the legs open with XA START
   park_server();
+  deferred_begin_.reset();  // the legs open with XA START
 
   std::string failure;
   std::vector<std::uint32_t> targets;

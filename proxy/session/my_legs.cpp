@@ -5,16 +5,26 @@
 // XA PREPARE, decision, XA COMMIT; one shard that wrote: XA COMMIT ... ONE
 // PHASE). Inside an XA transaction a stray COMMIT or a statement that would
 // commit implicitly fails on the server (1399), so no shard can end alone.
+#include <cctype>
+
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/session/my_leg_runner.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/shard_choice.h"
+#include "router/classify.h"
+#include "router/sql_lexer.h"
 
 namespace shardgate::session {
 
 void MySession::park_server() {
   if (!server_.conn) return;
+  if (deferred_begin_) {
+    // Attached while BEGIN waited (a COM_STMT_PREPARE runs no statement):
+    // the transaction has not begun there, so it is no leg of it.
+    detach(true);
+    return;
+  }
   decltype(parked_)::Leg leg;
   leg.server = std::move(server_);
   leg.shard = server_shard_;
@@ -67,6 +77,54 @@ void MySession::defer_begin(std::string_view sql, const router::Statement& stmt)
   }
 }
 
+// With autocommit=0 every statement that touches a table opens a
+// transaction on the server. In a sharded cluster the proxy opens it
+// instead, as for BEGIN, so that it can reach further shards (XA on each,
+// COMMIT through two-phase commit). Statements that touch no table (SET,
+// SELECT @@x) open none, here as on the server; a session whose state is
+// pinned to one connection keeps the server's own transaction there.
+void MySession::begin_implicitly(const router::Statement& stmt) {
+  if (autocommit_ || !sharding_active(*ctx_.topology) || !ctx_.decisions) return;
+  if (server_.conn || deferred_begin_ || !parked_.empty()) return;
+  if (pinned_ || user_->pool_mode() == config::PoolMode::SESSION) return;
+  const bool dml =
+      stmt.kind == router::StatementKind::Read || stmt.kind == router::StatementKind::Write;
+  if (!dml || stmt.multi_statement || stmt.tables.empty()) return;
+  static const router::Statement kStart =
+      router::analyze("START TRANSACTION", router::Dialect::Mysql, {});
+  defer_begin("START TRANSACTION", kStart);
+}
+
+// SET autocommit = 1 | ON | TRUE: turning autocommit on commits the open
+// transaction (when it was off).
+bool sets_autocommit_on(std::string_view sql) {
+  std::string lower;
+  for (char c : sql) lower.push_back(router::ascii_lower(c));
+  const auto at = lower.find("autocommit");
+  if (at == std::string::npos) return false;
+  std::string_view rest = std::string_view(lower).substr(at + 10);
+  auto skip = [&rest] {
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '\n'))
+      rest.remove_prefix(1);
+  };
+  skip();
+  if (rest.starts_with(":="))
+    rest.remove_prefix(2);
+  else if (rest.starts_with("="))
+    rest.remove_prefix(1);
+  else
+    return false;
+  skip();
+  for (std::string_view on : {"1", "on", "true"}) {
+    if (!rest.starts_with(on)) continue;
+    std::string_view after = rest.substr(on.size());
+    if (after.empty() ||
+        !(std::isalnum(static_cast<unsigned char>(after.front())) || after.front() == '_'))
+      return true;
+  }
+  return false;
+}
+
 Result<void> MySession::switch_leg(std::uint32_t wanted) {
   const router::Topology& topo = *ctx_.topology;
   // Only a refusal needs the words.
@@ -77,8 +135,9 @@ Result<void> MySession::switch_leg(std::uint32_t wanted) {
   if (!txn_xa_ && !txn_read_only_)
     return make_error(what() +
                       (ctx_.decisions
-                           ? "; only a transaction begun with BEGIN or START TRANSACTION can span "
-                             "shards (not one opened by autocommit=0)"
+                           ? "; only a transaction shardgate began (BEGIN, START TRANSACTION, or "
+                             "a first statement that touches a table with autocommit=0) can span "
+                             "shards"
                            : "; transactions over several shards need the proxy's data_dir "
                              "(where two-phase commit decisions are kept)"));
   if (pinned_ || user_->pool_mode() == config::PoolMode::SESSION)
@@ -100,6 +159,7 @@ Result<void> MySession::switch_leg(std::uint32_t wanted) {
 // Ends every leg of the transaction (commit: COMMIT asked) and gives them back.
 asio::awaitable<txn::EndResult> MySession::end_legs(bool commit) {
   park_server();
+  deferred_begin_.reset();
   std::vector<txn::Leg> legs;
   for (const auto& leg : parked_.all())
     legs.push_back({ctx_.topology->shards[leg.shard].name, leg.wrote});

@@ -164,16 +164,20 @@ asio::awaitable<Result<void>> MySession::stmt_execute(std::string_view payload) 
   cache_.note_statement(st.routing);
   if (exec->flags != 0) pinned_ = true;  // a cursor: its rows stay on that server
   if (sharding_active(*ctx_.topology)) {
-    auto settled = shard_execute(st, *exec);
-    while (settled && !*settled) {
+    begin_implicitly(st.routing);
+    auto route = shard_execute(st, *exec);
+    while (route && *route == ExecuteRoute::Retry) {
       co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
-      settled = shard_execute(st, *exec);
+      route = shard_execute(st, *exec);
     }
-    if (!settled) {
+    if (!route) {
       bump(worker_.metrics().statements_refused_total);
       st.long_data.clear();
-      queue_error(mysql::kErNotSupportedYet, settled.error().message());
+      queue_error(mysql::kErNotSupportedYet, route.error().message());
       co_return co_await flush_client();
+    }
+    if (*route == ExecuteRoute::Several) {
+      if (auto answered = co_await execute_across_shards(st, *exec)) co_return *answered;
     }
   }
   router::CachePlan cache_plan;

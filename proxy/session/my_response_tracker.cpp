@@ -91,6 +91,7 @@ bool MyResponseTracker::end_packet(std::string_view payload, bool result_set_end
     }
   }
   status_ = status;
+  status_reported_ = true;
   if ((status & mysql::kServerMoreResultsExists) != 0) {
     phase_ = Phase::Start;
     return true;
@@ -184,6 +185,7 @@ bool MyResponseTracker::step(std::string_view payload, std::size_t at, MyFeed& o
         return false;
       }
       status_ = eof->status_flags;
+      status_reported_ = true;
       // A cursor holds the rows on the server: they come by COM_STMT_FETCH.
       if ((eof->status_flags & mysql::kServerStatusCursorExists) != 0) {
         finish_answer();

@@ -55,6 +55,9 @@ class MyResponseTracker {
   bool idle() const { return pending_.empty(); }
   bool in_transaction() const { return (status_ & mysql::kServerStatusInTrans) != 0; }
   std::uint16_t status_flags() const { return status_; }
+  // Whether an answer since the last call carried status flags (a
+  // COM_STMT_PREPARE answer, for one, carries none).
+  bool take_status_reported() { return std::exchange(status_reported_, false); }
   // For a connection the proxy drove itself (a transaction leg it opened).
   void assume_status(std::uint16_t flags) { status_ = flags; }
   bool error_seen() const { return error_seen_; }
@@ -99,6 +102,7 @@ class MyResponseTracker {
   std::uint64_t remaining_ = 0;  // definitions left in this phase
   std::uint16_t prepare_columns_ = 0;
   std::uint16_t status_ = mysql::kServerStatusAutocommit;
+  bool status_reported_ = false;
   std::uint64_t last_insert_id_ = 0;
   std::optional<std::string> gtid_;
   bool error_seen_ = false;

@@ -2,14 +2,18 @@
 // router pieces as PostgreSQL's (plan_merge, Merger): the plan's text goes
 // to one server connection per shard at once; the merger says which shard to
 // read next. The client sees one ordinary text resultset: column count,
-// column definitions (the first shard's), EOF, rows, EOF.
+// column definitions (the first shard's), EOF, rows, EOF. The rows of a
+// prepared statement's execution (binary_rows) are converted to the binary
+// format by their column types.
 //
-// Only a COM_QUERY takes this path: outside a transaction on connections
+// A COM_QUERY, or a COM_STMT_EXECUTE written out as text
+// (my_execute_shards.cpp), takes this path: outside a transaction on connections
 // leased for it, inside one (begun with BEGIN) on the transaction's legs. A
 // server error on any shard is the client's error once every shard has
 // answered; as with any MySQL error, the transaction goes on.
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
+#include "proxy/protocol/mysql/value_text.h"
 #include "proxy/session/my_session.h"
 #include "router/merge_plan.h"
 #include "router/merger.h"
@@ -80,11 +84,30 @@ asio::awaitable<std::optional<std::string>> read_payload(backend::MyServerConnec
   }
 }
 
+// A merged text row in the binary format of a prepared statement's rows.
+Result<std::string> binary_row(const std::vector<mysql::BinaryType>& types,
+                               const router::Row& row) {
+  if (row.size() != types.size()) return make_error("a merged row does not match its columns");
+  std::vector<mysql::BinaryValue> values;
+  values.reserve(row.size());
+  for (std::size_t k = 0; k < row.size(); ++k) {
+    if (!row[k]) {
+      values.emplace_back();
+      continue;
+    }
+    auto v = mysql::binary_value_from_text(*row[k], types[k]);
+    if (!v) return make_error("column " + std::to_string(k + 1) + ": " + v.error().message());
+    values.push_back(*v);
+  }
+  return mysql::build_binary_row(types, values);
+}
+
 }  // namespace
 
 asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
                                                        const router::Statement& stmt,
-                                                       const std::vector<std::uint32_t>& shards) {
+                                                       const std::vector<std::uint32_t>& shards,
+                                                       bool binary_rows) {
   const auto started = std::chrono::steady_clock::now();
   auto plan = router::plan_merge(sql, router::Dialect::Mysql);
   if (!plan) {
@@ -100,8 +123,8 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
   // snapshot.
   const bool in_transaction = server_.conn || deferred_begin_ || !parked_.empty();
   if (in_transaction) {
-    deferred_begin_.reset();  // the legs open as the transaction began
     park_server();
+    deferred_begin_.reset();  // the legs open as the transaction began
     auto opened =
         co_await give_legs(parked_, shards, [this](std::uint32_t s) { return open_leg(s); });
     if (!opened) failure = opened.error().message();
@@ -147,9 +170,10 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
 
   router::Merger merger(*plan, shards.size(), router::Dialect::Mysql);
   bool described = false;
-  std::string server_error;              // the first ERR payload a shard sent
-  std::vector<std::string> definitions;  // the first shard's, raw
-  bool draining = false;                 // reading answers to their end: rows are dropped
+  std::string server_error;                     // the first ERR payload a shard sent
+  std::vector<std::string> definitions;         // the first shard's, raw
+  std::vector<mysql::BinaryType> binary_types;  // of the visible columns, for binary_rows
+  bool draining = false;                        // reading answers to their end: rows are dropped
 
   // One packet of shard i, by its phase.
   auto take = [&](std::size_t i, const std::string& payload) {
@@ -217,8 +241,10 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
             c.type = mysql::kTypeNewDecimal;
             c.decimals = 4;
           }
-          for (std::size_t k = 0; k < merger.visible_columns(); ++k)
+          for (std::size_t k = 0; k < merger.visible_columns(); ++k) {
             mysql::append_packets(to_client_, mysql::build_column_definition(parsed[k]), seq_);
+            binary_types.push_back(mysql::binary_type_of(parsed[k]));
+          }
           mysql::EofPacket eof;
           eof.status_flags = status;
           mysql::append_packets(to_client_, mysql::build_eof(eof, capabilities_), seq_);
@@ -260,6 +286,15 @@ asio::awaitable<Result<void>> MySession::scatter_query(std::string_view sql,
 
   auto emit_rows = [&] {
     while (auto row = merger.next()) {
+      if (binary_rows) {
+        auto built = binary_row(binary_types, *row);
+        if (!built) {
+          failure = built.error().message();
+          return;
+        }
+        mysql::append_packets(to_client_, *built, seq_);
+        continue;
+      }
       std::vector<std::optional<std::string_view>> cells;
       cells.reserve(row->size());
       for (const auto& v : *row)

@@ -51,6 +51,10 @@ struct MyClientStatement {
   std::vector<std::string> long_data;
 };
 
+// SET autocommit = 1 | ON | TRUE (my_legs.cpp): with autocommit off, it
+// commits the open transaction.
+bool sets_autocommit_on(std::string_view sql);
+
 class MySession : public std::enable_shared_from_this<MySession> {
  public:
   MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls);
@@ -101,15 +105,29 @@ class MySession : public std::enable_shared_from_this<MySession> {
   void finish_prepare(bool failed);
 
   // sharding (my_shard.cpp)
+  // binary_rows: the statement is a prepared one's execution written out as
+  // text (my_execute_shards.cpp); rows over several shards go back in the
+  // binary format.
   asio::awaitable<std::optional<Result<void>>> shard_query(std::string_view sql,
-                                                           const router::Statement& stmt);
-  // False: a cutover's pause refused its moved writes; wait it out and call again.
-  Result<bool> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+                                                           const router::Statement& stmt,
+                                                           bool binary_rows = false);
+  enum class ExecuteRoute {
+    Settled,  // the session is on the shard it needs
+    Several,  // it needs several: execute_across_shards
+    Retry,    // a cutover's pause refused its moved writes; wait it out and call again
+  };
+  Result<ExecuteRoute> shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec);
+  // nullopt: the execution needs one shard after all (the topology moved);
+  // the session is settled there.
+  asio::awaitable<std::optional<Result<void>>> execute_across_shards(
+      MyClientStatement& st, const mysql::StmtExecute& exec);
   asio::awaitable<Result<void>> scatter_query(std::string_view sql, const router::Statement& stmt,
-                                              const std::vector<std::uint32_t>& shards);
+                                              const std::vector<std::uint32_t>& shards,
+                                              bool binary_rows = false);
   Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes);
   void begin_deferred_transaction();
   void defer_begin(std::string_view sql, const router::Statement& stmt);
+  void begin_implicitly(const router::Statement& stmt);
 
   // transactions over several shards (my_legs.cpp)
   Result<void> switch_leg(std::uint32_t wanted);

@@ -3,69 +3,13 @@
 // lazily so that their first statement picks the shard (and, over several
 // shards, my_legs.cpp). A refusal is an ERR packet (1235, 42000); as with
 // any MySQL error, an open transaction stays open.
-#include <charconv>
-
 #include "proxy/protocol/mysql/messages.h"
 #include "proxy/reshard/reshard_gate.h"
+#include "proxy/session/my_execute_params.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/shard_choice.h"
 
 namespace shardgate::session {
-
-namespace {
-
-// Parameters of a COM_STMT_EXECUTE as the router takes them: integers as
-// decimal text (kept in `storage`), strings as their bytes. Parameters sent
-// with COM_STMT_SEND_LONG_DATA (`long_data`) have no value in the packet.
-Result<std::vector<router::ParamValue>> execute_params(const mysql::StmtExecute& exec,
-                                                       std::string_view raw_types,
-                                                       std::uint16_t count,
-                                                       const std::vector<bool>& long_data,
-                                                       std::vector<std::string>& storage) {
-  std::vector<router::ParamValue> out(count);
-  storage.assign(count, std::string());
-  std::vector<mysql::BinaryType> types = exec.param_types;
-  if (types.empty()) {
-    if (raw_types.size() < std::size_t{count} * 2)
-      return make_error("COM_STMT_EXECUTE without parameter types");
-    for (std::uint16_t i = 0; i < count; ++i)
-      types.push_back({static_cast<std::uint8_t>(raw_types[2 * i]),
-                       (static_cast<std::uint8_t>(raw_types[2 * i + 1]) & 0x80) != 0});
-  }
-  mysql::PayloadReader reader(exec.values);
-  for (std::uint16_t i = 0; i < count; ++i) {
-    const bool null = i / 8 < exec.null_bitmap.size() &&
-                      (static_cast<std::uint8_t>(exec.null_bitmap[i / 8]) >> (i % 8)) & 1;
-    // Long data wins over the NULL bit (Connector/C sets it for a
-    // parameter bound without a buffer), as in the server.
-    if (i < long_data.size() && long_data[i]) {
-      storage[i] = "(long data)";
-      out[i] = {router::ParamValue::Form::Text, storage[i]};
-      continue;
-    }
-    if (null) continue;  // Form::Null
-    auto value = mysql::read_binary_value(reader, types[i]);
-    if (!value) return value.error();
-    std::string& text = storage[i];
-    if (auto* s = std::get_if<std::int64_t>(&*value)) {
-      text = std::to_string(*s);
-    } else if (auto* u = std::get_if<std::uint64_t>(&*value)) {
-      text = std::to_string(*u);
-    } else if (auto* bytes = std::get_if<std::string_view>(&*value)) {
-      text.assign(*bytes);
-    } else if (auto* d = std::get_if<double>(&*value)) {
-      text = std::to_string(*d);
-    } else if (auto* f = std::get_if<float>(&*value)) {
-      text = std::to_string(*f);
-    } else {
-      text = "(a date or time)";
-    }
-    out[i] = {router::ParamValue::Form::Text, text};
-  }
-  return out;
-}
-
-}  // namespace
 
 void MySession::queue_transaction_ok(bool in_transaction) {
   mysql::OkPacket ok;
@@ -118,7 +62,8 @@ Result<void> MySession::settle_shard(std::optional<std::uint32_t> wanted, bool w
 }
 
 asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_view sql,
-                                                                    const router::Statement& stmt) {
+                                                                    const router::Statement& stmt,
+                                                                    bool binary_rows) {
   const bool single = !stmt.multi_statement;
   if (!server_.conn && parked_.empty() && single && stmt.kind == router::StatementKind::Begin &&
       !deferred_begin_) {
@@ -144,6 +89,23 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
                 "plain COMMIT or ROLLBACK");
     co_return co_await flush_client();
   }
+  // Turning autocommit on commits the open transaction; inside XA the
+  // server would refuse the SET, so the proxy commits first.
+  const bool proxy_transaction = txn_xa_ || txn_read_only_ || !parked_.empty() || deferred_begin_;
+  if (!autocommit_ && proxy_transaction && single &&
+      stmt.kind == router::StatementKind::SessionSet && sets_autocommit_on(sql)) {
+    if (!server_.conn && parked_.empty()) {
+      deferred_begin_.reset();  // nothing ran yet
+      transaction_over();
+    } else {
+      const txn::EndResult result = co_await end_legs(true);
+      if (result.outcome == txn::Outcome::Failed) {
+        queue_commit_failure(result);
+        co_return co_await flush_client();
+      }
+    }
+  }
+  begin_implicitly(stmt);
   if (stmt.kind == router::StatementKind::Savepoint && tracker_.in_transaction()) {
     if (!parked_.empty()) {
       bump(worker_.metrics().statements_refused_total);
@@ -174,11 +136,13 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     const bool legs_possible = (txn_xa_ || txn_read_only_) && !pinned_ &&
                                user_->pool_mode() != config::PoolMode::SESSION && !savepoint_set_ &&
                                (!server_.conn || tracker_.idle());
-    if (outside || legs_possible) co_return co_await scatter_query(sql, stmt, choice.several());
+    if (outside || legs_possible)
+      co_return co_await scatter_query(sql, stmt, choice.several(), binary_rows);
     chosen = make_error(
         "the statement reads several shards, which shardgate runs outside a transaction or in "
-        "one begun with BEGIN / START TRANSACTION (not opened by autocommit=0, no savepoint, no "
-        "session state pinned to one connection): give the statement a key, or read before");
+        "one shardgate began (BEGIN, START TRANSACTION, or a first statement that touches a "
+        "table with autocommit=0; no savepoint, no session state pinned to one connection): "
+        "give the statement a key, or read before");
   }
   Result<void> settled =
       chosen ? settle_shard(*chosen, router::writes_data(stmt)) : Result<void>(chosen.error());
@@ -188,28 +152,24 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   co_return co_await flush_client();
 }
 
-Result<bool> MySession::shard_execute(const MyClientStatement& st, const mysql::StmtExecute& exec) {
-  std::vector<bool> long_data(st.num_params, false);
-  for (const std::string& chunk : st.long_data) {
-    if (chunk.size() < 7) continue;
-    const auto param = static_cast<std::uint16_t>(static_cast<std::uint8_t>(chunk[5]) |
-                                                  (static_cast<std::uint8_t>(chunk[6]) << 8));
-    if (param < long_data.size()) long_data[param] = true;
-  }
+Result<MySession::ExecuteRoute> MySession::shard_execute(const MyClientStatement& st,
+                                                         const mysql::StmtExecute& exec) {
   std::vector<std::string> storage;
-  auto params = execute_params(exec, st.param_types, st.num_params, long_data, storage);
+  auto params = execute_params(exec, st.param_types, st.num_params,
+                               long_data_values(st.long_data, st.num_params), storage);
   if (!params) return params.error();
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
   choice.watch_moves(ctx_.reshard.slice());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
-  if (!routing_.note_moved(ctx_.reshard, choice.moved())) return false;
+  if (!routing_.note_moved(ctx_.reshard, choice.moved())) return ExecuteRoute::Retry;
   auto chosen = choice.result();
   routing_.note_hot_read(choice.hot_read());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (!chosen) return chosen.error();
+  if (choice.needs_several()) return ExecuteRoute::Several;
   auto settled = settle_shard(*chosen, router::writes_data(st.routing));
   if (!settled) return settled.error();
-  return true;
+  return ExecuteRoute::Settled;
 }
 
 }  // namespace shardgate::session

@@ -275,7 +275,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
     return std::optional<std::uint32_t>();
   }
   facts.several = choice.several();
-  facts.several_writes = choice.several_writes().has_value();
+  facts.several_writes = choice.needs_several() && choice.several().empty();
   routing_.note_hot_read(choice.hot_read());
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   return choice.result();

@@ -13,7 +13,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
                       std::span<const router::ParamValue> params) {
   if (error_) return;
   ++statements_;
-  if (!several_.empty() || write_plan_) {
+  if (needs_several()) {
     error_ = "a statement over several shards must be sent alone";
     return;
   }
@@ -60,6 +60,10 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
       return;
     }
     const bool write = analysis.writes || analysis.writes_reference;
+    if (lone && write && !params.empty()) {
+      unplanned_write_ = true;
+      return;
+    }
     if (lone && write) {
       auto plan = router::plan_write(sql, dialect, analysis, *targets, topology_);
       if (!plan) {

@@ -58,6 +58,12 @@ class ShardChoice {
   // A lone write that needs several shards: how it runs on each (several()
   // is empty then).
   const std::optional<router::WritePlan>& several_writes() const { return write_plan_; }
+  // The round needs several shards: several(), several_writes(), or a lone
+  // write with bound parameters over several shards, whose plan is left to
+  // the text with the parameters written in (its rows split by literals).
+  bool needs_several() const {
+    return !several_.empty() || write_plan_.has_value() || unplanned_write_;
+  }
   // Every statement of the round reads a hot key of a table that spreads
   // hot reads over replicas.
   bool hot_read() const { return statements_ > 0 && hot_reads_ == statements_; }
@@ -86,6 +92,7 @@ class ShardChoice {
   std::optional<std::uint32_t> shard_;
   std::vector<std::uint32_t> several_;
   std::optional<router::WritePlan> write_plan_;
+  bool unplanned_write_ = false;
   std::optional<std::string> error_;
 };
 
