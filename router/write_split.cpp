@@ -108,4 +108,13 @@ Result<WritePlan> plan_write(std::string_view sql, Dialect dialect, const ShardA
   return plan;
 }
 
+bool has_returning(std::string_view sql, Dialect dialect) {
+  SqlLexer lexer(sql, dialect);
+  for (Token t = lexer.next(); t.kind != TokenKind::End; t = lexer.next()) {
+    if (t.kind == TokenKind::Error) return true;
+    if (is_keyword(t, "returning")) return true;
+  }
+  return false;
+}
+
 }  // namespace shardgate::router

@@ -51,4 +51,8 @@ struct InsertRows {
 };
 InsertRows insert_row_spans(std::string_view sql, Dialect dialect);
 
+// The write returns rows (RETURNING outside strings and comments); text
+// that does not lex counts as returning, the cautious answer.
+bool has_returning(std::string_view sql, Dialect dialect);
+
 }  // namespace shardgate::router

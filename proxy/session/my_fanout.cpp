@@ -21,12 +21,6 @@ namespace {
 constexpr const char* kSavepoint = "SAVEPOINT shardgate_write";
 constexpr const char* kUndo = "ROLLBACK TO SAVEPOINT shardgate_write";
 
-bool has_returning(std::string_view sql) {
-  std::string lower(sql);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("returning") != std::string::npos;
-}
-
 }  // namespace
 
 // A new XA leg of the client's transaction on `shard`: a primary connection
@@ -178,7 +172,7 @@ asio::awaitable<Result<void>> MySession::fanout_write(std::string_view sql,
         "temporary tables or session pooling), so it cannot write on several shards";
   else if (savepoint_set_)
     refusal = "the transaction set a savepoint, and savepoints cannot span shards";
-  else if (has_returning(sql))
+  else if (router::has_returning(sql, router::Dialect::Mysql))
     refusal = "RETURNING is not supported on a write over several shards";
   else if (server_.conn && !tracker_.idle())
     refusal = "send a write over several shards after the answer to the one before";

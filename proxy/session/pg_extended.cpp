@@ -187,10 +187,11 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
     }
     if (chosen && !facts.several.empty() && !(server_ && tracker_.transaction_status() == 'E'))
       co_return co_await scatter_batch(facts.several);
-    if (chosen && facts.several_writes)
-      chosen = make_error(
-          "a write over several shards runs only as a simple query (Query message): send it "
-          "unprepared, or one statement per shard");
+    if (chosen && facts.several_writes) {
+      // A failed transaction answers every statement itself (25P02).
+      if (!(server_ && tracker_.transaction_status() == 'E')) co_return co_await fanout_batch();
+      chosen = std::optional<std::uint32_t>();
+    }
     if (chosen && !parked_.empty() && (facts.ends || facts.savepoint)) {
       if (facts.ends && facts.statements == 1) {
         ending_batch_ = true;

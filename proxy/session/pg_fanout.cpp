@@ -84,9 +84,8 @@ asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard)
   co_return leg;
 }
 
-asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
-                                                      const router::WritePlan& plan) {
-  in_.consume(f.size);
+asio::awaitable<Result<void>> PgSession::fanout_write(const router::WritePlan& plan,
+                                                      const ScatterExtended* extended) {
   const auto started = std::chrono::steady_clock::now();
   const bool implicit = !in_client_transaction();
   std::string refusal;
@@ -133,6 +132,13 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
       }
     }
   }
+  // An extended batch hears of its Parse and Bind first; its rows come
+  // described only when it asked (Describe), and NoData when there are none.
+  if (extended && failure.empty()) {
+    if (extended->parse_complete) to_client_ += pg::simple_message('1');
+    to_client_ += pg::simple_message('2');
+  }
+  const bool describe = !extended || extended->describe;
   std::string first_error;  // as the server sent it
   std::optional<std::uint32_t> failed_shard;
   bool described = false;
@@ -154,7 +160,7 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
       const std::string_view raw(m.body.data() - 5, m.size);
       switch (m.type) {
         case 'T':
-          if (!described && first_error.empty()) to_client_ += raw;
+          if (!described && first_error.empty() && describe) to_client_ += raw;
           described = true;
           break;
         case 'D':
@@ -199,6 +205,7 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const pg::Frame& f,
     to_client_ += pg::ready_for_query('I');
     co_return co_await flush_client();
   }
+  if (extended && extended->describe && !described) to_client_ += pg::simple_message('n');
   char status = 'T';
   if (implicit) {
     // The statement's own transaction: committed, or rolled back after an error.

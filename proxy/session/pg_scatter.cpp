@@ -342,119 +342,19 @@ asio::awaitable<Result<void>> PgSession::scatter_query(std::string sql,
 
 namespace shardgate::session {
 
-// An extended batch whose one execution reads several shards: waits for the
-// whole batch (up to its Sync), checks that it is one the merge can answer
-// (one Bind and Execute of all rows, text results, a portal Describe at
-// most), and runs it through scatter_query with the client's parameters.
+// An extended batch whose one execution reads several shards: the whole
+// batch (pg_lone_batch.cpp), with text results, through scatter_query with
+// the client's parameters.
 asio::awaitable<Result<void>> PgSession::scatter_batch(std::vector<std::uint32_t> shards) {
-  auto sync_buffered = [this]() -> std::optional<std::size_t> {
-    std::string_view rest = in_.readable();
-    std::size_t at = 0;
-    while (!rest.empty()) {
-      auto d = pg::decode_frame(rest, max_message_size_);
-      if (d.status != pg::DecodeStatus::Frame) return std::nullopt;
-      at += d.frame.size;
-      if (d.frame.type == 'S') return at;
-      rest.remove_prefix(d.frame.size);
-    }
-    return std::nullopt;
-  };
-  std::optional<std::size_t> batch_size;
-  while (!(batch_size = sync_buffered())) {
-    if (in_.size() > max_message_size_) {
-      co_await protocol_error("extended-protocol batch larger than max_message_size");
-      co_return make_error("protocol error");
-    }
-    auto r = co_await net::read_more(client_, in_);
-    if (!r) co_return r;
-  }
-  ScatterExtended ext;
-  std::string query;
-  std::optional<std::string> parsed_query;  // this batch's Parse
-  std::string parsed_types;
-  int binds = 0, executes = 0;
-  std::string why;
-  std::string_view rest = in_.readable().substr(0, *batch_size);
-  while (!rest.empty() && why.empty()) {
-    const pg::Frame f = pg::decode_frame(rest, max_message_size_).frame;
-    switch (f.type) {
-      case 'P': {
-        auto p = pg::parse_parse(f.body);
-        if (!p) {
-          why = "malformed Parse";
-          break;
-        }
-        parsed_query = std::string(p->query);
-        parsed_types = std::string(p->param_types);
-        ext.parse_complete = true;
-        if (!p->name.empty()) {  // the client may bind it again later
-          PreparedStatement ps;
-          ps.server_name = server_statement_name(p->query, p->param_types);
-          ps.query = p->query;
-          ps.param_types = p->param_types;
-          ps.routing = analyze_parse(p->query);
-          ps.routing.tables.clear();
-          prepared_[std::string(p->name)] = std::move(ps);
-        }
-        break;
-      }
-      case 'B': {
-        auto b = pg::parse_bind(f.body);
-        ++binds;
-        if (!b || !b->portal.empty()) {
-          why = "a read over several shards binds the unnamed portal only";
-          break;
-        }
-        if (b->statement.empty() || !prepared_.count(b->statement)) {
-          if (!parsed_query) {
-            why = "the statement to bind is unknown";
-            break;
-          }
-          query = *parsed_query;
-          ext.param_types = parsed_types;
-        } else {
-          const auto& ps = prepared_.find(b->statement)->second;
-          query = ps.query;
-          ext.param_types = ps.param_types;
-        }
-        if (!pg::bind_results_all_text(b->rest)) {
-          why =
-              "a read over several shards returns its columns as text only; bind its result "
-              "formats as text";
-          break;
-        }
-        ext.bind_rest = std::string(b->rest);
-        break;
-      }
-      case 'D': {
-        auto d = pg::parse_describe_or_close(f.body);
-        if (!d || d->kind != 'P') why = "a read over several shards describes its portal only";
-        ext.describe = true;
-        break;
-      }
-      case 'E': {
-        auto e = pg::parse_execute(f.body);
-        ++executes;
-        if (!e || e->max_rows != 0)
-          why =
-              "a read over several shards returns all its rows at once (no row limit per "
-              "Execute, no cursor)";
-        break;
-      }
-      case 'S':
-        break;
-      default:
-        why = "a read over several shards must be one Parse, Bind, Describe, Execute and Sync";
-    }
-    rest.remove_prefix(f.size);
-  }
-  if (why.empty() && (binds != 1 || executes != 1))
-    why = "a read over several shards must be bound and executed once per batch";
-  in_.consume(*batch_size);
-  batch_routed_ = false;
-  if (!why.empty()) co_return co_await refuse_round("0A000", why, true);
-  const router::Statement stmt = analyze_parse(query);
-  co_return co_await scatter_query(std::move(query), stmt, shards, &ext);
+  auto lone = co_await take_lone_execution();
+  if (!lone) co_return lone.error();
+  if (lone->refusal.empty() && !pg::bind_results_all_text(lone->ext.bind_rest))
+    lone->refusal =
+        "a read over several shards returns its columns as text only; bind its result formats "
+        "as text";
+  if (!lone->refusal.empty()) co_return co_await refuse_round("0A000", lone->refusal, true);
+  const router::Statement stmt = analyze_parse(lone->query);
+  co_return co_await scatter_query(std::move(lone->query), stmt, shards, &lone->ext);
 }
 
 }  // namespace shardgate::session

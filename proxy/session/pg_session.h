@@ -138,6 +138,17 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
                                               const std::vector<std::uint32_t>& shards,
                                               const ScatterExtended* extended = nullptr);
   asio::awaitable<Result<void>> scatter_batch(std::vector<std::uint32_t> shards);
+  // The one execution of a batch that runs on several shards, taken apart
+  // up to its Sync (pg_lone_batch.cpp); the batch is consumed.
+  struct LoneExecution {
+    std::string query;
+    ScatterExtended ext;
+    std::string refusal;  // why it cannot run on several shards
+  };
+  asio::awaitable<Result<LoneExecution>> take_lone_execution();
+  // A batch whose write needs several shards, with its parameters written
+  // into the text (pg_execute_shards.cpp).
+  asio::awaitable<Result<void>> fanout_batch();
   Result<void> settle_shard(std::optional<std::uint32_t> wanted, bool writes, bool multi_statement);
   asio::awaitable<Result<void>> answer_query(const pg::Frame& f, std::string_view tag, char status);
   asio::awaitable<Result<void>> refuse_round(std::string_view sqlstate, const std::string& message,
@@ -156,7 +167,9 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<txn::EndResult> end_legs(bool commit);
   using Leg = ShardLeg<backend::PgServerConnection, ResponseTracker>;
   asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard);
-  asio::awaitable<Result<void>> fanout_write(const pg::Frame& f, const router::WritePlan& plan);
+  // extended: the write came as an extended batch (already consumed).
+  asio::awaitable<Result<void>> fanout_write(const router::WritePlan& plan,
+                                             const ScatterExtended* extended = nullptr);
   asio::awaitable<Result<void>> end_query_across_shards(const pg::Frame& f, bool commit);
   asio::awaitable<Result<void>> end_batch_across_shards(const pg::Frame& f);
 

@@ -190,8 +190,10 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   cache_.note_hot_key_ttl(choice.hot_key_cache_ttl_ms());
   if (chosen && choice.several_writes()) {
     // A failed transaction answers every statement itself (25P02).
-    if (!(server_ && tracker_.transaction_status() == 'E'))
-      co_return co_await fanout_write(f, *choice.several_writes());
+    if (!(server_ && tracker_.transaction_status() == 'E')) {
+      in_.consume(f.size);
+      co_return co_await fanout_write(*choice.several_writes());
+    }
     chosen = std::optional<std::uint32_t>();
   }
   if (chosen && !choice.several().empty()) {

@@ -944,6 +944,28 @@ TEST_F(ShardedMy, PreparedStatementsOverSeveralShardsAnswerAsOneDatabase) {
   EXPECT_EQ(committed_name(a), odd);
   EXPECT_EQ(committed_name(b), "b");
 
+  // Text keys with quotes: the rows still land by their keys.
+  {
+    Stmt put(sg.get(),
+             "INSERT INTO accounts (email, balance) VALUES (?, 1), (?, 2), (?, 3), (?, 4), (?, 5)");
+    ASSERT_TRUE(put.ok()) << put.error();
+    std::vector<Param> emails;
+    for (int i = 0; i < 5; ++i) emails.emplace_back("o'neil" + std::to_string(i) + "@x");
+    ASSERT_TRUE(put.run(emails)) << put.error();
+    Stmt sum(sg.get(), "SELECT count(*), sum(balance) FROM accounts WHERE email LIKE ?");
+    auto got = sum.run({std::string("o'neil%")});
+    ASSERT_TRUE(got) << sum.error();
+    EXPECT_EQ(*got, (std::vector<std::vector<Value>>{{Value("5"), Value("15")}}));
+    for (int i = 0; i < 5; ++i) {
+      auto one = my_scalar(sg.get(), "SELECT balance FROM accounts WHERE email = 'o''neil" +
+                                         std::to_string(i) + "@x'");
+      EXPECT_EQ(one, std::to_string(i + 1)) << "key o'neil" << i << "@x";
+    }
+    ok(sg.get(),
+       "DELETE FROM accounts WHERE email IN ('o''neil0@x', 'o''neil1@x', "
+       "'o''neil2@x', 'o''neil3@x', 'o''neil4@x')");
+  }
+
   // A reference table: every shard gets the row.
   {
     Stmt country(sg.get(), "INSERT INTO countries (code, name) VALUES (?, ?)");

@@ -581,18 +581,116 @@ TEST_F(ShardedPg, WritesOverSeveralShardsLandOnEachShardOrNone) {
         << "shard " << s;
   }
   EXPECT_EQ(exec(c.get(), "DELETE FROM countries WHERE code = 'it'").tag, "DELETE 1");
-  // Prepared, it is refused with what to do instead.
-  const char* values2[] = {"6020", "6021"};
-  Res r(PQexecParams(c.get(), "DELETE FROM users WHERE id IN ($1, $2)", 2, nullptr, values2,
-                     nullptr, nullptr, 0));
-  if (shard_of_user(6020) != shard_of_user(6021)) {
-    EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "0A000");
-    EXPECT_NE(std::string(PQresultErrorMessage(r.get())).find("simple query"), std::string::npos)
-        << PQresultErrorMessage(r.get());
-  }
   std::string metrics;
   run("curl -s http://127.0.0.1:" + std::to_string(kPgShardAdminPort) + "/metrics", &metrics);
   EXPECT_NE(metrics.find("shardgate_fanout_writes_total "), std::string::npos);
+}
+
+// Extended-protocol writes whose keys live on several shards run as the
+// same simple query would: their values written into the text, split per
+// shard, committed on every shard or none; the client hears the extended
+// protocol's answers and one summed tag.
+TEST_F(ShardedPg, PreparedWritesOverSeveralShardsLandOnEachShardOrNone) {
+  Conn c = connect(proxy());
+  const auto [a, b] = ids_on_two_shards(7401);
+  const std::string sa = std::to_string(a), sb = std::to_string(b);
+  const std::string odd = "O'Brien \\ \"x\" $1";
+  {
+    // Unnamed statement, text parameters: a multi-row INSERT split by rows.
+    const char* values[] = {sa.c_str(), odd.c_str(), sb.c_str(), "b"};
+    Res r(PQexecParams(c.get(), "INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4)", 4,
+                       nullptr, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(r.get());
+    EXPECT_STREQ(PQcmdStatus(r.get()), "INSERT 0 2");
+  }
+  EXPECT_EQ(shards_holding_user(a), std::vector<int>{shard_of_user(a)});
+  EXPECT_EQ(shards_holding_user(b), std::vector<int>{shard_of_user(b)});
+  EXPECT_EQ(committed_name(a), odd);
+  EXPECT_EQ(committed_name(b), "b");
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
+
+  // A named statement with declared types and binary parameters, twice.
+  const Oid types[] = {23, 20, 20};  // int4, int8, int8
+  Res prepared(PQprepare(c.get(), "bump",
+                         "UPDATE users SET score = score + $1 WHERE id IN ($2, $3)", 3, types));
+  ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK)
+      << PQresultErrorMessage(prepared.get());
+  for (int round = 0; round < 2; ++round) {
+    const std::uint32_t by = htobe32(5);
+    const std::uint64_t ids[2] = {htobe64(static_cast<std::uint64_t>(a)),
+                                  htobe64(static_cast<std::uint64_t>(b))};
+    const char* vals[] = {reinterpret_cast<const char*>(&by),
+                          reinterpret_cast<const char*>(&ids[0]),
+                          reinterpret_cast<const char*>(&ids[1])};
+    const int lens[] = {4, 8, 8}, formats[] = {1, 1, 1};
+    Res r(PQexecPrepared(c.get(), "bump", 3, vals, lens, formats, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(r.get());
+    EXPECT_STREQ(PQcmdStatus(r.get()), "UPDATE 2");
+  }
+  for (std::int64_t id : {a, b}) {
+    Conn d = connect(shard_direct(shard_of_user(id)));
+    EXPECT_EQ(exec(d.get(), "SELECT score FROM users WHERE id = " + std::to_string(id)).rows,
+              std::vector<std::string>{"10"});
+  }
+  {
+    // RETURNING, in text format: every shard's rows.
+    const char* values[] = {"r", sa.c_str(), sb.c_str()};
+    Res r(PQexecParams(c.get(), "UPDATE users SET name = $1 WHERE id IN ($2, $3) RETURNING id", 3,
+                       nullptr, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(r.get());
+    std::set<std::string> ids;
+    for (int i = 0; i < PQntuples(r.get()); ++i) ids.insert(PQgetvalue(r.get(), i, 0));
+    EXPECT_EQ(ids, (std::set<std::string>{sa, sb}));
+    EXPECT_STREQ(PQcmdStatus(r.get()), "UPDATE 2");
+  }
+  {
+    // In the client's transaction: ROLLBACK takes it back on every shard.
+    exec_ok(c.get(), "BEGIN");
+    const char* values[] = {sa.c_str(), sb.c_str()};
+    Res r(PQexecParams(c.get(), "DELETE FROM users WHERE id IN ($1, $2)", 2, nullptr, values,
+                       nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(r.get());
+    EXPECT_STREQ(PQcmdStatus(r.get()), "DELETE 2");
+    EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+    EXPECT_EQ(committed_name(a), "r");
+    EXPECT_EQ(committed_name(b), "r");
+  }
+  {
+    // A shard that refuses its part (a duplicate key) undoes every part.
+    std::int64_t fresh = b + 1;
+    while (shard_of_user(fresh) == shard_of_user(b)) ++fresh;
+    const std::string sf = std::to_string(fresh);
+    const char* values[] = {sf.c_str(), sb.c_str()};
+    Res r(PQexecParams(c.get(), "INSERT INTO users (id, name) VALUES ($1, 'x'), ($2, 'y')", 2,
+                       nullptr, values, nullptr, nullptr, 0));
+    EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "23505");
+    EXPECT_TRUE(shards_holding_user(fresh).empty());
+  }
+  {
+    // A reference table, and DDL, over the extended protocol.
+    const char* values[] = {"pt", "Portugal"};
+    Res r(PQexecParams(c.get(), "INSERT INTO countries (code, name) VALUES ($1, $2)", 2, nullptr,
+                       values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(r.get());
+    EXPECT_STREQ(PQcmdStatus(r.get()), "INSERT 0 1");
+    Res ddl(PQexecParams(c.get(), "CREATE INDEX users_score_idx ON users (score)", 0, nullptr,
+                         nullptr, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(ddl.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(ddl.get());
+  }
+  for (int s = 0; s < kShards; ++s) {
+    Conn d = connect(shard_direct(s));
+    EXPECT_EQ(exec(d.get(), "SELECT name FROM countries WHERE code = 'pt'").rows,
+              std::vector<std::string>{"Portugal"})
+        << "shard " << s;
+    EXPECT_EQ(
+        exec(d.get(), "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_score_idx'").rows,
+        std::vector<std::string>{"1"})
+        << "shard " << s;
+  }
+  exec_ok(c.get(), "DROP INDEX users_score_idx");
+  exec_ok(c.get(), "DELETE FROM countries WHERE code = 'pt'");
+  exec_ok(c.get(), "DELETE FROM users WHERE id IN (" + sa + ", " + sb + ")");
+  EXPECT_EQ(prepared_on(shard_of_user(a)) + prepared_on(shard_of_user(b)), 0);
 }
 
 TEST_F(ShardedPg, PreparedReadsOverSeveralShardsAreMerged) {

@@ -126,7 +126,7 @@ std::string quoted(std::string_view s, bool no_backslash_escapes) {
   out.reserve(s.size() + 2);
   for (char c : s) {
     if (c == '\'') {
-      out += no_backslash_escapes ? "''" : "\\'";
+      out += "''";  // the same under both escaping rules, unlike \'
     } else if (c == '\\' && !no_backslash_escapes) {
       out += "\\\\";
     } else {

@@ -66,7 +66,7 @@ TEST(ValueText, LiteralsReadBackAsTheSameValue) {
 
 TEST(ValueText, StringsFollowTheSessionsEscaping) {
   const BinaryValue s{std::string_view("it's a \\ path")};
-  EXPECT_EQ(literal(s, kTypeVarString), "'it\\'s a \\\\ path'");
+  EXPECT_EQ(literal(s, kTypeVarString), "'it''s a \\\\ path'");
   EXPECT_EQ(literal(s, kTypeVarString, true), "'it''s a \\ path'");
   EXPECT_EQ(literal(BinaryValue{std::string_view("a\0b", 3)}, kTypeString), "X'610062'");
   EXPECT_EQ(literal(BinaryValue{std::string_view("\xff\x01")}, kTypeBlob), "X'FF01'");

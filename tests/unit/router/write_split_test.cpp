@@ -94,5 +94,13 @@ TEST(WriteSplit, RowSpans) {
   EXPECT_TRUE(insert_row_spans("INSERT INTO t VALUES ('unterminated", Dialect::Postgres).insert);
 }
 
+TEST(WriteSplit, ReturningIsAKeywordNotText) {
+  EXPECT_TRUE(has_returning("DELETE FROM t WHERE id IN (1, 2) RETURNING id", Dialect::Postgres));
+  EXPECT_TRUE(has_returning("delete from t returning *", Dialect::Mysql));
+  EXPECT_FALSE(has_returning("UPDATE t SET note = 'returning' WHERE id = 1", Dialect::Postgres));
+  EXPECT_FALSE(has_returning("UPDATE t SET v = 1 /* returning */", Dialect::Mysql));
+  EXPECT_TRUE(has_returning("UPDATE t SET v = 'unterminated", Dialect::Mysql));
+}
+
 }  // namespace
 }  // namespace shardgate::router
