@@ -1,6 +1,7 @@
 #include "router/write_split.h"
 
 #include <map>
+#include <vector>
 
 #include "router/sql_lexer.h"
 
@@ -59,10 +60,27 @@ InsertRows insert_row_spans(std::string_view sql, Dialect dialect) {
   return out;
 }
 
-WritePlan plan_schema_change(std::string_view sql, const Topology& topology) {
+bool runs_outside_transaction(std::string_view sql) {
+  SqlLexer lexer(sql, Dialect::Postgres);
+  std::vector<Token> head;  // the first two words
+  for (Token t = lexer.next(); t.kind != TokenKind::End; t = lexer.next()) {
+    if (t.kind == TokenKind::Error) return false;
+    if (t.kind == TokenKind::Comment) continue;
+    if (is_keyword(t, "concurrently")) return true;
+    if (head.size() < 2) head.push_back(t);
+  }
+  if (head.size() < 2) return false;
+  const bool create_or_drop = is_keyword(head[0], "create") || is_keyword(head[0], "drop");
+  return (create_or_drop &&
+          (is_keyword(head[1], "database") || is_keyword(head[1], "tablespace"))) ||
+         (is_keyword(head[0], "alter") && is_keyword(head[1], "system"));
+}
+
+WritePlan plan_schema_change(std::string_view sql, Dialect dialect, const Topology& topology) {
   WritePlan plan;
   plan.reference = true;
   plan.schema_change = true;
+  plan.outside_transaction = dialect == Dialect::Postgres && runs_outside_transaction(sql);
   for (std::uint32_t shard = 0; shard < topology.shards.size(); ++shard)
     plan.writes.push_back({shard, std::string(sql)});
   return plan;

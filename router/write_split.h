@@ -32,10 +32,19 @@ struct WritePlan {
   // the same text on every shard, spares included (a spare takes rows later,
   // into the same schema). MySQL commits DDL implicitly, outside any XA.
   bool schema_change = false;
+  // PostgreSQL DDL that cannot run inside a transaction block (CREATE INDEX
+  // CONCURRENTLY, ALTER SYSTEM, CREATE DATABASE ...): each shard runs it on
+  // its own, outside any transaction, like MariaDB's DDL.
+  bool outside_transaction = false;
 };
 
 // The plan of a DDL statement that names a sharded or reference table.
-WritePlan plan_schema_change(std::string_view sql, const Topology& topology);
+WritePlan plan_schema_change(std::string_view sql, Dialect dialect, const Topology& topology);
+
+// PostgreSQL refuses the statement inside a transaction block: CONCURRENTLY
+// anywhere in it, CREATE / DROP DATABASE, CREATE / DROP TABLESPACE, ALTER
+// SYSTEM.
+bool runs_outside_transaction(std::string_view sql);
 
 Result<WritePlan> plan_write(std::string_view sql, Dialect dialect, const ShardAnalysis& analysis,
                              const ShardTargets& targets, const Topology& topology);

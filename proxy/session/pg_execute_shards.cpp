@@ -69,8 +69,10 @@ asio::awaitable<Result<void>> PgSession::fanout_batch() {
   }
   auto chosen = routed->result();
   if (!chosen) co_return co_await refuse_round("0A000", chosen.error().message(), true);
-  if (const auto& plan = routed->several_writes())
+  if (const auto& plan = routed->several_writes()) {
+    if (plan->outside_transaction) co_return co_await fanout_ddl(*plan, &lone->ext);
     co_return co_await fanout_write(*plan, &lone->ext);
+  }
   // The topology moved since the batch was routed: one shard holds every
   // key now. The write runs there the same way.
   router::WritePlan one;

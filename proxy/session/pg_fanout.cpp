@@ -14,6 +14,7 @@
 #include <charconv>
 
 #include "proxy/net/pg_io.h"
+#include "proxy/session/pg_leg_runner.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/server_attach.h"
 #include "proxy/session/settings.h"
@@ -45,7 +46,7 @@ std::string joined_tag(const std::string& verb, std::uint64_t count) {
 
 // A new leg of the client's transaction on `shard`: a primary connection
 // with the client's settings and its BEGIN run.
-asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard) {
+asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard, bool begin) {
   auto attached = co_await attach_server(worker_, pools_, *user_, database_,
                                          router::TargetRole::Primary, shard, std::nullopt);
   if (!attached) co_return attached.error();
@@ -54,14 +55,14 @@ asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard)
   leg.shard = shard;
   auto& conn = *leg.server.conn;
   std::string out;
-  std::size_t answers = 1;
+  std::size_t answers = begin ? 1 : 0;
   const std::string sync = settings_sync_sql(settings_, conn.settings);
   if (!sync.empty()) {
     out += pg::query_message(sync);
     conn.settings = settings_;
     ++answers;
   }
-  out += pg::query_message(txn_begin_.empty() ? std::string_view("BEGIN") : txn_begin_);
+  if (begin) out += pg::query_message(txn_begin_.empty() ? std::string_view("BEGIN") : txn_begin_);
   std::string error;
   auto w = co_await net::write_all(conn.socket(), out);
   if (!w) error = w.error().message();
@@ -80,8 +81,84 @@ asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard)
     co_return make_error("could not begin the transaction on shard " +
                          ctx_.topology->shards[shard].name + " (" + error + ")");
   }
-  leg.tracker.assume_transaction_status('T');
+  leg.tracker.assume_transaction_status(begin ? 'T' : 'I');
   co_return leg;
+}
+
+// DDL that PostgreSQL refuses inside a transaction block (CREATE INDEX
+// CONCURRENTLY ...), on every shard: it cannot be all-or-nothing, so each
+// shard runs it at once on a connection of its own, and when some refuse
+// it the error names the shards that applied it, so that the operator can
+// finish the change (IF NOT EXISTS / IF EXISTS make a rerun safe).
+asio::awaitable<Result<void>> PgSession::fanout_ddl(const router::WritePlan& plan,
+                                                    const ScatterExtended* extended) {
+  const auto started = std::chrono::steady_clock::now();
+  if (in_client_transaction()) {
+    // As the server says it; the transaction goes on failed, as there.
+    co_return co_await refuse_round(
+        "25001",
+        "this DDL cannot run inside a transaction block, and it runs on every shard: run it "
+        "outside a transaction",
+        true);
+  }
+  bump(worker_.metrics().fanout_writes_total);
+  const router::Topology& topo = *ctx_.topology;
+  std::vector<Leg> legs;
+  std::string failure;
+  for (const auto& w : plan.writes) {
+    auto leg = co_await open_leg(w.shard, false);
+    if (!leg) {
+      failure = leg.error().message();
+      break;
+    }
+    legs.push_back(std::move(*leg));
+  }
+  std::vector<txn::LegAnswer> answers;
+  if (failure.empty()) {
+    txn::Steps steps;
+    for (std::size_t k = 0; k < plan.writes.size(); ++k) {
+      routing_.note_write_on(plan.writes[k].shard);
+      steps.emplace_back(k, std::vector<std::string>{plan.writes[k].sql});
+    }
+    answers = co_await run_on_pg_legs(legs, steps, max_message_size_);
+  }
+  for (auto& leg : legs) release_server(worker_, leg.server, !leg.broken);
+  std::string applied, refused, tag;
+  const txn::LegAnswer* first_refusal = nullptr;
+  for (std::size_t k = 0; k < answers.size(); ++k) {
+    std::string& list = answers[k].ok ? applied : refused;
+    list += (list.empty() ? "" : ", ") + topo.shards[plan.writes[k].shard].name;
+    if (!answers[k].ok && !first_refusal) first_refusal = &answers[k];
+    if (answers[k].ok && tag.empty()) tag = answers[k].tag;
+  }
+  if (extended && failure.empty()) {
+    if (extended->parse_complete) to_client_ += pg::simple_message('1');
+    to_client_ += pg::simple_message('2');
+    if (extended->describe) to_client_ += pg::simple_message('n');
+  }
+  if (!failure.empty()) {
+    bump(worker_.metrics().proxy_errors_total);
+    to_client_ += pg::error_response("08006", "the DDL ran on no shard: " + failure);
+  } else if (first_refusal && applied.empty() && !first_refusal->raw_error.empty()) {
+    // Refused everywhere (an index that exists, a syntax error): the server's own error.
+    bump(worker_.metrics().statement_errors_total);
+    to_client_ += first_refusal->raw_error;
+  } else if (first_refusal) {
+    bump(worker_.metrics().statement_errors_total);
+    to_client_ += pg::error_response(
+        "XX000", "the DDL is applied on shards " + applied + " but failed on " + refused + " (" +
+                     first_refusal->error +
+                     "): it runs outside a transaction on each shard; fix the cause and run it "
+                     "again on those shards (IF NOT EXISTS / IF EXISTS make a rerun safe; a failed "
+                     "CREATE INDEX CONCURRENTLY leaves an invalid index to drop first)");
+  } else {
+    to_client_ += pg::command_complete(tag);
+  }
+  to_client_ += pg::ready_for_query('I');
+  routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
+                      std::chrono::steady_clock::now(), false);
+  worker_.metrics().statement_latency.observe(std::chrono::steady_clock::now() - started);
+  co_return co_await flush_client();
 }
 
 asio::awaitable<Result<void>> PgSession::fanout_write(const router::WritePlan& plan,

@@ -9,6 +9,7 @@
 // legs are open: a multi-statement query (it could hold a COMMIT) and
 // savepoints (ROLLBACK TO would undo one shard's work only).
 #include "proxy/net/pg_io.h"
+#include "proxy/session/pg_leg_runner.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/shard_choice.h"
 #include "proxy/txn/two_phase.h"
@@ -92,75 +93,6 @@ Result<void> PgSession::switch_leg(std::uint32_t wanted, bool multi_statement) {
   return {};
 }
 
-namespace {
-
-// Sends each leg its statements (all legs first, then the answers), the
-// coordinator's Runner for PostgreSQL.
-template <class Legs>
-asio::awaitable<std::vector<txn::LegAnswer>> run_on_legs(Legs& legs, txn::Steps steps,
-                                                         std::uint32_t max_size) {
-  std::vector<txn::LegAnswer> answers(steps.size());
-  for (std::size_t k = 0; k < steps.size(); ++k) {
-    auto& leg = legs[steps[k].first];
-    if (leg.broken) {
-      answers[k].lost = true;
-      answers[k].error = "the connection was lost";
-      continue;
-    }
-    std::string out;
-    for (const auto& sql : steps[k].second) out += pg::query_message(sql);
-    auto w = co_await net::write_all(leg.server.conn->socket(), out);
-    if (!w) {
-      leg.broken = true;
-      answers[k].lost = true;
-      answers[k].error = "lost the connection (" + w.error().message() + ")";
-    }
-  }
-  for (std::size_t k = 0; k < steps.size(); ++k) {
-    txn::LegAnswer& a = answers[k];
-    if (a.lost) continue;
-    auto& leg = legs[steps[k].first];
-    auto& conn = *leg.server.conn;
-    a.ok = true;
-    std::size_t pending = steps[k].second.size();
-    while (pending > 0) {
-      auto frame = co_await net::read_frame(conn.socket(), conn.buffer(), max_size);
-      if (!frame) {
-        leg.broken = true;
-        a.ok = false;
-        a.lost = true;
-        a.error = "lost the connection (" + frame.error().message() + ")";
-        break;
-      }
-      const pg::Frame& f = *frame;
-      if (f.type == 'E') {
-        const pg::ErrorFields fields = pg::parse_error_fields(f.body);
-        if (fields.severity == "FATAL" || fields.severity == "PANIC") {
-          // The server ends the connection (terminated, shutting down): the
-          // leg is lost, and the client must not see a FATAL of its own.
-          leg.broken = true;
-          a = txn::lost_answer("lost the connection (" + fields.message + ")");
-          conn.buffer().consume(f.size);
-          break;
-        }
-        if (a.ok) {
-          a.ok = false;
-          a.raw_error.assign(f.body.data() - 5, f.size);
-          a.error = fields.message;
-        }
-      } else if (f.type == 'C') {
-        a.tag.assign(f.body.data(), f.body.empty() ? 0 : f.body.size() - 1);
-      } else if (f.type == 'Z') {
-        --pending;
-      }
-      conn.buffer().consume(f.size);
-    }
-  }
-  co_return answers;
-}
-
-}  // namespace
-
 // Ends every leg of the transaction (commit: COMMIT asked) and gives them back.
 asio::awaitable<txn::EndResult> PgSession::end_legs(bool commit) {
   park_server();
@@ -171,7 +103,7 @@ asio::awaitable<txn::EndResult> PgSession::end_legs(bool commit) {
     legs.push_back({ctx_.topology->shards[leg.shard].name, leg.wrote});
   }
   auto run = [this](const txn::Steps& steps) {
-    return run_on_legs(parked_.all(), steps, max_message_size_);
+    return run_on_pg_legs(parked_.all(), steps, max_message_size_);
   };
   const txn::EndResult result =
       co_await txn::end_transaction(legs, commit && !failed, ctx_.decisions.get(),

@@ -166,7 +166,12 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<void> end_across_shards(bool commit);
   asio::awaitable<txn::EndResult> end_legs(bool commit);
   using Leg = ShardLeg<backend::PgServerConnection, ResponseTracker>;
-  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard);
+  // begin = false: a connection for DDL that runs outside any transaction.
+  asio::awaitable<Result<Leg>> open_leg(std::uint32_t shard, bool begin = true);
+  // DDL that PostgreSQL runs only outside a transaction block, on every
+  // shard (pg_fanout.cpp); extended: it came as an extended batch.
+  asio::awaitable<Result<void>> fanout_ddl(const router::WritePlan& plan,
+                                           const ScatterExtended* extended = nullptr);
   // extended: the write came as an extended batch (already consumed).
   asio::awaitable<Result<void>> fanout_write(const router::WritePlan& plan,
                                              const ScatterExtended* extended = nullptr);

@@ -192,6 +192,8 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
     // A failed transaction answers every statement itself (25P02).
     if (!(server_ && tracker_.transaction_status() == 'E')) {
       in_.consume(f.size);
+      if (choice.several_writes()->outside_transaction)
+        co_return co_await fanout_ddl(*choice.several_writes());
       co_return co_await fanout_write(*choice.several_writes());
     }
     chosen = std::optional<std::uint32_t>();

@@ -28,7 +28,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
        (analysis.scope == router::ShardScope::None && stmt.tables.empty()));
   if (schema_wide && topology_.shards.size() > 1) {
     if (several_allowed_ && statements_ == 1 && !shard_ && !stmt.multi_statement) {
-      write_plan_ = router::plan_schema_change(sql, topology_);
+      write_plan_ = router::plan_schema_change(sql, dialect, topology_);
       return;
     }
     error_ = "DDL runs on every shard (" +

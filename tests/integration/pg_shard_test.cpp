@@ -804,6 +804,53 @@ TEST_F(ShardedPg, SchemaChangesRunOnEveryShardOrNone) {
   EXPECT_EQ(on_each_shard(nick), (V{"0", "0", "0", "0"}));
 }
 
+// DDL that PostgreSQL refuses inside a transaction block (CREATE INDEX
+// CONCURRENTLY ...) runs on each shard outside one: the server's own error
+// when every shard refuses it, the shards that applied it named when only
+// some do, 25001 inside a transaction, as the server would say.
+TEST_F(ShardedPg, DdlOutsideATransactionBlockRunsOnEveryShard) {
+  Conn c = connect(proxy());
+  auto indexes_per_shard = [] {
+    std::vector<std::string> out;
+    for (int s = 0; s < kShards; ++s) {
+      Conn d = connect(shard_direct(s));
+      const Outcome o = exec(d.get(),
+                             "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = "
+                             "i.indexrelid WHERE c.relname = 'users_name_cc' AND i.indisvalid");
+      out.push_back(o.rows.empty() ? "?" : o.rows[0]);
+    }
+    return out;
+  };
+  const std::vector<std::string> everywhere(kShards, "1"), nowhere(kShards, "0");
+  EXPECT_EQ(exec(c.get(), "CREATE INDEX CONCURRENTLY users_name_cc ON users (name)").tag,
+            "CREATE INDEX");
+  EXPECT_EQ(indexes_per_shard(), everywhere);
+  Outcome again = exec(c.get(), "CREATE INDEX CONCURRENTLY users_name_cc ON users (name)");
+  EXPECT_EQ(again.sqlstate, "42P07") << again.message;  // the server's, refused everywhere
+  {
+    Conn d = connect(shard_direct(2));
+    exec_ok(d.get(), "DROP INDEX users_name_cc");
+  }
+  Outcome partial = exec(c.get(), "CREATE INDEX CONCURRENTLY users_name_cc ON users (name)");
+  EXPECT_FALSE(partial.ok);
+  EXPECT_NE(partial.message.find("applied on shards s2 but failed on s0, s1, s3"),
+            std::string::npos)
+      << partial.message;
+  EXPECT_EQ(indexes_per_shard(), everywhere);
+  exec_ok(c.get(), "BEGIN");
+  Outcome inside = exec(c.get(), "DROP INDEX CONCURRENTLY users_name_cc");
+  EXPECT_EQ(inside.sqlstate, "25001") << inside.message;
+  EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  EXPECT_EQ(indexes_per_shard(), everywhere);
+  // Over the extended protocol too.
+  Res dropped(PQexecParams(c.get(), "DROP INDEX CONCURRENTLY users_name_cc", 0, nullptr, nullptr,
+                           nullptr, nullptr, 0));
+  ASSERT_EQ(PQresultStatus(dropped.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(dropped.get());
+  EXPECT_STREQ(PQcmdStatus(dropped.get()), "DROP INDEX");
+  EXPECT_EQ(indexes_per_shard(), nowhere);
+  EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
+}
+
 TEST_F(ShardedPg, ReferenceAndUnshardedTables) {
   Conn c = connect(proxy());
   for (int i = 0; i < 8; ++i)

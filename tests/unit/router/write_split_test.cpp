@@ -102,5 +102,18 @@ TEST(WriteSplit, ReturningIsAKeywordNotText) {
   EXPECT_TRUE(has_returning("UPDATE t SET v = 'unterminated", Dialect::Mysql));
 }
 
+TEST(WriteSplit, PostgresDdlThatCannotRunInATransactionBlock) {
+  EXPECT_TRUE(runs_outside_transaction("CREATE INDEX CONCURRENTLY i ON users (name)"));
+  EXPECT_TRUE(runs_outside_transaction("drop index concurrently if exists i"));
+  EXPECT_TRUE(runs_outside_transaction("REINDEX TABLE CONCURRENTLY users"));
+  EXPECT_TRUE(runs_outside_transaction("/* x */ ALTER SYSTEM SET work_mem = '8MB'"));
+  EXPECT_TRUE(runs_outside_transaction("CREATE DATABASE other"));
+  EXPECT_TRUE(runs_outside_transaction("DROP TABLESPACE t"));
+  EXPECT_FALSE(runs_outside_transaction("CREATE INDEX i ON users (name)"));
+  EXPECT_FALSE(runs_outside_transaction("ALTER TABLE users ADD COLUMN concurrent int"));
+  EXPECT_FALSE(runs_outside_transaction("COMMENT ON TABLE users IS 'concurrently'"));
+  EXPECT_FALSE(runs_outside_transaction("ALTER TABLE users ALTER COLUMN system TYPE int"));
+}
+
 }  // namespace
 }  // namespace shardgate::router
