@@ -11,6 +11,7 @@
 // shard's), the first insert id.
 #include "proxy/net/my_io.h"
 #include "proxy/protocol/mysql/messages.h"
+#include "proxy/session/ddl_on_each_shard.h"
 #include "proxy/session/my_leg_runner.h"
 #include "proxy/session/my_session.h"
 
@@ -90,38 +91,19 @@ asio::awaitable<Result<void>> MySession::fanout_ddl(const router::WritePlan& pla
     co_return co_await flush_client();
   }
   bump(worker_.metrics().fanout_writes_total);
-  const router::Topology& topo = *ctx_.topology;
-  std::vector<Leg> legs;
-  std::string failure;
-  for (const auto& w : plan.writes) {
-    auto leg = co_await open_leg(w.shard, false);
-    if (!leg) {
-      failure = leg.error().message();
-      break;
-    }
-    legs.push_back(std::move(*leg));
-  }
-  std::vector<txn::LegAnswer> answers;
-  if (failure.empty()) {
-    txn::Steps steps;
-    for (std::size_t k = 0; k < plan.writes.size(); ++k) {
-      routing_.note_write_on(plan.writes[k].shard);
-      steps.emplace_back(k, std::vector<std::string>{plan.writes[k].sql});
-    }
-    answers = co_await run_on_my_legs(legs, steps, max_message_size_);
-  }
-  for (auto& leg : legs) release_server(worker_, leg.server, !leg.broken && !leg.dirty);
-  std::string applied, refused;
-  const txn::LegAnswer* first_refusal = nullptr;
-  for (std::size_t k = 0; k < answers.size(); ++k) {
-    std::string& list = answers[k].ok ? applied : refused;
-    list += (list.empty() ? "" : ", ") + topo.shards[plan.writes[k].shard].name;
-    if (!answers[k].ok && !first_refusal) first_refusal = &answers[k];
-  }
-  if (!failure.empty()) {
+  for (const auto& w : plan.writes) routing_.note_write_on(w.shard);
+  // Named, not temporaries: g++ 12 mishandles those as coroutine arguments.
+  auto open = [this](std::uint32_t shard) { return open_leg(shard, false); };
+  auto run = [this](std::vector<Leg>& legs, txn::Steps steps) {
+    return run_on_my_legs(legs, std::move(steps), max_message_size_);
+  };
+  const DdlRun ran = co_await run_ddl_on_each_shard<Leg>(worker_, plan, *ctx_.topology, open, run);
+  const txn::LegAnswer* first_refusal =
+      ran.first_refusal ? &ran.answers[*ran.first_refusal] : nullptr;
+  if (!ran.failure.empty()) {
     bump(worker_.metrics().proxy_errors_total);
-    queue_error(mysql::kErUnknownError, "the DDL ran on no shard: " + failure);
-  } else if (first_refusal && applied.empty() && !first_refusal->raw_error.empty()) {
+    queue_error(mysql::kErUnknownError, "the DDL ran on no shard: " + ran.failure);
+  } else if (first_refusal && ran.applied.empty() && !first_refusal->raw_error.empty()) {
     // Refused everywhere (a table that exists, a syntax error): the server's own error.
     bump(worker_.metrics().statement_errors_total);
     auto err = mysql::parse_err(first_refusal->raw_error, mysql::kClientProtocol41);
@@ -133,8 +115,8 @@ asio::awaitable<Result<void>> MySession::fanout_ddl(const router::WritePlan& pla
   } else if (first_refusal) {
     bump(worker_.metrics().statement_errors_total);
     queue_error(mysql::kErUnknownError,
-                "the DDL is applied on shards " + applied + " but failed on " + refused + " (" +
-                    first_refusal->error +
+                "the DDL is applied on shards " + ran.applied + " but failed on " + ran.refused +
+                    " (" + first_refusal->error +
                     "): DDL commits on each shard at once; fix the cause and run it again "
                     "on those shards (IF NOT EXISTS / IF EXISTS make a rerun safe)");
   } else {

@@ -14,6 +14,7 @@
 #include <charconv>
 
 #include "proxy/net/pg_io.h"
+#include "proxy/session/ddl_on_each_shard.h"
 #include "proxy/session/pg_leg_runner.h"
 #include "proxy/session/pg_session.h"
 #include "proxy/session/server_attach.h"
@@ -102,57 +103,37 @@ asio::awaitable<Result<void>> PgSession::fanout_ddl(const router::WritePlan& pla
         true);
   }
   bump(worker_.metrics().fanout_writes_total);
-  const router::Topology& topo = *ctx_.topology;
-  std::vector<Leg> legs;
-  std::string failure;
-  for (const auto& w : plan.writes) {
-    auto leg = co_await open_leg(w.shard, false);
-    if (!leg) {
-      failure = leg.error().message();
-      break;
-    }
-    legs.push_back(std::move(*leg));
-  }
-  std::vector<txn::LegAnswer> answers;
-  if (failure.empty()) {
-    txn::Steps steps;
-    for (std::size_t k = 0; k < plan.writes.size(); ++k) {
-      routing_.note_write_on(plan.writes[k].shard);
-      steps.emplace_back(k, std::vector<std::string>{plan.writes[k].sql});
-    }
-    answers = co_await run_on_pg_legs(legs, steps, max_message_size_);
-  }
-  for (auto& leg : legs) release_server(worker_, leg.server, !leg.broken);
-  std::string applied, refused, tag;
-  const txn::LegAnswer* first_refusal = nullptr;
-  for (std::size_t k = 0; k < answers.size(); ++k) {
-    std::string& list = answers[k].ok ? applied : refused;
-    list += (list.empty() ? "" : ", ") + topo.shards[plan.writes[k].shard].name;
-    if (!answers[k].ok && !first_refusal) first_refusal = &answers[k];
-    if (answers[k].ok && tag.empty()) tag = answers[k].tag;
-  }
-  if (extended && failure.empty()) {
+  for (const auto& w : plan.writes) routing_.note_write_on(w.shard);
+  // Named, not temporaries: g++ 12 mishandles those as coroutine arguments.
+  auto open = [this](std::uint32_t shard) { return open_leg(shard, false); };
+  auto run = [this](std::vector<Leg>& legs, txn::Steps steps) {
+    return run_on_pg_legs(legs, std::move(steps), max_message_size_);
+  };
+  const DdlRun ran = co_await run_ddl_on_each_shard<Leg>(worker_, plan, *ctx_.topology, open, run);
+  const txn::LegAnswer* first_refusal =
+      ran.first_refusal ? &ran.answers[*ran.first_refusal] : nullptr;
+  if (extended && ran.failure.empty()) {
     if (extended->parse_complete) to_client_ += pg::simple_message('1');
     to_client_ += pg::simple_message('2');
     if (extended->describe) to_client_ += pg::simple_message('n');
   }
-  if (!failure.empty()) {
+  if (!ran.failure.empty()) {
     bump(worker_.metrics().proxy_errors_total);
-    to_client_ += pg::error_response("08006", "the DDL ran on no shard: " + failure);
-  } else if (first_refusal && applied.empty() && !first_refusal->raw_error.empty()) {
+    to_client_ += pg::error_response("08006", "the DDL ran on no shard: " + ran.failure);
+  } else if (first_refusal && ran.applied.empty() && !first_refusal->raw_error.empty()) {
     // Refused everywhere (an index that exists, a syntax error): the server's own error.
     bump(worker_.metrics().statement_errors_total);
     to_client_ += first_refusal->raw_error;
   } else if (first_refusal) {
     bump(worker_.metrics().statement_errors_total);
     to_client_ += pg::error_response(
-        "XX000", "the DDL is applied on shards " + applied + " but failed on " + refused + " (" +
-                     first_refusal->error +
+        "XX000", "the DDL is applied on shards " + ran.applied + " but failed on " + ran.refused +
+                     " (" + first_refusal->error +
                      "): it runs outside a transaction on each shard; fix the cause and run it "
                      "again on those shards (IF NOT EXISTS / IF EXISTS make a rerun safe; a failed "
                      "CREATE INDEX CONCURRENTLY leaves an invalid index to drop first)");
   } else {
-    to_client_ += pg::command_complete(tag);
+    to_client_ += pg::command_complete(ran.tag);
   }
   to_client_ += pg::ready_for_query('I');
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
