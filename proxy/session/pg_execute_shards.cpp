@@ -56,6 +56,7 @@ asio::awaitable<Result<void>> PgSession::fanout_batch() {
         "a write over several shards returns its RETURNING columns as text only; bind its result "
         "formats as text";
   if (!lone->refusal.empty()) co_return co_await refuse_round("0A000", lone->refusal, true);
+  begin_lone_batch(*lone);
 
   const router::Statement stmt =
       router::analyze(text, router::Dialect::Postgres, ctx_.analyze_options);

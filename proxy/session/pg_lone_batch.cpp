@@ -3,7 +3,7 @@
 // (up to its Sync) and takes it apart, since each shard runs it on its own.
 // Only the shape those paths can answer is taken: one Parse at most, one
 // Bind of the unnamed portal, a portal Describe at most, one Execute of all
-// rows.
+// rows; a BEGIN before it is answered by the proxy (begin_lone_batch).
 #include "proxy/net/pg_io.h"
 #include "proxy/session/pg_session.h"
 
@@ -32,10 +32,17 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
     if (!r) co_return r.error();
   }
   LoneExecution lone;
-  ScatterExtended& ext = lone.ext;
-  std::optional<std::string> parsed_query;  // this batch's Parse
+  // The executions of the batch in order, each with what the client asked
+  // for it (its Parse's ParseComplete, a Describe).
+  struct Execution {
+    std::string query;
+    ScatterExtended ext;
+    bool bound = false;
+  };
+  std::vector<Execution> executions;
+  Execution current;
+  std::optional<std::string> parsed_query;  // the batch's last Parse
   std::string parsed_types;
-  int binds = 0, executes = 0;
   std::string& why = lone.refusal;
   std::string_view rest = in_.readable().substr(0, *batch_size);
   while (!rest.empty() && why.empty()) {
@@ -49,7 +56,7 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
         }
         parsed_query = std::string(p->query);
         parsed_types = std::string(p->param_types);
-        ext.parse_complete = true;
+        current.ext.parse_complete = true;
         if (!p->name.empty()) {  // the client may bind it again later
           PreparedStatement ps;
           ps.server_name = server_statement_name(p->query, p->param_types);
@@ -63,9 +70,8 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
       }
       case 'B': {
         auto b = pg::parse_bind(f.body);
-        ++binds;
-        if (!b || !b->portal.empty()) {
-          why = "a statement over several shards binds the unnamed portal only";
+        if (!b || !b->portal.empty() || current.bound) {
+          why = "a statement over several shards binds the unnamed portal only, once";
           break;
         }
         if (b->statement.empty() || !prepared_.count(b->statement)) {
@@ -73,29 +79,33 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
             why = "the statement to bind is unknown";
             break;
           }
-          lone.query = *parsed_query;
-          ext.param_types = parsed_types;
+          current.query = *parsed_query;
+          current.ext.param_types = parsed_types;
         } else {
           const auto& ps = prepared_.find(b->statement)->second;
-          lone.query = ps.query;
-          ext.param_types = ps.param_types;
+          current.query = ps.query;
+          current.ext.param_types = ps.param_types;
         }
-        ext.bind_rest = std::string(b->rest);
+        current.ext.bind_rest = std::string(b->rest);
+        current.bound = true;
         break;
       }
       case 'D': {
         auto d = pg::parse_describe_or_close(f.body);
         if (!d || d->kind != 'P') why = "a statement over several shards describes its portal only";
-        ext.describe = true;
+        current.ext.describe = true;
         break;
       }
       case 'E': {
         auto e = pg::parse_execute(f.body);
-        ++executes;
-        if (!e || e->max_rows != 0)
+        if (!e || e->max_rows != 0 || !current.bound) {
           why =
-              "a statement over several shards returns all its rows at once (no row limit per "
-              "Execute, no cursor)";
+              "a statement over several shards is bound, then returns all its rows at once (no "
+              "row limit per Execute, no cursor)";
+          break;
+        }
+        executions.push_back(std::move(current));
+        current = Execution{};
         break;
       }
       case 'S':
@@ -105,11 +115,40 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
     }
     rest.remove_prefix(f.size);
   }
-  if (why.empty() && (binds != 1 || executes != 1))
-    why = "a statement over several shards must be bound and executed once per batch";
+  // A BEGIN may lead (JDBC sends it with the transaction's first statement).
+  if (why.empty() && executions.size() == 2) {
+    const router::Statement& first = analyze_parse(executions[0].query);
+    if (first.kind == router::StatementKind::Begin && !first.multi_statement) {
+      lone.begin.emplace();
+      lone.begin->query = std::move(executions[0].query);
+      lone.begin->parse_complete = executions[0].ext.parse_complete;
+      lone.begin->describe = executions[0].ext.describe;
+      executions.erase(executions.begin());
+    }
+  }
+  if (why.empty() && (executions.size() != 1 || current.bound || current.ext.parse_complete))
+    why =
+        "a statement over several shards must be bound and executed once per batch (after a "
+        "BEGIN at most)";
+  if (why.empty()) {
+    lone.query = std::move(executions[0].query);
+    lone.ext = std::move(executions[0].ext);
+  }
   in_.consume(*batch_size);
   batch_routed_ = false;
   co_return lone;
+}
+
+// The BEGIN that led the batch opens the client's transaction in the proxy,
+// as a BEGIN sent alone would (shard_query), and is answered first.
+void PgSession::begin_lone_batch(const LoneExecution& lone) {
+  if (!lone.begin) return;
+  if (lone.begin->parse_complete) to_client_ += pg::simple_message('1');
+  to_client_ += pg::simple_message('2');
+  if (lone.begin->describe) to_client_ += pg::simple_message('n');
+  to_client_ += pg::command_complete("BEGIN");
+  // Inside a transaction the server would only warn: it goes on.
+  if (!in_client_transaction()) defer_begin(lone.begin->query, analyze_parse(lone.begin->query));
 }
 
 }  // namespace shardgate::session

@@ -353,6 +353,7 @@ asio::awaitable<Result<void>> PgSession::scatter_batch(std::vector<std::uint32_t
         "a read over several shards returns its columns as text only; bind its result formats "
         "as text";
   if (!lone->refusal.empty()) co_return co_await refuse_round("0A000", lone->refusal, true);
+  begin_lone_batch(*lone);
   const router::Statement stmt = analyze_parse(lone->query);
   co_return co_await scatter_query(std::move(lone->query), stmt, shards, &lone->ext);
 }

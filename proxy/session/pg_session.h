@@ -144,8 +144,18 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
     std::string query;
     ScatterExtended ext;
     std::string refusal;  // why it cannot run on several shards
+    struct Begin {
+      std::string query;
+      bool parse_complete = false;
+      bool describe = false;
+    };
+    std::optional<Begin> begin;  // a BEGIN executed before it in the batch
   };
   asio::awaitable<Result<LoneExecution>> take_lone_execution();
+  void begin_lone_batch(const LoneExecution& lone);
+  // BEGIN answered by the proxy: the transaction's first statement decides
+  // where it begins.
+  void defer_begin(std::string_view sql, const router::Statement& stmt);
   // A batch whose write needs several shards, with its parameters written
   // into the text (pg_execute_shards.cpp).
   asio::awaitable<Result<void>> fanout_batch();

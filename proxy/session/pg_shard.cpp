@@ -141,6 +141,13 @@ Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted, bool w
   return {};
 }
 
+void PgSession::defer_begin(std::string_view sql, const router::Statement& stmt) {
+  deferred_begin_ = std::string(sql);
+  deferred_begin_stmt_ = stmt;
+  txn_begin_ = *deferred_begin_;
+  txn_begin_stmt_ = stmt;
+}
+
 // Handles what sharding decides for a simple Query before it is forwarded:
 // a BEGIN is deferred, an empty deferred transaction ends in the proxy, a
 // refusal is answered. nullopt: forward it to round_shard_.
@@ -150,10 +157,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   const bool single = !stmt.multi_statement;
   if (!server_ && parked_.empty() && single && stmt.kind == router::StatementKind::Begin &&
       !deferred_begin_) {
-    deferred_begin_ = std::string(sql);
-    deferred_begin_stmt_ = stmt;
-    txn_begin_ = *deferred_begin_;
-    txn_begin_stmt_ = stmt;
+    defer_begin(sql, stmt);
     co_return co_await answer_query(f, "BEGIN", 'T');
   }
   const bool ends =

@@ -12,6 +12,13 @@ namespace shardgate::session {
 void ShardChoice::add(const router::Statement& stmt, std::string_view sql, router::Dialect dialect,
                       std::span<const router::ParamValue> params) {
   if (error_) return;
+  // A BEGIN that leads the round (JDBC sends it with the transaction's
+  // first statement) leaves that statement alone in it.
+  if (several_allowed_ && statements_ == 0 && !begin_led_ &&
+      stmt.kind == router::StatementKind::Begin && !stmt.multi_statement) {
+    begin_led_ = true;
+    return;
+  }
   ++statements_;
   if (needs_several()) {
     error_ = "a statement over several shards must be sent alone";

@@ -89,6 +89,7 @@ class ShardChoice {
   int hot_cacheable_ = 0;
   std::uint32_t hot_cache_ttl_ = UINT32_MAX;
   int statements_ = 0;
+  bool begin_led_ = false;
   std::optional<std::uint32_t> shard_;
   std::vector<std::uint32_t> several_;
   std::optional<router::WritePlan> write_plan_;

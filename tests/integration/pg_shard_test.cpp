@@ -656,6 +656,56 @@ TEST_F(ShardedPg, PreparedWritesOverSeveralShardsLandOnEachShardOrNone) {
     EXPECT_EQ(committed_name(b), "r");
   }
   {
+    // JDBC's way: BEGIN and the transaction's first statement in one batch
+    // (libpq's pipeline mode sends the same: P/B/D/E twice, then Sync).
+    ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
+    const char* values[] = {"piped", sa.c_str(), sb.c_str()};
+    ASSERT_EQ(PQsendQueryParams(c.get(), "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+    ASSERT_EQ(PQsendQueryParams(c.get(), "UPDATE users SET name = $1 WHERE id IN ($2, $3)", 3,
+                                nullptr, values, nullptr, nullptr, 0),
+              1);
+    ASSERT_EQ(PQpipelineSync(c.get()), 1);
+    std::vector<std::string> answers;
+    for (int results = 0; results < 3;) {
+      Res r(PQgetResult(c.get()));
+      if (!r) continue;  // the end of one statement's results
+      ++results;
+      const auto status = PQresultStatus(r.get());
+      answers.push_back(status == PGRES_PIPELINE_SYNC ? std::string("sync")
+                        : status == PGRES_COMMAND_OK  ? std::string(PQcmdStatus(r.get()))
+                                                      : PQresultErrorMessage(r.get()));
+    }
+    EXPECT_EQ(answers, (std::vector<std::string>{"BEGIN", "UPDATE 2", "sync"}));
+    ASSERT_EQ(PQexitPipelineMode(c.get()), 1);
+    EXPECT_EQ(committed_name(a), "r") << "seen before COMMIT";
+    EXPECT_EQ(exec(c.get(), "COMMIT").tag, "COMMIT");
+    EXPECT_EQ(committed_name(a), "piped");
+    EXPECT_EQ(committed_name(b), "piped");
+    // A read over several shards after BEGIN, in the same batch.
+    ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
+    const char* name[] = {"piped"};
+    ASSERT_EQ(PQsendQueryParams(c.get(), "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+    ASSERT_EQ(PQsendQueryParams(c.get(), "SELECT count(*) FROM users WHERE name = $1", 1, nullptr,
+                                name, nullptr, nullptr, 0),
+              1);
+    ASSERT_EQ(PQpipelineSync(c.get()), 1);
+    answers.clear();
+    for (int results = 0; results < 3;) {
+      Res r(PQgetResult(c.get()));
+      if (!r) continue;
+      ++results;
+      const auto status = PQresultStatus(r.get());
+      answers.push_back(status == PGRES_PIPELINE_SYNC ? std::string("sync")
+                        : status == PGRES_COMMAND_OK  ? std::string(PQcmdStatus(r.get()))
+                        : status == PGRES_TUPLES_OK   ? std::string(PQgetvalue(r.get(), 0, 0))
+                                                      : PQresultErrorMessage(r.get()));
+    }
+    EXPECT_EQ(answers, (std::vector<std::string>{"BEGIN", "2", "sync"}));
+    ASSERT_EQ(PQexitPipelineMode(c.get()), 1);
+    EXPECT_EQ(exec(c.get(), "SELECT 1").rows, std::vector<std::string>{"1"});
+    EXPECT_EQ(exec(c.get(), "ROLLBACK").tag, "ROLLBACK");
+  }
+  {
     // A shard that refuses its part (a duplicate key) undoes every part.
     std::int64_t fresh = b + 1;
     while (shard_of_user(fresh) == shard_of_user(b)) ++fresh;
