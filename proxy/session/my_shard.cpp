@@ -115,9 +115,13 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
     }
     savepoint_set_ = true;
   }
+  // A prepared execution written out as text (binary_rows) had its keys
+  // counted when it was routed with its parameters: not again.
+  router::HotKeyTap hot_keys = worker_.hot_key_tap();
+  if (binary_rows) hot_keys.recorder = nullptr;
   std::optional<ShardChoice> routed;
   for (;;) {
-    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys, true);
     routed->watch_moves(ctx_.reshard.slice());
     routed->add(stmt, sql, router::Dialect::Mysql, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;

@@ -60,9 +60,12 @@ asio::awaitable<Result<void>> PgSession::fanout_batch() {
 
   const router::Statement stmt =
       router::analyze(text, router::Dialect::Postgres, ctx_.analyze_options);
+  // Its keys were counted when the batch was routed with its parameters.
+  router::HotKeyTap hot_keys = worker_.hot_key_tap();
+  hot_keys.recorder = nullptr;
   std::optional<ShardChoice> routed;
   for (;;) {
-    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys, true);
     routed->watch_moves(ctx_.reshard.slice());
     routed->add(stmt, text, router::Dialect::Postgres, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
