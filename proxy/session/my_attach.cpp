@@ -166,6 +166,14 @@ void MySession::after_answer() {
   routing_.round_done(user_->read_your_writes() == config::ReadYourWrites::SESSION,
                       std::chrono::steady_clock::now(), in_client_transaction());
   if (!server_.conn) return;
+  // Attached while BEGIN waited, by a command that runs no statement (a
+  // prepare, which may go to a replica): the transaction has not begun
+  // there, so the connection goes back; its first statement begins it
+  // wherever that statement runs.
+  if (deferred_begin_ && !pinned_ && user_->pool_mode() != config::PoolMode::SESSION) {
+    detach(!server_broken_);
+    return;
+  }
   // An XA transaction holds its connection until the proxy ends it, whatever
   // the status flags say after an error.
   const bool hold = pinned_ || tracker_.in_transaction() || txn_xa_ ||

@@ -273,6 +273,28 @@ TEST_F(ShardedMy, ATransactionOverTwoShardsCommitsOnBothOrNeither) {
   EXPECT_EQ(xa_prepared_on(shard_of_user(a)) + xa_prepared_on(shard_of_user(b)), 0);
 }
 
+// A statement prepared after BEGIN attaches a connection before the
+// transaction has begun anywhere; the statement executed next on that
+// shard begins it there, so ROLLBACK takes it back.
+TEST_F(ShardedMy, APreparedStatementAfterBeginRunsInsideTheTransaction) {
+  MyConn c = proxy();
+  std::int64_t id = 4501;
+  while (shard_of_user(id) != 0) ++id;  // the default shard, where the prepare goes
+  ok(c.get(), insert_user(id, "before"));
+  ok(c.get(), "BEGIN");
+  {
+    Stmt rename(c.get(), "UPDATE users SET name = ? WHERE id = ?");
+    ASSERT_TRUE(rename.ok()) << rename.error();
+    ASSERT_TRUE(rename.run({std::string("inside"), static_cast<long long>(id)})) << rename.error();
+    EXPECT_EQ(name_of(c.get(), id), "inside");
+    EXPECT_EQ(committed_name(id), "before") << "committed before COMMIT";
+  }
+  ok(c.get(), "ROLLBACK");
+  EXPECT_EQ(committed_name(id), "before");
+  EXPECT_EQ(xa_prepared_on(0), 0);
+  ok(c.get(), "DELETE FROM users WHERE id = " + std::to_string(id));
+}
+
 TEST_F(ShardedMy, ALegLostBeforeCommitRollsBackEveryShard) {
   MyConn c = proxy();
   const auto [a, b] = ids_on_two_shards(4101);
