@@ -16,6 +16,7 @@
 #include "proxy/net/buffer.h"
 #include "proxy/protocol/auth/scram.h"
 #include "proxy/protocol/postgres/messages.h"
+#include "proxy/session/settings.h"
 #include "router/topology.h"
 
 namespace shardgate::backend {
@@ -46,7 +47,7 @@ class PgServerConnection {
   // Statement names the proxy prepared on this connection (see session/prepared.h).
   std::unordered_set<std::string> prepared;
   // Session settings applied here: setting name -> the SQL that applied it.
-  std::map<std::string, std::string> settings;
+  session::SharedSettings settings;
   std::chrono::steady_clock::time_point idle_since{};
 
  private:

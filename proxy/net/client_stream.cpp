@@ -39,7 +39,7 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_tls_context(const std::s
 }
 
 asio::awaitable<Result<void>> ClientStream::start_tls(asio::ssl::context& context) {
-  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, context);
+  tls_ = std::make_unique<asio::ssl::stream<ClientSocket&>>(socket_, context);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server,
                                              asio::as_tuple(asio::use_awaitable));
   if (ec) co_return make_error("TLS handshake failed: " + openssl_reason(ec));

@@ -25,16 +25,20 @@ struct ServerTls {
 Result<std::shared_ptr<asio::ssl::context>> make_server_tls_context(const std::string& cert_file,
                                                                     const std::string& key_file);
 
+// A client's socket, bound to its worker's io_context by the executor's
+// concrete type: asio::any_io_executor would be copied into the socket and
+// into every pending operation, and thousands of idle clients each hold one.
+using ClientSocket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
+
 class ClientStream {
  public:
-  using executor_type = asio::any_io_executor;
-  using tcp = asio::ip::tcp;
+  using executor_type = asio::io_context::executor_type;
 
-  explicit ClientStream(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit ClientStream(ClientSocket socket) : socket_(std::move(socket)) {}
 
   executor_type get_executor() { return socket_.get_executor(); }
   bool encrypted() const { return tls_ != nullptr; }
-  tcp::socket& socket() { return socket_; }
+  ClientSocket& socket() { return socket_; }
 
   // The server side of the TLS handshake over the socket. Bytes the client
   // sent before this (there must be none: the client waits for our answer)
@@ -65,7 +69,7 @@ class ClientStream {
           },
           token, socket_.get_executor());
     }
-    return socket_.async_wait(tcp::socket::wait_read, std::forward<Token>(token));
+    return socket_.async_wait(ClientSocket::wait_read, std::forward<Token>(token));
   }
 
   void cancel() {
@@ -74,8 +78,8 @@ class ClientStream {
   }
 
  private:
-  tcp::socket socket_;
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  ClientSocket socket_;
+  std::unique_ptr<asio::ssl::stream<ClientSocket&>> tls_;
 };
 
 }  // namespace shardgate::net

@@ -13,7 +13,7 @@ using tcp = asio::ip::tcp;
 
 // One coroutine per client, started on the accepting thread.
 template <class Session>
-void start_session(tcp::socket socket, Worker& worker, const ServerTls* tls) {
+void start_session(ClientSocket socket, Worker& worker, const ServerTls* tls) {
   auto session = std::make_shared<Session>(std::move(socket), worker, tls);
   asio::co_spawn(worker.io(), session->run(), asio::detached);
 }
@@ -21,7 +21,8 @@ void start_session(tcp::socket socket, Worker& worker, const ServerTls* tls) {
 asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const ServerTls* tls,
                                   config::Listener::Protocol protocol) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] =
+        co_await acceptor.async_accept(worker.io(), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of file descriptors and the like: back off instead of spinning.

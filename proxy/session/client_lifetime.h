@@ -46,6 +46,24 @@ void arm_login_deadline(asio::steady_timer& deadline, std::weak_ptr<Session> wea
   });
 }
 
+// Allocates exactly what is asked, from the heap. An idle client's wait is
+// bound to it: with std::allocator (or none) Asio would hand the wait a block
+// from its per-thread recycling cache, sized for whatever operation used it
+// before, and thousands of idle clients would each keep one.
+template <class T>
+struct ExactSizeAllocator {
+  using value_type = T;
+  ExactSizeAllocator() = default;
+  template <class U>
+  ExactSizeAllocator(const ExactSizeAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { ::operator delete(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const ExactSizeAllocator<U>&) const {
+    return true;
+  }
+};
+
 inline std::string login_timeout_message(std::chrono::milliseconds limit) {
   return "login not completed within " + std::to_string(limit.count()) +
          " ms (limits.client_login_timeout_ms)";

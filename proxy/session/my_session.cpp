@@ -21,7 +21,7 @@ namespace {
 constexpr std::size_t kIdleReadSize = 512;
 }  // namespace
 
-MySession::MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
+MySession::MySession(net::ClientSocket socket, Worker& worker, const net::ServerTls* tls)
     : slot_(worker),
       client_(std::move(socket)),
       tls_(tls),

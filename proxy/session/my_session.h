@@ -57,7 +57,7 @@ bool sets_autocommit_on(std::string_view sql);
 
 class MySession : public std::enable_shared_from_this<MySession> {
  public:
-  MySession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls);
+  MySession(net::ClientSocket socket, Worker& worker, const net::ServerTls* tls);
   ~MySession();
 
   asio::awaitable<void> run();

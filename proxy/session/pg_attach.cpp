@@ -44,8 +44,8 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
   if (!sync.empty()) {
     to_server_ += pg::query_message(sync);
     tracker_.expect(Expect::SwallowQuery);
-    server_->settings = settings_;
   }
+  server_->settings = settings_;  // the same, shared: compared by pointer next time
   state_ = ClientState::Active;
   co_return Result<void>{};
 }
@@ -63,8 +63,8 @@ void PgSession::detach(bool reusable) {
 void PgSession::note_statement_done() {
   if (pending_setting_) {
     if (!tracker_.error_seen() && tracker_.transaction_status() == 'I') {
-      apply_change(settings_, *pending_setting_);
-      if (server_) apply_change(server_->settings, *pending_setting_);
+      settings_.apply(*pending_setting_);
+      if (server_) server_->settings = settings_;
       if (pending_setting_->op == SettingChange::Op::ResetAll &&
           pending_setting_->name == "discard") {
         // DISCARD ALL dropped every prepared statement on that server, and ends the client's.
@@ -85,8 +85,8 @@ void PgSession::note_statement_done() {
       // COMMIT of a failed transaction answers ROLLBACK: the settings went with it.
       if (tag == "COMMIT") {
         for (const auto& change : txn_settings_) {
-          apply_change(settings_, change);
-          if (server_) apply_change(server_->settings, change);
+          settings_.apply(change);
+          if (server_) server_->settings = settings_;
         }
       }
       txn_settings_.clear();

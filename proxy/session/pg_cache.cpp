@@ -27,7 +27,7 @@ std::optional<std::string> PgSession::cache_key_of(std::string_view sql,
   // Settings such as DateStyle, TimeZone or client_encoding change the
   // text of the answer.
   return cache_key('P', user_->name(), database_, server_ ? server_shard_ : round_shard_,
-                   settings_sync_sql(settings_, {}), sql);
+                   settings_sync_sql(settings_.get(), {}), sql);
 }
 
 namespace {
@@ -93,7 +93,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::answer_batch_from_cache(
   text += '\0';
   text.append(in_.readable().substr(0, batch->size));
   std::string key = cache_key('E', user_->name(), database_, round_shard_,
-                              settings_sync_sql(settings_, {}), text);
+                              settings_sync_sql(settings_.get(), {}), text);
   if (auto hit = cache_.lookup(*plan, key)) {
     in_.consume(batch->size);
     batch_routed_ = false;

@@ -142,11 +142,12 @@ router::TargetRole PgSession::route_batch() {
 }
 
 const router::Statement& PgSession::analyze_parse(std::string_view query) {
-  if (query != last_parse_query_) {
-    last_parse_stmt_ = router::analyze(query, router::Dialect::Postgres, ctx_.analyze_options);
-    last_parse_query_.assign(query);
+  if (!last_parse_) last_parse_ = std::make_unique<ParseMemo>();
+  if (query != last_parse_->query) {
+    last_parse_->stmt = router::analyze(query, router::Dialect::Postgres, ctx_.analyze_options);
+    last_parse_->query.assign(query);
   }
-  return last_parse_stmt_;
+  return last_parse_->stmt;
 }
 
 // Makes sure the attached server has the statement; returns false if a Parse
@@ -218,7 +219,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
   }
   if (needs_server && !server_) {
     const auto role = f.type == 'F'     ? router::TargetRole::Primary
-                      : deferred_begin_ ? decide(deferred_begin_stmt_)
+                      : deferred_begin_ ? decide(deferred_begin_->stmt)
                                         : route_batch();
     auto a = co_await attach(role);
     if (!a) {

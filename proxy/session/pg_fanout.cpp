@@ -63,7 +63,7 @@ asio::awaitable<Result<PgSession::Leg>> PgSession::open_leg(std::uint32_t shard,
     conn.settings = settings_;
     ++answers;
   }
-  if (begin) out += pg::query_message(txn_begin_.empty() ? std::string_view("BEGIN") : txn_begin_);
+  if (begin) out += pg::query_message(txn_begin_ ? std::string_view(txn_begin_->sql) : "BEGIN");
   std::string error;
   auto w = co_await net::write_all(conn.socket(), out);
   if (!w) error = w.error().message();
@@ -160,7 +160,7 @@ asio::awaitable<Result<void>> PgSession::fanout_write(const router::WritePlan& p
   if (!refusal.empty()) co_return co_await refuse_round("0A000", refusal, true);
   bump(worker_.metrics().fanout_writes_total);
   if (implicit) {
-    txn_begin_ = "BEGIN";
+    txn_begin_ = plain_begin();
   } else {
     deferred_begin_.reset();  // the legs open with txn_begin_
   }

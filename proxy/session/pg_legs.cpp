@@ -57,7 +57,7 @@ void PgSession::abandon_parked() {
 void PgSession::transaction_over() {
   server_wrote_ = false;
   savepoint_set_ = false;
-  txn_begin_.clear();
+  txn_begin_.reset();
 }
 
 // The statement needs shard `wanted` inside the open transaction: park the
@@ -87,9 +87,8 @@ Result<void> PgSession::switch_leg(std::uint32_t wanted, bool multi_statement) {
   park_server();
   if (unpark(wanted)) return {};
   round_shard_ = wanted;
-  deferred_begin_ = txn_begin_.empty() ? std::string("BEGIN") : txn_begin_;
-  deferred_begin_stmt_ = txn_begin_stmt_;
-  deferred_begin_stmt_.kind = router::StatementKind::Begin;
+  deferred_begin_ = txn_begin_ ? std::make_unique<BeginText>(*txn_begin_) : plain_begin();
+  deferred_begin_->stmt.kind = router::StatementKind::Begin;
   return {};
 }
 
@@ -110,7 +109,7 @@ asio::awaitable<txn::EndResult> PgSession::end_legs(bool commit) {
                                     txn::postgres_two_phase(), run, ctx_.test_pause);
   count_end(worker_.metrics(), result, legs.size());
   if (result.outcome == txn::Outcome::Committed) {
-    for (const auto& change : txn_settings_) apply_change(settings_, change);
+    for (const auto& change : txn_settings_) settings_.apply(change);
   }
   // Which leg ran a SET of the transaction is not known: such legs are not shared.
   const bool settings_unknown = !txn_settings_.empty();

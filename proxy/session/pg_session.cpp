@@ -13,7 +13,7 @@ namespace shardgate::session {
 using namespace asio::experimental::awaitable_operators;
 using net::use_result;
 
-PgSession::PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls)
+PgSession::PgSession(net::ClientSocket socket, Worker& worker, const net::ServerTls* tls)
     : slot_(worker),
       client_(std::move(socket)),
       tls_(tls),
@@ -71,9 +71,7 @@ void PgSession::wait_while_idle() {
     }
     asio::co_spawn(self->client_.get_executor(), serve(self), asio::detached);
   };
-  // Allocated at its own size: Asio's per-thread recycling would hand it a
-  // cached block of whatever size came before (an accept's, a write's).
-  client_.async_wait_readable(asio::bind_allocator(std::allocator<void>(), std::move(resume)));
+  client_.async_wait_readable(asio::bind_allocator(ExactSizeAllocator<void>(), std::move(resume)));
 }
 
 void PgSession::finish() {
@@ -261,7 +259,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   }
   if (!server_) {
     // A deferred BEGIN decides where the transaction runs, as it would have.
-    const router::Statement& lead = deferred_begin_ ? deferred_begin_stmt_ : stmt;
+    const router::Statement& lead = deferred_begin_ ? deferred_begin_->stmt : stmt;
     auto a = co_await attach(decide(lead));
     if (!a) {
       in_.consume(f.size);
@@ -281,8 +279,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
     routing_.note_write();
   }
   if (!stmt.multi_statement && stmt.kind == router::StatementKind::Begin) {
-    txn_begin_.assign(sql);
-    txn_begin_stmt_ = stmt;
+    txn_begin_ = std::make_unique<BeginText>(BeginText{std::string(sql), stmt});
   }
   if (stmt.kind == router::StatementKind::Savepoint) savepoint_set_ = true;
   if (stmt.kind == router::StatementKind::SessionSet) {

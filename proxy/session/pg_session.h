@@ -76,6 +76,27 @@ struct BatchFacts {
   bool wait_for_cutover = false;       // a cutover's pause refused its moved writes: route again
 };
 
+// A BEGIN as the client sent it, with what the router found in it.
+struct BeginText {
+  std::string sql;
+  router::Statement stmt;
+};
+
+// A BEGIN the proxy opens by itself (a further leg of a transaction, an
+// implicit transaction for a write over several shards).
+inline std::unique_ptr<BeginText> plain_begin() {
+  auto b = std::make_unique<BeginText>();
+  b->sql = "BEGIN";
+  b->stmt.kind = router::StatementKind::Begin;
+  return b;
+}
+
+// The last Parse text analyzed, with its analysis.
+struct ParseMemo {
+  std::string query;
+  router::Statement stmt;
+};
+
 // Lets prepared_ be searched with a string_view from a message, no copy.
 struct NameHash {
   using is_transparent = void;
@@ -85,7 +106,7 @@ struct NameHash {
 class PgSession : public std::enable_shared_from_this<PgSession> {
  public:
   // tls: the listener's TLS settings, or null when it has no certificate.
-  PgSession(asio::ip::tcp::socket socket, Worker& worker, const net::ServerTls* tls);
+  PgSession(net::ClientSocket socket, Worker& worker, const net::ServerTls* tls);
   ~PgSession();
 
   // Keeps itself alive (shared_from_this) until the client is gone.
@@ -223,7 +244,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   const config::User* user_ = nullptr;
   std::string database_;
   pg::Params startup_params_;
-  Settings settings_;
+  SharedSettings settings_;
   std::optional<CancelRegistry::Key> cancel_key_;
 
   // Attached server connection (state Active) and where it came from.
@@ -236,9 +257,10 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
 
   std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> prepared_;
   // The last Parse text analyzed: drivers parse the same text over and over,
-  // and a batch is looked at twice (routing, then forwarding).
-  std::string last_parse_query_;
-  router::Statement last_parse_stmt_;
+  // and a batch is looked at twice (routing, then forwarding). State that
+  // only some clients need lives on the heap, here and below, so that an
+  // idle client costs little memory.
+  std::unique_ptr<ParseMemo> last_parse_;
   // Pools this session used, by backend index (saves a keyed lookup per statement).
   SessionPools<backend::PgServerConnection> pools_;
   std::unique_ptr<SettingChange> pending_setting_;  // on the heap: idle clients carry none
@@ -255,20 +277,18 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::uint32_t server_shard_ = 0;
   // BEGIN answered by the proxy and not yet sent: the transaction's first
   // statement decides its shard.
-  std::optional<std::string> deferred_begin_;
-  router::Statement deferred_begin_stmt_;
+  std::unique_ptr<BeginText> deferred_begin_;
   // A refused batch inside a transaction: raised on the server at its Sync.
-  std::optional<std::string> pending_raise_;
+  std::unique_ptr<std::string> pending_raise_;
   bool batch_routed_ = false;  // the batch in progress had its shard checked
 
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's
   // statements go to one of them (server_). COMMIT ends them together.
   ParkedLegs<backend::PgServerConnection, ResponseTracker> parked_;  // Leg: see above
-  bool server_wrote_ = false;   // the attached leg ran a statement that may write
-  bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
-  std::string txn_begin_;       // the BEGIN text that opened it: opens each further leg
-  router::Statement txn_begin_stmt_;
+  bool server_wrote_ = false;             // the attached leg ran a statement that may write
+  bool savepoint_set_ = false;            // the transaction set a savepoint (on one shard)
+  std::unique_ptr<BeginText> txn_begin_;  // the BEGIN that opened it: opens each further leg
   // An extended batch whose one statement is COMMIT or ROLLBACK of a
   // transaction over several shards: answered by the proxy up to its Sync.
   bool ending_batch_ = false;

@@ -48,8 +48,7 @@ asio::awaitable<Result<void>> PgSession::answer_query(const pg::Frame& f, std::s
 }
 
 bool PgSession::in_client_transaction() const {
-  return deferred_begin_.has_value() || !parked_.empty() ||
-         (server_ && tracker_.transaction_status() != 'I');
+  return deferred_begin_ || !parked_.empty() || (server_ && tracker_.transaction_status() != 'I');
 }
 
 // Refuses the round whose client messages were consumed (a Query) or are
@@ -63,7 +62,8 @@ asio::awaitable<Result<void>> PgSession::refuse_round(std::string_view sqlstate,
     co_return co_await flush_client();
   }
   if (!simple) {
-    pending_raise_ = raise_sql(sqlstate, message);  // sent when the batch's Sync arrives
+    pending_raise_ = std::make_unique<std::string>(
+        raise_sql(sqlstate, message));  // sent when the batch's Sync arrives
     co_return Result<void>{};
   }
   co_return co_await raise_on_server(raise_sql(sqlstate, message));
@@ -74,7 +74,9 @@ asio::awaitable<Result<void>> PgSession::raise_on_server(std::string sql) {
   if (!server_ && !parked_.empty()) unpark(parked_.all().front().shard);
   if (!server_) {
     round_shard_ = ctx_.topology->sharding.default_shard;
-    auto a = co_await attach(decide(deferred_begin_stmt_));
+    const router::TargetRole role =
+        decide(deferred_begin_ ? deferred_begin_->stmt : router::Statement{});
+    auto a = co_await attach(role);
     if (!a) {
       deferred_begin_.reset();
       to_client_ += pg::error_response("08006", a.error().message());
@@ -90,7 +92,7 @@ asio::awaitable<Result<void>> PgSession::raise_on_server(std::string sql) {
 
 void PgSession::begin_deferred_transaction() {
   if (!deferred_begin_) return;
-  to_server_ += pg::query_message(*deferred_begin_);
+  to_server_ += pg::query_message(deferred_begin_->sql);
   tracker_.expect(Expect::SwallowQuery);
   deferred_begin_.reset();
 }
@@ -142,10 +144,8 @@ Result<void> PgSession::settle_shard(std::optional<std::uint32_t> wanted, bool w
 }
 
 void PgSession::defer_begin(std::string_view sql, const router::Statement& stmt) {
-  deferred_begin_ = std::string(sql);
-  deferred_begin_stmt_ = stmt;
-  txn_begin_ = *deferred_begin_;
-  txn_begin_stmt_ = stmt;
+  deferred_begin_ = std::make_unique<BeginText>(BeginText{std::string(sql), stmt});
+  txn_begin_ = std::make_unique<BeginText>(*deferred_begin_);
 }
 
 // Handles what sharding decides for a simple Query before it is forwarded:

@@ -253,7 +253,7 @@ asio::awaitable<bool> PgSession::send_login_ok() {
   });
   to_client_ += pg::backend_key_data(cancel_key_->pid, cancel_key_->secret);
   to_client_ += pg::ready_for_query('I');
-  settings_ = settings_from_startup(startup_params_);
+  settings_ = SharedSettings::intern(settings_from_startup(startup_params_));
   pg::Params().swap(startup_params_);  // settings_ keeps what is still needed
   state_ = ClientState::Idle;
   co_return static_cast<bool>(co_await flush_client());

@@ -1,5 +1,6 @@
 #include "proxy/session/settings.h"
 
+#include <array>
 #include <cctype>
 #include <vector>
 
@@ -174,6 +175,39 @@ std::string settings_sync_sql(const Settings& client, const Settings& server) {
   for (const auto& [name, apply] : server)
     if (!client.count(name)) sql += reset_sql(name) + ";";
   return sql;
+}
+
+SharedSettings SharedSettings::intern(Settings settings) {
+  if (settings.empty()) return {};
+  // Bounded: a proxy whose clients log in with many different settings
+  // shares fewer of them, and keeps at most this many maps alive.
+  thread_local std::array<std::shared_ptr<const Settings>, 16> kept;
+  thread_local std::size_t next = 0;
+  for (const auto& k : kept)
+    if (k && *k == settings) return SharedSettings(k);
+  auto made = std::make_shared<const Settings>(std::move(settings));
+  kept[next] = made;
+  next = (next + 1) % kept.size();
+  return SharedSettings(std::move(made));
+}
+
+const Settings& SharedSettings::get() const {
+  static const Settings none;
+  return map_ ? *map_ : none;
+}
+
+void SharedSettings::apply(const SettingChange& change) {
+  auto changed = std::make_shared<Settings>(get());
+  apply_change(*changed, change);
+  if (changed->empty())
+    map_.reset();
+  else
+    map_ = std::move(changed);
+}
+
+std::string settings_sync_sql(const SharedSettings& client, const SharedSettings& server) {
+  if (client.same_as(server)) return {};
+  return settings_sync_sql(client.get(), server.get());
 }
 
 }  // namespace shardgate::session

@@ -189,7 +189,7 @@ TEST(SettingsFromStartup, LongOptionDashesBecomeUnderscores) {
 // ---------------------------------------------------------------- settings_sync_sql
 
 TEST(SettingsSyncSql, EqualSettingsNeedNothing) {
-  EXPECT_EQ(settings_sync_sql({}, {}), "");
+  EXPECT_EQ(settings_sync_sql(Settings{}, Settings{}), "");
   const Settings s = {{"x", "SET x = 1"}, {"timezone", "SET TIME ZONE 'UTC'"}};
   EXPECT_EQ(settings_sync_sql(s, s), "");
 }
@@ -251,6 +251,31 @@ TEST(SettingsQuoting, Identifier) {
   EXPECT_EQ(quote_identifier("My\"Name"), "\"My\"\"Name\"");
   EXPECT_EQ(quote_identifier("\""), "\"\"\"\"");
   EXPECT_EQ(quote_identifier("a'b"), "\"a'b\"");
+}
+
+TEST(SharedSettings, EqualStartupSettingsShareOneMap) {
+  const SharedSettings a = SharedSettings::intern({{"application_name", "SET x TO 'a'"}});
+  const SharedSettings b = SharedSettings::intern({{"application_name", "SET x TO 'a'"}});
+  const SharedSettings c = SharedSettings::intern({{"application_name", "SET x TO 'c'"}});
+  EXPECT_TRUE(a.same_as(b));
+  EXPECT_FALSE(a.same_as(c));
+  EXPECT_EQ(settings_sync_sql(a, b), "");
+  EXPECT_EQ(settings_sync_sql(c, a), "SET x TO 'c';");
+  EXPECT_TRUE(SharedSettings::intern({}).same_as(SharedSettings()));
+}
+
+TEST(SharedSettings, AChangeCopiesAndLeavesTheOthersAlone) {
+  SharedSettings mine = SharedSettings::intern({{"datestyle", "SET datestyle TO 'ISO'"}});
+  const SharedSettings theirs = mine;
+  mine.apply({SettingChange::Op::Set, "timezone", "SET timezone = 'UTC'"});
+  EXPECT_FALSE(mine.same_as(theirs));
+  EXPECT_EQ(theirs.get().size(), 1u);
+  EXPECT_EQ(mine.get().size(), 2u);
+  // The server connection still has the old settings: only the new one is sent.
+  EXPECT_EQ(settings_sync_sql(mine, theirs), "SET timezone = 'UTC';");
+  mine.apply({SettingChange::Op::ResetAll, "", ""});
+  EXPECT_TRUE(mine.get().empty());
+  EXPECT_EQ(settings_sync_sql(mine, theirs), "RESET \"datestyle\";");
 }
 
 }  // namespace
