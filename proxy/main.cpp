@@ -1,5 +1,4 @@
 // shardgate: the proxy. `shardgate --config FILE`.
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -88,20 +87,10 @@ std::vector<replication::ProbeTarget> probe_targets(const router::Topology& t) {
 
 asio::awaitable<void> expire_idle(Worker& w) {
   asio::steady_timer timer(w.io());
-  std::int64_t peak_clients = 0;
   for (;;) {
     timer.expires_after(std::chrono::seconds(5));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     w.close_expired_idle();
-    // After many clients left, hand their memory back to the system: glibc
-    // keeps freed blocks in its arenas otherwise. Once, from the first worker.
-    if (w.id() != 0) continue;
-    const std::int64_t now = w.ctx().clients.load(std::memory_order_relaxed);
-    if (peak_clients - now >= 256 && now < peak_clients / 2) {
-      ::malloc_trim(0);
-      peak_clients = now;
-    }
-    peak_clients = std::max(peak_clients, now);
   }
 }
 

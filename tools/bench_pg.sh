@@ -117,7 +117,7 @@ measure_idle() {  # name pid port
   peak=$(rss "$2")
   kill -TERM $idle 2>/dev/null; wait $idle 2>/dev/null || true
   for _ in $(seq 1 60); do [ "$(held_on "$3")" -eq 0 ] && break; sleep 0.5; done
-  sleep 7  # shardgate trims freed memory on its 5 s housekeeping tick
+  sleep 7  # shardgate's allocator (jemalloc) returns freed pages within about 1 s
   after=$(rss "$2")
   IDLE_REPORT+="Idle clients, $1: $held held; RSS $before kB before, $peak kB with them, $after kB after they left: $(( (peak - before) * 1024 / (${held:-0} > 0 ? ${held:-0} : 1) )) bytes per idle client."$'\n'
 }

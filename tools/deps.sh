@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format
   libboost1.81-dev libssl-dev libpq-dev libyaml-cpp-dev
-  libprotobuf-dev protobuf-compiler librocksdb-dev libxxhash-dev
+  libprotobuf-dev protobuf-compiler librocksdb-dev libxxhash-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   default-libmysqlclient-dev
   postgresql-15 postgresql-client-15

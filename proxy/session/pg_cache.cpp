@@ -78,11 +78,11 @@ asio::awaitable<std::optional<Result<void>>> PgSession::answer_batch_from_cache(
   if (!cache_.enabled() || deferred_begin_ || !parked_.empty() || server_) co_return std::nullopt;
   const auto batch = cacheable_batch(in_.readable(), max_message_size_);
   if (!batch) co_return std::nullopt;
-  auto it = prepared_.find(batch->statement);
-  if (it == prepared_.end()) co_return std::nullopt;
+  const PreparedStatement* ps = prepared_.find(batch->statement);
+  if (!ps) co_return std::nullopt;
   // The statement's full analysis (tables included); drivers run the same
   // one over and over, so it is usually the one analyzed last.
-  const std::string query = it->second.query;
+  const std::string query = ps->query;
   const router::Statement& stmt = analyze_parse(query);
   auto plan = router::cache_plan(query, stmt, *ctx_.topology,
                                  ctx_.config->result_cache().default_ttl_ms(), hot_key_ttl);

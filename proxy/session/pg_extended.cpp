@@ -88,7 +88,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::deallocate_locally(const
       if (server_) server_->prepared.clear();  // the server drops them all too
       co_return std::nullopt;
     }
-  } else if (prepared_.erase(*target) == 0) {
+  } else if (!prepared_.erase(*target)) {
     co_return std::nullopt;
   }
   in_.consume(f.size);
@@ -118,12 +118,12 @@ router::TargetRole PgSession::route_batch() {
       }
     } else if (f.type == 'B') {
       if (auto b = pg::parse_bind(f.body)) {
-        auto it = prepared_.find(b->statement);
-        if (it == prepared_.end()) {
+        const PreparedStatement* ps = prepared_.find(b->statement);
+        if (!ps) {
           needs_primary = true;  // unknown to the proxy: never guess a replica
         } else {
-          needs_primary |= it->second.routing.needs_primary;
-          if (!lead) lead = it->second.routing;
+          needs_primary |= ps->routing.needs_primary;
+          if (!lead) lead = ps->routing;
         }
       }
     } else if (f.type == 'F') {
@@ -275,14 +275,14 @@ bool PgSession::stage_extended(char type, std::string_view body, std::string_vie
     case 'B': {
       auto b = pg::parse_bind(body);
       if (!b) return false;
-      auto it = b->statement.empty() ? prepared_.end() : prepared_.find(b->statement);
-      if (it == prepared_.end()) {
+      const PreparedStatement* ps = b->statement.empty() ? nullptr : prepared_.find(b->statement);
+      if (!ps) {
         to_server_ += raw;  // unnamed, or unknown: the server answers for it
       } else {
-        if (router::writes_data(it->second.routing))  // each execution writes again
-          cache_.note_write(it->second.written_tables);
-        prepare_on_server(it->second);
-        to_server_ += pg::bind_message(b->portal, it->second.server_name, b->rest);
+        if (router::writes_data(ps->routing))  // each execution writes again
+          cache_.note_write(ps->written_tables);
+        prepare_on_server(*ps);
+        to_server_ += pg::bind_message(b->portal, ps->server_name, b->rest);
       }
       tracker_.expect(Expect::Bind);
       return true;
@@ -290,12 +290,13 @@ bool PgSession::stage_extended(char type, std::string_view body, std::string_vie
     case 'D': {
       auto d = pg::parse_describe_or_close(body);
       if (!d) return false;
-      auto it = d->kind == 'S' && !d->name.empty() ? prepared_.find(d->name) : prepared_.end();
-      if (it == prepared_.end()) {
+      const PreparedStatement* ps =
+          d->kind == 'S' && !d->name.empty() ? prepared_.find(d->name) : nullptr;
+      if (!ps) {
         to_server_ += raw;
       } else {
-        prepare_on_server(it->second);
-        to_server_ += pg::describe_or_close_message('D', 'S', it->second.server_name);
+        prepare_on_server(*ps);
+        to_server_ += pg::describe_or_close_message('D', 'S', ps->server_name);
       }
       tracker_.expect(Expect::Describe);
       return true;
@@ -337,7 +338,7 @@ bool PgSession::stage_parse(std::string_view body, std::string_view raw) {
       tracker_.expect(Expect::Parse);
     }
   }
-  prepared_[std::string(p->name)] = std::move(ps);
+  prepared_.put(p->name, std::move(ps));
   return true;
 }
 
@@ -346,7 +347,7 @@ bool PgSession::stage_close(std::string_view body, std::string_view raw) {
   if (!c) return false;
   if (c->kind == 'S' && !c->name.empty()) {
     // Other clients may share the server-side statement: close it only for this client.
-    prepared_.erase(std::string(c->name));
+    prepared_.erase(c->name);
     tracker_.expect(Expect::EmitCloseComplete);
   } else if (server_) {
     to_server_ += raw;

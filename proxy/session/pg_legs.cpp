@@ -170,7 +170,7 @@ asio::awaitable<Result<void>> PgSession::end_batch_across_shards(const pg::Frame
         ps.param_types = p->param_types;
         ps.routing.kind =
             batch_end_commits_ ? router::StatementKind::Commit : router::StatementKind::Rollback;
-        prepared_[std::string(p->name)] = std::move(ps);
+        prepared_.put(p->name, std::move(ps));
       }
       to_client_ += pg::simple_message('1');
       break;

@@ -64,7 +64,7 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
           ps.param_types = p->param_types;
           ps.routing = analyze_parse(p->query);
           ps.routing.tables.clear();
-          prepared_[std::string(p->name)] = std::move(ps);
+          prepared_.put(p->name, std::move(ps));
         }
         break;
       }
@@ -74,7 +74,8 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
           why = "a statement over several shards binds the unnamed portal only, once";
           break;
         }
-        if (b->statement.empty() || !prepared_.count(b->statement)) {
+        const PreparedStatement* ps = b->statement.empty() ? nullptr : prepared_.find(b->statement);
+        if (!ps) {
           if (!parsed_query) {
             why = "the statement to bind is unknown";
             break;
@@ -82,9 +83,8 @@ asio::awaitable<Result<PgSession::LoneExecution>> PgSession::take_lone_execution
           current.query = *parsed_query;
           current.ext.param_types = parsed_types;
         } else {
-          const auto& ps = prepared_.find(b->statement)->second;
-          current.query = ps.query;
-          current.ext.param_types = ps.param_types;
+          current.query = ps->query;
+          current.ext.param_types = ps->param_types;
         }
         current.ext.bind_rest = std::string(b->rest);
         current.bound = true;

@@ -103,6 +103,34 @@ struct NameHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// The statements a client prepared by name. The map is made by the first
+// one: most clients prepare none (or use unnamed statements only), and an
+// idle client should cost little memory.
+class PreparedStatements {
+ public:
+  const PreparedStatement* find(std::string_view name) const {
+    if (!map_) return nullptr;
+    auto it = map_->find(name);
+    return it == map_->end() ? nullptr : &it->second;
+  }
+  void put(std::string_view name, PreparedStatement ps) {
+    if (!map_) map_ = std::make_unique<Map>();
+    (*map_)[std::string(name)] = std::move(ps);
+  }
+  bool erase(std::string_view name) {
+    if (!map_) return false;
+    auto it = map_->find(name);
+    if (it == map_->end()) return false;
+    map_->erase(it);
+    return true;
+  }
+  void clear() { map_.reset(); }
+
+ private:
+  using Map = std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>>;
+  std::unique_ptr<Map> map_;
+};
+
 class PgSession : public std::enable_shared_from_this<PgSession> {
  public:
   // tls: the listener's TLS settings, or null when it has no certificate.
@@ -235,15 +263,17 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   const net::ServerTls* tls_;
   Worker& worker_;
   ProxyContext& ctx_;
+  // Members are ordered to leave no padding: thousands of idle clients each
+  // hold this object.
   ClientState state_ = ClientState::Startup;
+  std::uint32_t max_message_size_;
   net::ReadBuffer in_;
   std::string to_client_;  // proxy-made bytes waiting to be written to the client
   std::string to_server_;  // bytes waiting to be written to the attached server
-  std::uint32_t max_message_size_;
 
   const config::User* user_ = nullptr;
   std::string database_;
-  pg::Params startup_params_;
+  std::unique_ptr<pg::Params> startup_params_;  // until the login is done
   SharedSettings settings_;
   std::optional<CancelRegistry::Key> cancel_key_;
 
@@ -251,11 +281,12 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   backend::PgPool* pool_ = nullptr;
   std::unique_ptr<backend::PgServerConnection> server_;
   router::TargetRole server_role_ = router::TargetRole::Primary;
-  bool server_dirty_ = false;  // session state changed in a way the proxy does not track
+  bool server_dirty_ = false;     // session state changed in a way the proxy does not track
+  bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
   ResponseTracker tracker_;
   std::vector<asio::const_buffer> relay_out_;  // reused gather list for relayed bytes
 
-  std::unordered_map<std::string, PreparedStatement, NameHash, std::equal_to<>> prepared_;
+  PreparedStatements prepared_;
   // The last Parse text analyzed: drivers parse the same text over and over,
   // and a batch is looked at twice (routing, then forwarding). State that
   // only some clients need lives on the heap, here and below, so that an
@@ -266,7 +297,6 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::unique_ptr<SettingChange> pending_setting_;  // on the heap: idle clients carry none
   // SET statements run inside the open transaction: followed if it commits.
   std::vector<SettingChange> txn_settings_;
-  bool skip_until_sync_ = false;  // an extended batch failed in the proxy: drop it up to Sync
   std::chrono::steady_clock::time_point round_started_{};
 
   RoutingState routing_;
@@ -275,24 +305,25 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // Sharding: the shard the next attach goes to and the one attached.
   std::uint32_t round_shard_ = 0;
   std::uint32_t server_shard_ = 0;
+  bool batch_routed_ = false;  // the batch in progress had its shard checked
+  // Of a transaction over several shards (parked_ below):
+  bool server_wrote_ = false;   // the attached leg ran a statement that may write
+  bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
+  // An extended batch whose one statement is COMMIT or ROLLBACK of a
+  // transaction over several shards: answered by the proxy up to its Sync.
+  bool ending_batch_ = false;
+  bool batch_end_commits_ = false;
   // BEGIN answered by the proxy and not yet sent: the transaction's first
   // statement decides its shard.
   std::unique_ptr<BeginText> deferred_begin_;
   // A refused batch inside a transaction: raised on the server at its Sync.
   std::unique_ptr<std::string> pending_raise_;
-  bool batch_routed_ = false;  // the batch in progress had its shard checked
 
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's
   // statements go to one of them (server_). COMMIT ends them together.
   ParkedLegs<backend::PgServerConnection, ResponseTracker> parked_;  // Leg: see above
-  bool server_wrote_ = false;             // the attached leg ran a statement that may write
-  bool savepoint_set_ = false;            // the transaction set a savepoint (on one shard)
   std::unique_ptr<BeginText> txn_begin_;  // the BEGIN that opened it: opens each further leg
-  // An extended batch whose one statement is COMMIT or ROLLBACK of a
-  // transaction over several shards: answered by the proxy up to its Sync.
-  bool ending_batch_ = false;
-  bool batch_end_commits_ = false;
 };
 
 }  // namespace shardgate::session

@@ -251,8 +251,7 @@ Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
         for (const auto& [name, q] : parsed)
           if (name == b->statement) query = q;
         if (!query) {
-          auto it = prepared_.find(b->statement);
-          if (it != prepared_.end()) query = it->second.query;
+          if (const PreparedStatement* ps = prepared_.find(b->statement)) query = ps->query;
         }
       }
       // A statement the proxy never saw prepared: the server reports it.

@@ -101,7 +101,7 @@ asio::awaitable<bool> PgSession::startup() {
       co_await refuse("08P01", "invalid startup packet: malformed parameter list");
       co_return false;
     }
-    startup_params_ = std::move(*params);
+    startup_params_ = std::make_unique<pg::Params>(std::move(*params));
     if (tls_ && tls_->required && !client_.encrypted()) {
       co_await refuse("28000",
                       "this listener requires TLS: connect with sslmode=require (or verify-ca, "
@@ -110,19 +110,19 @@ asio::awaitable<bool> PgSession::startup() {
     }
     break;
   }
-  const std::string_view user = param(startup_params_, "user");
+  const std::string_view user = param(*startup_params_, "user");
   if (user.empty()) {
     co_await refuse("28000", "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
-  if (!param(startup_params_, "replication").empty() &&
-      param(startup_params_, "replication") != "false") {
+  if (!param(*startup_params_, "replication").empty() &&
+      param(*startup_params_, "replication") != "false") {
     co_await refuse("0A000",
                     "replication connections are not supported through shardgate: connect to the "
                     "server directly");
     co_return false;
   }
-  database_ = std::string(param(startup_params_, "database"));
+  database_ = std::string(param(*startup_params_, "database"));
   if (database_.empty()) database_ = std::string(user);
   const auto limit = ctx_.config->limits().max_client_connections();
   if (ctx_.clients.load(std::memory_order_relaxed) > static_cast<std::int64_t>(limit)) {
@@ -146,7 +146,7 @@ asio::awaitable<Result<std::string_view>> PgSession::read_password_message() {
 
 asio::awaitable<bool> PgSession::authenticate() {
   state_ = ClientState::Authenticating;
-  const std::string name(param(startup_params_, "user"));
+  const std::string name(param(*startup_params_, "user"));
   if (user_ == nullptr) {
     bump(worker_.metrics().auth_failures_total);
     co_await refuse("28P01", "password authentication failed for user \"" + name + "\"");
@@ -241,7 +241,7 @@ asio::awaitable<bool> PgSession::send_login_ok() {
   }
   to_client_ += pg::auth_request(pg::kAuthOk);
   for (const auto& [name, value] : *params) {
-    const std::string_view own = param(startup_params_, name);
+    const std::string_view own = param(*startup_params_, name);
     to_client_ += pg::parameter_status(name, is_reported(name) && !own.empty() ? own : value);
   }
   std::weak_ptr<PgSession> weak = weak_from_this();
@@ -253,8 +253,8 @@ asio::awaitable<bool> PgSession::send_login_ok() {
   });
   to_client_ += pg::backend_key_data(cancel_key_->pid, cancel_key_->secret);
   to_client_ += pg::ready_for_query('I');
-  settings_ = SharedSettings::intern(settings_from_startup(startup_params_));
-  pg::Params().swap(startup_params_);  // settings_ keeps what is still needed
+  settings_ = SharedSettings::intern(settings_from_startup(*startup_params_));
+  startup_params_.reset();  // settings_ keeps what is still needed
   state_ = ClientState::Idle;
   co_return static_cast<bool>(co_await flush_client());
 }

@@ -43,17 +43,18 @@ bool RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
   if (!moved_watch_) {
     if (!watch.try_enter()) return false;
     moved_watch_ = &watch;
+    moved_ = std::make_unique<MovedWrites>();
   }
-  moved_.keys.insert(moved_.keys.end(), moved.keys.begin(), moved.keys.end());
-  moved_.tables.insert(moved_.tables.end(), moved.tables.begin(), moved.tables.end());
+  moved_->keys.insert(moved_->keys.end(), moved.keys.begin(), moved.keys.end());
+  moved_->tables.insert(moved_->tables.end(), moved.tables.begin(), moved.tables.end());
   return true;
 }
 
 void RoutingState::release_moved() {
   if (!moved_watch_) return;
-  moved_watch_->leave(moved_);
+  moved_watch_->leave(*moved_);
   moved_watch_ = nullptr;
-  moved_ = {};
+  moved_.reset();
 }
 
 void RoutingState::note_commit(std::uint32_t shard, std::uint64_t seq, std::string gtid) {

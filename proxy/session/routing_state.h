@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,7 +111,7 @@ class RoutingState {
   std::vector<Barrier> barriers_;  // by shard, grown on first write
   void release_moved();
   ReshardWatch* moved_watch_ = nullptr;  // set while moved_ is held
-  MovedWrites moved_;
+  std::unique_ptr<MovedWrites> moved_;   // only while a resharding's slice is written
 };
 
 }  // namespace shardgate::session
