@@ -7,6 +7,7 @@
 #   tools/bench_pg.sh [--rounds 3] [--seconds 8] [--scale 10]
 #
 # --rounds 0 measures only the memory per idle client (IDLE_CLIENTS, 10000).
+# SG_THREADS (default 2): shardgate's I/O threads (pgbouncer has one).
 #
 # shardgate runs twice: "shardgate" with routing.reads_on_primary (the same
 # single server as direct and pgbouncer: pure proxy overhead) and
@@ -45,7 +46,7 @@ build/bin/shardctl sandbox up --engine postgres --shards 1 --replicas 2 --base-p
 RUN=$DIR/sbx/run
 
 # shardgate: same pool size as pgbouncer's default_pool_size below.
-limits="limits:\n  max_client_connections: 20000\npool:\n  size: 20\nthreads: 2\n"
+limits="limits:\n  max_client_connections: 20000\npool:\n  size: 20\nthreads: ${SG_THREADS:-2}\n"
 sed -e "s/^listeners:/${limits}routing:\n  reads_on_primary: true\nlisteners:/" \
   "$DIR/sbx/shardgate.yaml" >"$DIR/sg.yaml"
 sed -e "s/^listeners:/${limits}listeners:/" -e "s/port: $SG\$/port: $SG_SPLIT/" \
