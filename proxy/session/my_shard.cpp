@@ -121,7 +121,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   if (binary_rows) hot_keys.recorder = nullptr;
   std::optional<ShardChoice> routed;
   for (;;) {
-    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys, true);
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys);
     routed->watch_moves(ctx_.reshard.slice());
     routed->add(stmt, sql, router::Dialect::Mysql, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
@@ -162,7 +162,7 @@ Result<MySession::ExecuteRoute> MySession::shard_execute(const MyClientStatement
   auto params = execute_params(exec, st.param_types, st.num_params,
                                long_data_values(st.long_data, st.num_params), storage);
   if (!params) return params.error();
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
   choice.watch_moves(ctx_.reshard.slice());
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   if (!routing_.note_moved(ctx_.reshard, choice.moved())) return ExecuteRoute::Retry;

@@ -65,7 +65,7 @@ asio::awaitable<Result<void>> PgSession::fanout_batch() {
   hot_keys.recorder = nullptr;
   std::optional<ShardChoice> routed;
   for (;;) {
-    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys, true);
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys);
     routed->watch_moves(ctx_.reshard.slice());
     routed->add(stmt, text, router::Dialect::Postgres, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;

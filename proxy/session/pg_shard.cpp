@@ -182,7 +182,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   }
   std::optional<ShardChoice> routed;
   for (;;) {
-    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+    routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
     routed->watch_moves(ctx_.reshard.slice());
     routed->add(stmt, sql, router::Dialect::Postgres, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
@@ -223,7 +223,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 // statement with parameters.
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   facts = BatchFacts{};
-  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap(), true);
+  ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
   choice.watch_moves(ctx_.reshard.slice());
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;

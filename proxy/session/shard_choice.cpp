@@ -14,8 +14,8 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
   if (error_) return;
   // A BEGIN that leads the round (JDBC sends it with the transaction's
   // first statement) leaves that statement alone in it.
-  if (several_allowed_ && statements_ == 0 && !begin_led_ &&
-      stmt.kind == router::StatementKind::Begin && !stmt.multi_statement) {
+  if (statements_ == 0 && !begin_led_ && stmt.kind == router::StatementKind::Begin &&
+      !stmt.multi_statement) {
     begin_led_ = true;
     return;
   }
@@ -34,7 +34,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
       (analysis.scope == router::ShardScope::AllShards || analysis.writes_reference ||
        (analysis.scope == router::ShardScope::None && stmt.tables.empty()));
   if (schema_wide && topology_.shards.size() > 1) {
-    if (several_allowed_ && statements_ == 1 && !shard_ && !stmt.multi_statement) {
+    if (statements_ == 1 && !shard_ && !stmt.multi_statement) {
       write_plan_ = router::plan_schema_change(sql, dialect, topology_);
       return;
     }
@@ -61,7 +61,7 @@ void ShardChoice::add(const router::Statement& stmt, std::string_view sql, route
   if (targets->shards.size() > 1) {
     const bool read = !analysis.writes && !analysis.writes_reference &&
                       stmt.kind == router::StatementKind::Read && !stmt.multi_statement;
-    const bool lone = several_allowed_ && statements_ == 1 && !shard_ && !stmt.multi_statement;
+    const bool lone = statements_ == 1 && !shard_ && !stmt.multi_statement;
     if (lone && read) {
       several_ = targets->shards;
       return;
@@ -154,20 +154,13 @@ std::string ShardChoice::several_shards_refusal(const router::ShardAnalysis& ana
   for (std::uint32_t s : shards) names += (names.empty() ? "" : ", ") + topology_.shards[s].name;
   if (analysis.writes || analysis.writes_reference)
     return "the statement writes on shards " + names +
-           (several_allowed_
-                ? ", which shardgate runs only as a statement of its own (not among other "
-                  "statements)"
-                : "; a write over several shards runs only as a simple query (PostgreSQL "
-                  "Query, MySQL COM_QUERY): send it unprepared, or one statement per shard");
+           ", which shardgate runs only as a statement of its own (not among other "
+           "statements)";
   const std::string what = analysis.keyless
                                ? "the statement reads sharded table " + analysis.keyless->name +
                                      " without its sharding key " + analysis.keyless->column +
                                      ", which needs shards " + names
                                : "the statement reads shards " + names;
-  if (!several_allowed_)
-    return what +
-           "; reads over several shards run only as simple queries (PostgreSQL Query, MySQL "
-           "COM_QUERY) outside a transaction for now";
   return "the statement needs shards " + names +
          " together with other statements; send a read over several shards alone";
 }

@@ -31,14 +31,14 @@ inline bool sharding_active(const router::Topology& t) {
 
 class ShardChoice {
  public:
-  // several_shards: the caller can run a lone read on several shards and
-  // merge its rows (scatter-gather), and a lone write on each of its shards
-  // in one transaction; otherwise such statements are refused.
+  // A lone read over several shards is run by the caller on each and its
+  // rows merged (scatter-gather), a lone write on each of its shards in one
+  // transaction; among other statements they are refused.
   // plans: the worker's cache of analyses by statement shape; hot_keys:
   // where each statement's keys and shards are counted.
   ShardChoice(const router::Topology& topology, router::ShardPlanCache& plans,
-              router::HotKeyTap hot_keys, bool several_shards = false)
-      : topology_(topology), plans_(plans), hot_keys_(hot_keys), several_allowed_(several_shards) {}
+              router::HotKeyTap hot_keys)
+      : topology_(topology), plans_(plans), hot_keys_(hot_keys) {}
 
   // While a resharding job copies `slice`, writes into it are collected in
   // moved() (call before add).
@@ -82,7 +82,6 @@ class ShardChoice {
   const router::Topology& topology_;
   router::ShardPlanCache& plans_;
   router::HotKeyTap hot_keys_;
-  bool several_allowed_;
   const MovingSlice* slice_ = nullptr;
   MovedWrites moved_;
   int hot_reads_ = 0;

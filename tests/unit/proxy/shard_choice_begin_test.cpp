@@ -19,7 +19,7 @@ struct Round {
 Round route(std::vector<std::string> sqls) {
   const router::Topology t = router::testing::four_shards();
   router::ShardPlanCache plans;
-  ShardChoice choice(t, plans, router::HotKeyTap{}, true);
+  ShardChoice choice(t, plans, router::HotKeyTap{});
   for (const auto& sql : sqls)
     choice.add(router::analyze(sql, router::Dialect::Postgres, {}), sql, router::Dialect::Postgres,
                {});

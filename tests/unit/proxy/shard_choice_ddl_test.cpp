@@ -17,9 +17,9 @@ struct Chosen {
   std::optional<router::WritePlan> plan;
 };
 
-Chosen choose(const router::Topology& t, std::vector<std::string> sqls, bool several = true) {
+Chosen choose(const router::Topology& t, std::vector<std::string> sqls) {
   router::ShardPlanCache plans;
-  ShardChoice choice(t, plans, router::HotKeyTap{}, several);
+  ShardChoice choice(t, plans, router::HotKeyTap{});
   for (const auto& sql : sqls)
     choice.add(router::analyze(sql, router::Dialect::Postgres, {}), sql, router::Dialect::Postgres,
                {});
@@ -69,9 +69,6 @@ TEST(ShardChoiceDdl, DdlThatWouldShareItsRoundIsRefused) {
       c.shard.error().message().find("DDL runs on every shard (it names sharded table users)"),
       std::string::npos)
       << c.shard.error().message();
-  c = choose(t, {"ALTER TABLE users ADD COLUMN nick text"}, /*several=*/false);
-  ASSERT_FALSE(c.shard) << "an extended-protocol batch";
-  EXPECT_NE(c.shard.error().message().find("simple query"), std::string::npos);
   c = choose(t, {"ALTER TABLE users ADD COLUMN a text; ALTER TABLE users ADD COLUMN b text"});
   ASSERT_FALSE(c.shard) << "a multi-statement query";
 }

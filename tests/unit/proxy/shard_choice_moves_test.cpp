@@ -26,7 +26,7 @@ struct Moving {
   }
   MovedWrites moved(const std::string& sql) {
     router::ShardPlanCache plans;
-    ShardChoice choice(topology, plans, router::HotKeyTap{}, true);
+    ShardChoice choice(topology, plans, router::HotKeyTap{});
     choice.watch_moves(&slice);
     const auto stmt = router::analyze(sql, router::Dialect::Postgres, {});
     choice.add(stmt, sql, router::Dialect::Postgres, {});
