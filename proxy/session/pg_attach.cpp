@@ -45,7 +45,9 @@ asio::awaitable<Result<void>> PgSession::attach(router::TargetRole role) {
     to_server_ += pg::query_message(sync);
     tracker_.expect(Expect::SwallowQuery);
   }
-  server_->settings = settings_;  // the same, shared: compared by pointer next time
+  // The same map, shared: compared by pointer next time (no reference-count
+  // traffic when it already is the same).
+  if (!server_->settings.same_as(settings_)) server_->settings = settings_;
   state_ = ClientState::Active;
   co_return Result<void>{};
 }
