@@ -295,6 +295,17 @@ Result<void> ReshardController::resume_tracking() {
       if (c.table() == t.sharding.tables[i].name) slice.tables[i] = true;
   ctx_.reshard.start(std::move(slice));
   work_->set_source_epoch(t.shards[*source].epoch);
+  // A write routed before the tracking began noted nothing: it must have
+  // reached the source before the transactions still open there are
+  // counted (copy_step), or it could commit after the snapshot unseen.
+  std::int64_t left = 0;
+  if (!ctx_.reshard.wait_unwatched_rounds(kOldTransactionsLimit, left)) {
+    ctx_.reshard.stop();
+    return make_error(std::to_string(left) +
+                      " statements routed before the job began still wait for their answer "
+                      "after " +
+                      std::to_string(kOldTransactionsLimit.count()) + " s; start the job again");
+  }
   tracking_since_ms_ = unix_ms();
   return {};
 }

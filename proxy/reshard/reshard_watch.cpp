@@ -1,6 +1,54 @@
 #include "proxy/reshard/reshard_watch.h"
 
+#include <thread>
+
 namespace shardgate {
+
+namespace {
+// A lane per thread: a round is counted and uncounted on its session's
+// thread, so no lane is ever negative and a sum over lanes never misses one.
+std::atomic<std::uint8_t> next_lane{0};
+std::uint8_t this_thread_lane(std::size_t lanes) {
+  thread_local const std::uint8_t lane =
+      static_cast<std::uint8_t>(next_lane.fetch_add(1, std::memory_order_relaxed) % lanes);
+  return lane;
+}
+}  // namespace
+
+// Both sides are sequentially consistent: either the job sees the round's
+// count (and waits for it), or the round sees the job's slice.
+const MovingSlice* ReshardWatch::route_round(std::uint8_t& lane) {
+  if (lane != kNotCounted) return slice_.load(std::memory_order_seq_cst);
+  const std::uint8_t mine = this_thread_lane(kLanes);
+  Lane& l = lanes_[mine];
+  l.unwatched.fetch_add(1, std::memory_order_seq_cst);
+  const MovingSlice* slice = slice_.load(std::memory_order_seq_cst);
+  if (slice) {
+    l.unwatched.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    lane = mine;
+  }
+  return slice;
+}
+
+void ReshardWatch::round_over(std::uint8_t& lane) {
+  if (lane == kNotCounted) return;
+  lanes_[lane].unwatched.fetch_sub(1, std::memory_order_release);
+  lane = kNotCounted;
+}
+
+bool ReshardWatch::wait_unwatched_rounds(std::chrono::milliseconds limit,
+                                         std::int64_t& left) const {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    // A round that begins now sees the slice and counts only for an instant.
+    left = 0;
+    for (const Lane& l : lanes_) left += l.unwatched.load(std::memory_order_seq_cst);
+    if (left <= 0) return true;
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 bool ReshardWatch::try_enter() {
   std::lock_guard lock(mutex_);
@@ -28,7 +76,7 @@ void ReshardWatch::start(MovingSlice slice) {
   std::lock_guard lock(mutex_);
   dirty_ = {};
   kept_.push_back(std::make_unique<MovingSlice>(std::move(slice)));
-  slice_.store(kept_.back().get(), std::memory_order_release);
+  slice_.store(kept_.back().get(), std::memory_order_seq_cst);
 }
 
 void ReshardWatch::stop() {

@@ -9,12 +9,18 @@
 // rounds, waits until that count drains to zero, applies the last keys and
 // only then publishes the topology in which the slice lives on the target.
 //
+// A round routed while no job watched notes nothing, yet its write may still
+// be on its way to the source when a job begins. Such rounds are counted
+// (per worker thread, so the data path shares no cache line) until their
+// answer comes back; the job takes its snapshot only after they drain.
+//
 // Entering and pausing take one lock, so that a session cannot slip a write
 // to the source past the drain: a session that routed by the old topology
 // either entered before the pause (the drain waits for it) or is refused
 // and routes again once the pause ends, by the new topology.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -55,6 +61,13 @@ class ReshardWatch {
   // Data path (any thread).
   const MovingSlice* slice() const { return slice_.load(std::memory_order_acquire); }
   bool paused() const { return paused_.load(std::memory_order_acquire); }
+  // The slice a round about to be routed must watch. When none is watched
+  // yet the round is counted, on the calling thread's lane, which `lane`
+  // then names; round_over(lane), on the same thread, once the round's
+  // answer is back. Routing again while counted keeps the one count.
+  static constexpr std::uint8_t kNotCounted = 0xff;
+  const MovingSlice* route_round(std::uint8_t& lane);
+  void round_over(std::uint8_t& lane);
   // A session begins holding writes into the slice. False while a cutover
   // pauses writes: the session waits it out (wait_out_cutover) and routes
   // the round again.
@@ -68,6 +81,9 @@ class ReshardWatch {
   void set_paused(bool paused);
   // Waits until no session holds writes into the slice; false on timeout.
   bool wait_drained(std::chrono::milliseconds limit);
+  // After start(): waits until every round routed before it has its answer
+  // (route_round); false on timeout, with how many are left in `left`.
+  bool wait_unwatched_rounds(std::chrono::milliseconds limit, std::int64_t& left) const;
   struct Dirty {
     std::set<MovedKey> keys;
     std::set<std::uint32_t> tables;
@@ -80,6 +96,11 @@ class ReshardWatch {
  private:
   std::atomic<const MovingSlice*> slice_{nullptr};
   std::atomic<bool> paused_{false};
+  struct alignas(64) Lane {
+    std::atomic<std::int64_t> unwatched{0};
+  };
+  static constexpr std::size_t kLanes = 64;  // threads beyond share lanes
+  std::array<Lane, kLanes> lanes_;
   mutable std::mutex mutex_;
   std::condition_variable drained_;
   int holding_ = 0;

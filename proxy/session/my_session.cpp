@@ -62,6 +62,8 @@ asio::awaitable<Result<void>> MySession::write_client(std::string_view bytes) {
 asio::awaitable<Result<void>> MySession::flush_client() {
   if (to_client_.empty()) co_return Result<void>{};
   cache_.round_done(in_client_transaction());
+  // An answer the proxy gave itself (a refusal) ends a round no server answered.
+  if (tracker_.idle()) routing_.round_over();
   auto w = co_await write_client(to_client_);
   to_client_.clear();
   co_return w;

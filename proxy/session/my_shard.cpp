@@ -122,7 +122,7 @@ asio::awaitable<std::optional<Result<void>>> MySession::shard_query(std::string_
   std::optional<ShardChoice> routed;
   for (;;) {
     routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys);
-    routed->watch_moves(ctx_.reshard.slice());
+    routed->watch_moves(routing_.watch_slice(ctx_.reshard));
     routed->add(stmt, sql, router::Dialect::Mysql, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
     co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
@@ -163,7 +163,7 @@ Result<MySession::ExecuteRoute> MySession::shard_execute(const MyClientStatement
                                long_data_values(st.long_data, st.num_params), storage);
   if (!params) return params.error();
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
-  choice.watch_moves(ctx_.reshard.slice());
+  choice.watch_moves(routing_.watch_slice(ctx_.reshard));
   choice.add(st.routing, st.query, router::Dialect::Mysql, *params);
   if (!routing_.note_moved(ctx_.reshard, choice.moved())) return ExecuteRoute::Retry;
   auto chosen = choice.result();

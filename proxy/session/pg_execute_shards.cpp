@@ -66,7 +66,7 @@ asio::awaitable<Result<void>> PgSession::fanout_batch() {
   std::optional<ShardChoice> routed;
   for (;;) {
     routed.emplace(*ctx_.topology, worker_.shard_plans(), hot_keys);
-    routed->watch_moves(ctx_.reshard.slice());
+    routed->watch_moves(routing_.watch_slice(ctx_.reshard));
     routed->add(stmt, text, router::Dialect::Postgres, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
     co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published

@@ -88,6 +88,8 @@ asio::awaitable<Result<void>> PgSession::write_client(std::string_view bytes) {
 asio::awaitable<Result<void>> PgSession::flush_client() {
   if (to_client_.empty()) co_return Result<void>{};
   cache_.round_done(in_client_transaction());
+  // An answer the proxy gave itself (a refusal) ends a round no server answered.
+  if (!tracker_.awaiting_ready()) routing_.round_over();
   auto r = co_await net::write_all(client_, to_client_);
   to_client_.clear();
   co_return r;

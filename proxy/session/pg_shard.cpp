@@ -183,7 +183,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
   std::optional<ShardChoice> routed;
   for (;;) {
     routed.emplace(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
-    routed->watch_moves(ctx_.reshard.slice());
+    routed->watch_moves(routing_.watch_slice(ctx_.reshard));
     routed->add(stmt, sql, router::Dialect::Postgres, {});
     if (routing_.note_moved(ctx_.reshard, routed->moved())) break;
     co_await wait_out_cutover(ctx_.reshard);  // then routed by the topology it published
@@ -224,7 +224,7 @@ asio::awaitable<std::optional<Result<void>>> PgSession::shard_query(const pg::Fr
 Result<std::optional<std::uint32_t>> PgSession::batch_shard(BatchFacts& facts) {
   facts = BatchFacts{};
   ShardChoice choice(*ctx_.topology, worker_.shard_plans(), worker_.hot_key_tap());
-  choice.watch_moves(ctx_.reshard.slice());
+  choice.watch_moves(routing_.watch_slice(ctx_.reshard));
   std::vector<pg::BindParam> bound;
   std::vector<router::ParamValue> params;
   std::string_view unnamed;  // the batch's last unnamed Parse

@@ -40,9 +40,9 @@ router::TargetRole RoutingState::decide(const router::Statement& stmt, const Ses
 
 bool RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
   if (moved.empty()) return true;
-  if (!moved_watch_) {
+  if (!moved_) {
     if (!watch.try_enter()) return false;
-    moved_watch_ = &watch;
+    watch_ = &watch;
     moved_ = std::make_unique<MovedWrites>();
   }
   moved_->keys.insert(moved_->keys.end(), moved.keys.begin(), moved.keys.end());
@@ -51,9 +51,8 @@ bool RoutingState::note_moved(ReshardWatch& watch, const MovedWrites& moved) {
 }
 
 void RoutingState::release_moved() {
-  if (!moved_watch_) return;
-  moved_watch_->leave(*moved_);
-  moved_watch_ = nullptr;
+  if (!moved_) return;
+  watch_->leave(*moved_);
   moved_.reset();
 }
 
@@ -67,6 +66,7 @@ void RoutingState::note_commit(std::uint32_t shard, std::uint64_t seq, std::stri
 void RoutingState::round_done(bool read_your_writes, std::chrono::steady_clock::time_point now,
                               bool transaction_open) {
   if (!transaction_open) release_moved();
+  round_over();
   if (round_wrote_) also_wrote_.push_back(round_shard_);
   if (read_your_writes) {
     for (std::uint32_t shard : also_wrote_) {

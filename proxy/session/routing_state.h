@@ -39,7 +39,10 @@ class RoutingState {
   RoutingState() = default;
   RoutingState(const RoutingState&) = delete;
   RoutingState& operator=(const RoutingState&) = delete;
-  ~RoutingState() { release_moved(); }
+  ~RoutingState() {
+    release_moved();
+    round_over();
+  }
 
   // Routes the statement that starts a round.
   router::TargetRole decide(const router::Statement& stmt, const SessionFacts& facts,
@@ -56,6 +59,17 @@ class RoutingState {
   void note_write() { round_wrote_ = true; }
   // The round wrote on `shard` too (a write run on several shards).
   void note_write_on(std::uint32_t shard) { also_wrote_.push_back(shard); }
+
+  // The slice the round being routed must watch (ReshardWatch::route_round).
+  // With none, the round counts as unwatched until it is over: round_done,
+  // or an answer the proxy gives itself (round_over).
+  const MovingSlice* watch_slice(ReshardWatch& watch) {
+    watch_ = &watch;
+    return watch.route_round(unwatched_lane_);
+  }
+  void round_over() {
+    if (watch_) watch_->round_over(unwatched_lane_);
+  }
 
   // The round writes into a slice a resharding job is moving: the keys are
   // handed to `watch` once the client's transaction ends. False when a
@@ -106,12 +120,13 @@ class RoutingState {
   bool round_wrote_ = false;
   bool hot_read_ = false;
   bool cache_fill_ = false;
+  std::uint8_t unwatched_lane_ = ReshardWatch::kNotCounted;
   std::uint32_t round_shard_ = 0;
   std::vector<std::uint32_t> also_wrote_;
   std::vector<Barrier> barriers_;  // by shard, grown on first write
   void release_moved();
-  ReshardWatch* moved_watch_ = nullptr;  // set while moved_ is held
-  std::unique_ptr<MovedWrites> moved_;   // only while a resharding's slice is written
+  ReshardWatch* watch_ = nullptr;       // the proxy's, once a round was routed by it
+  std::unique_ptr<MovedWrites> moved_;  // only while a resharding's slice is written
 };
 
 }  // namespace shardgate::session

@@ -132,6 +132,73 @@ TEST(ReshardWatch, NoEntrySlipsPastTheDrain) {
   EXPECT_EQ(slipped.load(), 0);
 }
 
+// A round routed while no job watched holds the next job's snapshot back
+// until its answer is in: its write may still be on the way to the source.
+TEST(ReshardWatch, ARoundRoutedBeforeTheJobHoldsItUntilItsAnswer) {
+  ReshardWatch watch;
+  session::RoutingState before;
+  EXPECT_EQ(before.watch_slice(watch), nullptr);
+  EXPECT_EQ(before.watch_slice(watch), nullptr) << "routed again in the same round";
+  watch.start({});
+  std::int64_t left = 0;
+  EXPECT_FALSE(watch.wait_unwatched_rounds(std::chrono::milliseconds(5), left));
+  EXPECT_EQ(left, 1) << "one count for the round, however often it was routed";
+  session::RoutingState after;
+  EXPECT_NE(after.watch_slice(watch), nullptr);
+  after.round_done(false, std::chrono::steady_clock::now());
+  EXPECT_FALSE(watch.wait_unwatched_rounds(std::chrono::milliseconds(5), left));
+  before.round_done(false, std::chrono::steady_clock::now(), true);
+  EXPECT_TRUE(watch.wait_unwatched_rounds(std::chrono::milliseconds(5), left));
+  EXPECT_EQ(left, 0);
+}
+
+// A refused round (the proxy answered) and a closed session count no more.
+TEST(ReshardWatch, ARoundEndedWithoutAnAnswerStopsCounting) {
+  ReshardWatch watch;
+  std::int64_t left = 0;
+  {
+    session::RoutingState closed;
+    EXPECT_EQ(closed.watch_slice(watch), nullptr);
+    session::RoutingState refused;
+    EXPECT_EQ(refused.watch_slice(watch), nullptr);
+    refused.round_over();
+    EXPECT_FALSE(watch.wait_unwatched_rounds(std::chrono::milliseconds(1), left));
+    EXPECT_EQ(left, 1);
+  }
+  EXPECT_TRUE(watch.wait_unwatched_rounds(std::chrono::milliseconds(1), left));
+}
+
+// Sessions on several threads routing while a job starts: when the wait
+// returns, no round that saw no slice is still running.
+TEST(ReshardWatch, NoUnwatchedRoundOutlivesTheWait) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    ReshardWatch watch;
+    std::atomic<bool> stop{false};
+    std::atomic<int> unwatched_running{0};
+    std::vector<std::thread> sessions;
+    for (int t = 0; t < 4; ++t)
+      sessions.emplace_back([&] {
+        while (!stop) {
+          session::RoutingState rs;
+          if (!rs.watch_slice(watch)) {
+            ++unwatched_running;
+            std::this_thread::yield();
+            --unwatched_running;
+          }
+          rs.round_done(false, std::chrono::steady_clock::now());
+        }
+      });
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    watch.start({});
+    std::int64_t left = 0;
+    ASSERT_TRUE(watch.wait_unwatched_rounds(std::chrono::seconds(5), left));
+    const int running = unwatched_running.load();
+    stop = true;
+    for (auto& t : sessions) t.join();
+    ASSERT_EQ(running, 0) << "attempt " << attempt;
+  }
+}
+
 TEST(ReshardWatch, NothingMovedHoldsNothing) {
   ReshardWatch watch;
   session::RoutingState rs;
