@@ -245,9 +245,10 @@ Result<void> ReshardController::begin_job(const ReshardRequest& r) {
   job.set_started_unix_ms(unix_ms());
   job.set_source_epoch(t.shards[plan->source].epoch);
   job.set_auto_cutover(r.auto_cutover);
-  // A statement routed just before tracking began, and queued for a server
-  // connection, can commit after the snapshot without the watch seeing it:
-  // the copy is compared with the source once, and such rows repaired.
+  // Every write is either in the snapshot or seen by the watch
+  // (resume_tracking, copy_step); the copy is still compared with the source
+  // once, as a check that costs one more read of the slice, and any row that
+  // differs is repaired and counted (rows_repaired).
   job.set_needs_repair(true);
   for (const auto& name : plan->tables) job.add_tables()->set_table(name);
   job.set_message(router::describe(*plan, t));
