@@ -24,6 +24,15 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
+}  // namespace
+
+bool FailoverController::mysql() const {
+  return !ctx_.config->clusters().empty() &&
+         ctx_.config->clusters(0).engine() == config::Cluster::MYSQL;
+}
+
+namespace {
+
 bool fresh(const replication::BackendHealth& h) {
   return h.up && h.consecutive_failures == 0;
 }
@@ -436,7 +445,15 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
   if (!ctx_.journal) return;
   const router::Topology& topo = *ctx_.topology;
   const std::string& name = topo.backends[new_primary].name;
-  auto entries = ctx_.journal->after(shard, took_over_at);
+  // MariaDB: the entries past the GTID it took over at. PostgreSQL: every
+  // entry of the shard, each asked of the new primary by transaction id
+  // before any new write can reuse the id.
+  const bool by_gtid = mysql();
+  const std::uint64_t from = by_gtid ? took_over_at : 0;
+  auto all = ctx_.journal->after(shard, from);
+  Result<std::vector<replication::journal::Entry>> entries =
+      all ? ops_->lacking(address(new_primary), std::move(*all), took_over_at)
+          : Result<std::vector<replication::journal::Entry>>(all.error());
   if (!entries) {
     report.steps.push_back("could not read the write journal: " + entries.error().message());
     log("shard " + topo.shards[shard].name + ": " + report.steps.back());
@@ -457,9 +474,10 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
       log("shard " + topo.shards[shard].name + ": " + r.error().message());
     }
   }
-  if (auto forgotten = ctx_.journal->forget_after(shard, took_over_at); !forgotten)
+  if (auto forgotten = ctx_.journal->forget_after(shard, from); !forgotten)
     log(forgotten.error().message());
   journal_trimmed_.erase(shard);
+  watermarks_.erase(shard);
   if (entries->empty()) {
     report.steps.push_back("the write journal held nothing " + name + " lacked");
     return;
@@ -481,6 +499,7 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
 // catches up from the primary when it is back.
 void FailoverController::trim_journal(const replication::HealthSnapshot& health) {
   if (!ctx_.journal) return;
+  if (!mysql()) return trim_pg_journal(health);
   const router::Topology& topo = *ctx_.topology;
   for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
     std::optional<std::uint64_t> low;
@@ -499,6 +518,46 @@ void FailoverController::trim_journal(const replication::HealthSnapshot& health)
     }
     journal_trimmed_[s] = *low;
   }
+}
+
+// An entry numbered before a mark was acknowledged before the mark was
+// taken; a primary WAL position read in a round that began after the mark
+// covers its commit. A shard's entries below the mark are forgotten once
+// every answering replica has received that position.
+void FailoverController::trim_pg_journal(const replication::HealthSnapshot& health) {
+  const router::Topology& topo = *ctx_.topology;
+  std::optional<std::uint64_t> mark;  // the last one taken before this round began
+  while (!marks_.empty() && marks_.front().first < health.round_started) {
+    mark = marks_.front().second;
+    marks_.pop_front();
+  }
+  for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
+    auto& pending = watermarks_[s];
+    const std::uint32_t p = topo.shards[s].primary;
+    if (mark && p < health.backends.size()) {
+      const auto& h = health.backends[p];
+      if (fresh(h) && h.last_success >= health.round_started && h.lsn &&
+          (pending.empty() || pending.back().first < *mark))
+        pending.emplace_back(*mark, h.lsn);
+    }
+    std::optional<std::uint64_t> low;
+    for (std::uint32_t b : topo.shards[s].replicas) {
+      if (b >= health.backends.size() || !fresh(health.backends[b])) continue;
+      const auto& h = health.backends[b];
+      const std::uint64_t received = std::max(h.receive_lsn, h.lsn);
+      low = std::min(low.value_or(received), received);
+    }
+    if (topo.shards[s].replicas.empty() && mark) low = UINT64_MAX;  // no replica will need it
+    if (!low) continue;
+    std::optional<std::uint64_t> below;
+    while (!pending.empty() && pending.front().second <= *low) {
+      below = pending.front().first;
+      pending.pop_front();
+    }
+    if (!below || *below <= 1) continue;
+    if (auto r = ctx_.journal->forget_through(s, *below - 1); !r) log(r.error().message());
+  }
+  marks_.emplace_back(Clock::now(), ctx_.journal->next_seq());
 }
 
 // The journal learns a commit's GTID from the OK packet only when the server

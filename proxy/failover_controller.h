@@ -127,6 +127,8 @@ class FailoverController {
                              std::uint64_t took_over_at, FailoverReport& report);
   // Forgets journaled writes every answering replica of a shard has received.
   void trim_journal(const replication::HealthSnapshot& health);
+  void trim_pg_journal(const replication::HealthSnapshot& health);
+  bool mysql() const;  // the cluster's engine
   void check_journal_support(const replication::HealthSnapshot& health);
   void watch_fenced(const replication::HealthSnapshot& health);
   void retry_repoints(const replication::HealthSnapshot& health);
@@ -154,6 +156,12 @@ class FailoverController {
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
   std::map<std::uint32_t, std::uint64_t> journal_trimmed_;  // by shard: forgotten through
   std::set<std::uint32_t> journal_checked_;                 // by backend
+  // PostgreSQL's journal is forgotten by watermark: the journal's next seq
+  // when a trim ran (marks_), then per shard that seq with a primary WAL
+  // position read after it (watermarks_): once every replica received that
+  // position, the entries below the seq are on all of them.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> marks_;
+  std::map<std::uint32_t, std::deque<std::pair<std::uint64_t, std::uint64_t>>> watermarks_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

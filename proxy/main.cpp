@@ -235,13 +235,11 @@ int main(int argc, char** argv) {
   ctx.failover_rejoin_lag =
       mysql ? cfg.routing().max_replica_lag_transactions() : cfg.routing().max_replica_lag_bytes();
   ctx.failing_over = std::make_unique<std::atomic<bool>[]>(ctx.shard_capacity);
-  const bool journal =
-      fo.has_journal() ? fo.journal() : fo.enabled() && mysql && !cfg.data_dir().empty();
+  const bool journal = fo.has_journal() ? fo.journal() : fo.enabled() && !cfg.data_dir().empty();
   if (journal) {
-    if (!mysql || cfg.data_dir().empty()) {
-      log(std::string("config key 'clusters[0].failover.journal': ") +
-          (mysql ? "the write journal lives in data_dir: set data_dir"
-                 : "the write journal is MariaDB-only today; remove the key"));
+    if (cfg.data_dir().empty()) {
+      log("config key 'clusters[0].failover.journal': the write journal lives in data_dir: set "
+          "data_dir");
       return kExitUsage;
     }
     auto opened = replication::WriteJournal::open(cfg.data_dir());

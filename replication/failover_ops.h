@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "replication/journal.pb.h"
@@ -61,6 +62,12 @@ class FailoverOps {
   // wrote it (replication/write_journal.h), all of it or nothing.
   virtual Result<void> replay(const ServerAddress& primary, const journal::Entry& entry,
                               const std::string& user, const std::string& password) = 0;
+  // Of a shard's journaled transactions, those a new primary lacks, in the
+  // order to replay them. MariaDB: those past `took_over_at` (the caller
+  // reads only those); PostgreSQL: asked of the server by transaction id.
+  virtual Result<std::vector<journal::Entry>> lacking(const ServerAddress& primary,
+                                                      std::vector<journal::Entry> entries,
+                                                      std::uint64_t took_over_at) = 0;
   // An error saying why the server cannot feed the journal (it does not
   // report the GTIDs of commits).
   virtual Result<void> check_journal(const ServerAddress& server) = 0;

@@ -149,6 +149,15 @@ class MyFailoverOps final : public FailoverOps {
     return {};
   }
 
+  // GTID sequence numbers order commits: those past the promoted replica's
+  // position, in the journal's (commit) order.
+  Result<std::vector<journal::Entry>> lacking(const ServerAddress&,
+                                              std::vector<journal::Entry> entries,
+                                              std::uint64_t took_over_at) override {
+    std::erase_if(entries, [&](const journal::Entry& e) { return e.seq() <= took_over_at; });
+    return entries;
+  }
+
   Result<void> check_journal(const ServerAddress& server) override {
     auto conn = connect(server);
     if (!conn) return make_error(conn.error().message() + " (cannot check it tracks last_gtid)");

@@ -4,8 +4,12 @@
 // a restart; recovery_target_timeline 'latest' follows the new timeline).
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "replication/client_handles.h"
 #include "replication/failover_ops.h"
@@ -56,17 +60,71 @@ class PgFailoverOps final : public FailoverOps {
     return {};
   }
 
-  // PostgreSQL sessions journal nothing yet (docs/failover.md): there is no
-  // entry to replay.
-  Result<void> replay(const ServerAddress& primary, const journal::Entry& entry, const std::string&,
-                      const std::string&) override {
-    return make_error("cannot replay " + entry.gtid() + " on " + primary.name +
-                      ": the write journal is MariaDB-only");
+  // As the user that wrote it, in its database, after its SET statements,
+  // in one transaction. now() and the like give the replay's time
+  // (PostgreSQL cannot be told another): such entries are counted as
+  // nondeterministic.
+  Result<void> replay(const ServerAddress& primary, const journal::Entry& entry,
+                      const std::string& user, const std::string& password) override {
+    auto conn = connect(primary, user, password, entry.database());
+    if (!conn) return conn.error();
+    PGconn* c = conn->get();
+    auto fail = [&](const Error& e) {
+      exec(c, primary, "ROLLBACK");
+      return make_error("replaying " + entry.gtid() + ": " + e.message());
+    };
+    for (const auto& sql : entry.settings())
+      if (auto r = exec(c, primary, sql); !r) return fail(r.error());
+    if (auto r = exec(c, primary, "BEGIN"); !r) return fail(r.error());
+    for (const auto& st : entry.statements()) {
+      auto r = st.prepared() ? exec_params(c, primary, st) : exec(c, primary, st.sql());
+      if (!r) return fail(r.error());
+    }
+    if (auto r = exec(c, primary, "COMMIT"); !r) return fail(r.error());
+    return {};
   }
 
-  Result<void> check_journal(const ServerAddress& server) override {
-    return make_error(server.name + ": the write journal is MariaDB-only");
+  // A promoted replica knows each transaction id it replayed: committed,
+  // aborted (it ended recovery without the commit), or past every id it
+  // saw. pg_xact_status raises an error for an id "in the future", so that
+  // case is sorted out first. Replay order: the WAL position each
+  // transaction read after its last write.
+  Result<std::vector<journal::Entry>> lacking(const ServerAddress& primary,
+                                              std::vector<journal::Entry> entries,
+                                              std::uint64_t) override {
+    if (entries.empty()) return entries;
+    auto conn = connect(primary);
+    if (!conn) return conn.error();
+    std::string ids = "{";
+    for (const auto& e : entries) ids += (ids.size() > 1 ? "," : "") + std::to_string(e.xid());
+    ids += "}";
+    const std::string sql =
+        "SELECT x::text, CASE WHEN x < pg_snapshot_xmax(pg_current_snapshot()) "
+        "THEN coalesce(pg_xact_status(x), 'unknown') ELSE 'future' END "
+        "FROM unnest('" +
+        ids + "'::xid8[]) AS x";
+    PgResult r(PQexec(conn->get(), sql.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+      return make_error(primary.name + ": cannot ask which journaled transactions it has: " +
+                        trimmed(PQresultErrorMessage(r.get())));
+    std::map<std::uint64_t, std::string> status;
+    for (int i = 0; i < PQntuples(r.get()); ++i)
+      status[std::stoull(PQgetvalue(r.get(), i, 0))] = PQgetvalue(r.get(), i, 1);
+    std::vector<journal::Entry> out;
+    for (auto& e : entries) {
+      // "committed": it has it. "unknown": older than what it keeps status
+      // for, long since replicated.
+      const std::string& st = status[e.xid()];
+      if (st != "committed" && st != "unknown") out.push_back(std::move(e));
+    }
+    std::sort(out.begin(), out.end(), [](const journal::Entry& a, const journal::Entry& b) {
+      return std::make_pair(a.wal_position(), a.xid()) < std::make_pair(b.wal_position(), b.xid());
+    });
+    return out;
   }
+
+  // Every PostgreSQL server answers the journal's SELECT.
+  Result<void> check_journal(const ServerAddress&) override { return {}; }
 
   Result<void> unfence(const ServerAddress& server) override {
     auto conn = connect(server);
@@ -144,6 +202,11 @@ class PgFailoverOps final : public FailoverOps {
 
  private:
   Result<PgConn> connect(const ServerAddress& server) const {
+    return connect(server, login_.user, login_.password, login_.database);
+  }
+
+  Result<PgConn> connect(const ServerAddress& server, const std::string& user,
+                         const std::string& password, const std::string& database) const {
     const std::string host = server.unix_socket_dir.empty() ? server.host : server.unix_socket_dir;
     const std::string port = std::to_string(server.port);
     const std::string timeout =
@@ -151,14 +214,9 @@ class PgFailoverOps final : public FailoverOps {
     const char* keys[] = {
         "host", "port", "user", "password", "dbname", "connect_timeout", "application_name",
         nullptr};
-    const char* values[] = {host.c_str(),
-                            port.c_str(),
-                            login_.user.c_str(),
-                            login_.password.c_str(),
-                            login_.database.c_str(),
-                            timeout.c_str(),
-                            "shardgate-failover",
-                            nullptr};
+    const char* values[] = {host.c_str(),         port.c_str(),     user.c_str(),
+                            password.c_str(),     database.c_str(), timeout.c_str(),
+                            "shardgate-failover", nullptr};
     PgConn conn(PQconnectdbParams(keys, values, 0));
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
       return make_error("cannot connect to " + server.name + ": " +
@@ -171,6 +229,29 @@ class PgFailoverOps final : public FailoverOps {
     const auto status = PQresultStatus(r.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
       return make_error(server.name + ": " + sql + ": " + trimmed(PQresultErrorMessage(r.get())));
+    return {};
+  }
+
+  // An extended-protocol execution, with the types and formats it had.
+  static Result<void> exec_params(PGconn* c, const ServerAddress& server,
+                                  const journal::Statement& st) {
+    const int n = st.pg_params_size();
+    std::vector<Oid> types(static_cast<std::size_t>(n), 0);
+    for (int i = 0; i < n && i < st.pg_param_types_size(); ++i) types[i] = st.pg_param_types(i);
+    std::vector<const char*> values(static_cast<std::size_t>(n));
+    std::vector<int> lengths(static_cast<std::size_t>(n)), formats(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const auto& p = st.pg_params(i);
+      values[i] = p.is_null() ? nullptr : p.value().data();
+      lengths[i] = static_cast<int>(p.value().size());
+      formats[i] = p.binary() ? 1 : 0;
+    }
+    PgResult r(PQexecParams(c, st.sql().c_str(), n, types.data(), values.data(), lengths.data(),
+                            formats.data(), 0));
+    const auto status = PQresultStatus(r.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      return make_error(server.name + ": " + st.sql() + ": " +
+                        trimmed(PQresultErrorMessage(r.get())));
     return {};
   }
 

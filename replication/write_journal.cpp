@@ -37,7 +37,29 @@ WriteJournal::~WriteJournal() = default;
 Result<std::unique_ptr<WriteJournal>> WriteJournal::open(const std::string& dir) {
   auto db = open_rocksdb_store(dir, "journal", "write journal");
   if (!db) return db.error();
-  return std::unique_ptr<WriteJournal>(new WriteJournal(std::move(*db), dir + "/journal"));
+  std::unique_ptr<WriteJournal> journal(new WriteJournal(std::move(*db), dir + "/journal"));
+  // Numbering goes on past what a previous run stored: the last key of each
+  // shard, found by seeking from shard to shard.
+  std::uint64_t next = 1;
+  std::unique_ptr<rocksdb::Iterator> it(journal->db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(key(0, 0)); it->Valid() && it->key().size() == 13 && it->key()[0] == 'j';) {
+    std::uint32_t shard = 0;
+    for (int i = 0; i < 4; ++i) shard = shard << 8 | static_cast<unsigned char>(it->key()[1 + i]);
+    if (shard == UINT32_MAX) break;
+    it->SeekForPrev(key(shard + 1, 0));
+    if (!it->Valid()) break;
+    std::uint64_t seq = 0;
+    for (int i = 0; i < 8; ++i) seq = seq << 8 | static_cast<unsigned char>(it->key()[5 + i]);
+    next = std::max(next, seq + 1);
+    it->Seek(key(shard + 1, 0));
+  }
+  journal->next_seq_.store(next);
+  return journal;
+}
+
+Result<void> WriteJournal::append_next(journal::Entry& entry) {
+  entry.set_seq(next_seq_.fetch_add(1, std::memory_order_seq_cst));
+  return append(entry);
 }
 
 Result<void> WriteJournal::append(const journal::Entry& entry) {

@@ -4,10 +4,16 @@
 // received its last writes, failover replays the entries past the promoted
 // replica's position on it before writes resume (proxy/failover_controller.h).
 //
-// MariaDB only for now: the position is the commit's GTID, which the server
-// reports in the OK packet (session_track_system_variables=last_gtid), so
-// journaling costs no round trip. Entries are keyed by shard and GTID
-// sequence number; with gtid_strict_mode and one domain those order commits.
+// MariaDB: the position is the commit's GTID, which the server reports in
+// the OK packet (session_track_system_variables=last_gtid), so journaling
+// costs no round trip. Entries are keyed by shard and GTID sequence number;
+// with gtid_strict_mode and one domain those order commits.
+//
+// PostgreSQL reports no commit position: the proxy learns the transaction's
+// id and a WAL position in the commit's round trip (proxy/session/pg_journal.h).
+// Entries are keyed by shard and the journal's own append order
+// (append_next), which the failover controller's watermarks use to forget
+// what every replica received.
 #pragma once
 
 #include <atomic>
@@ -36,6 +42,12 @@ class WriteJournal {
   // Before the client sees the acknowledgement. Written to RocksDB's log
   // without fsync: it survives the proxy process, not the proxy's machine.
   Result<void> append(const journal::Entry& entry);
+  // PostgreSQL: the same, with the next number of the journal's own append
+  // order as the entry's seq.
+  Result<void> append_next(journal::Entry& entry);
+  // The seq the next append_next takes: every entry numbered below it was
+  // numbered (its commit acknowledged by the server) before this call.
+  std::uint64_t next_seq() const { return next_seq_.load(std::memory_order_seq_cst); }
   // The shard's entries after `seq`, in commit order.
   Result<std::vector<journal::Entry>> after(std::uint32_t shard, std::uint64_t seq) const;
   // Forgets the shard's entries up to and including `seq` (every replica has them).
@@ -53,6 +65,7 @@ class WriteJournal {
   std::unique_ptr<rocksdb::DB> db_;
   std::string path_;
   std::atomic<std::uint64_t> appended_{0};
+  std::atomic<std::uint64_t> next_seq_{1};  // past every stored entry's seq
 };
 
 // Whether replaying `sql` may not reproduce what it did: it calls a function

@@ -63,6 +63,7 @@ void PgSession::detach(bool reusable) {
 }
 
 void PgSession::note_statement_done() {
+  if (journal_txn_ && tracker_.transaction_status() == 'I') journal_txn_.reset();
   if (pending_setting_) {
     if (!tracker_.error_seen() && tracker_.transaction_status() == 'I') {
       settings_.apply(*pending_setting_);
@@ -113,6 +114,7 @@ void PgSession::note_statement_done() {
 
 asio::awaitable<void> PgSession::server_lost(const std::string& why) {
   cache_.abandon_fill();
+  journal_txn_.reset();  // the client hears the commit's outcome is unknown
   bump(worker_.metrics().server_connections_lost_total);
   bump(worker_.metrics().proxy_errors_total);
   const std::string name = ctx_.topology->backends[server_->backend_index()].name;

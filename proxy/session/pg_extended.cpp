@@ -249,6 +249,7 @@ asio::awaitable<Result<void>> PgSession::handle_extended(const pg::Frame& f) {
       co_return co_await flush_client();
     }
     if (f.type == 'F') routing_.note_write();
+    if (f.type == 'S') journal_sync();
     to_server_ += raw;
     tracker_.expect(f.type == 'S' ? Expect::Sync : Expect::Query);
     co_return co_await finish_round();
@@ -276,6 +277,19 @@ bool PgSession::stage_extended(char type, std::string_view body, std::string_vie
       auto b = pg::parse_bind(body);
       if (!b) return false;
       const PreparedStatement* ps = b->statement.empty() ? nullptr : prepared_.find(b->statement);
+      // A statement the proxy does not know may write.
+      const bool writes =
+          ps ? router::writes_data(ps->routing) : !b->statement.empty() || unnamed_may_write_;
+      if (ctx_.journal) {
+        const PreparedStatement* known = ps                     ? ps
+                                         : b->statement.empty() ? journal_unnamed_.get()
+                                                                : nullptr;
+        if (known) {
+          journal_bind(known->query, known->param_types, known->routing, b->rest);
+        } else if (writes) {
+          journal_bind({}, {}, router::Statement{}, {});  // unknown: not replayable
+        }
+      }
       if (!ps) {
         to_server_ += raw;  // unnamed, or unknown: the server answers for it
       } else {
@@ -326,6 +340,8 @@ bool PgSession::stage_parse(std::string_view body, std::string_view raw) {
   cache_.note_statement(stmt);
   if (cache_.enabled() && router::writes_data(stmt)) ps.written_tables = stmt.tables;
   if (p->name.empty()) {
+    unnamed_may_write_ = router::writes_data(stmt);
+    if (ctx_.journal) journal_unnamed_ = std::make_unique<PreparedStatement>(ps);
     to_server_ += raw;
     tracker_.expect(Expect::Parse);
   } else {

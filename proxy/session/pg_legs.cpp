@@ -58,6 +58,8 @@ void PgSession::transaction_over() {
   server_wrote_ = false;
   savepoint_set_ = false;
   txn_begin_.reset();
+  // Over several shards: committed by two-phase commit, not journaled.
+  journal_txn_.reset();
 }
 
 // The statement needs shard `wanted` inside the open transaction: park the

@@ -154,6 +154,9 @@ asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
     co_await server_lost("malformed message from server");
     co_return FeedResult{};
   }
+  // The journal keeps a commit before the client can hear of it.
+  if (auto row = tracker_.take_journal_row()) journal_position(*row);
+  if (journal_txn_ && journal_txn_->position && !tracker_.awaiting_ready()) journal_commit();
   relay_out_.clear();
   for (const auto& s : fed.out)
     relay_out_.push_back(s.synthetic.empty()
@@ -242,6 +245,7 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
   sql.remove_suffix(1);
   const auto stmt = router::analyze(sql, router::Dialect::Postgres, ctx_.analyze_options);
   cache_.note_statement(stmt);
+  const bool client_transaction = in_client_transaction();
   if (stmt.kind == router::StatementKind::Deallocate && !stmt.multi_statement) {
     if (auto answered = co_await deallocate_locally(f, sql)) co_return *answered;
   }
@@ -302,9 +306,15 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
     }
   }
   if (cache_key) cache_.begin_fill(std::move(cache_plan), std::move(*cache_key));
-  to_server_.append(f.body.data() - 5, f.size);
+  std::string journaled;
+  const Expect answer = journal_query(sql, stmt, client_transaction, journaled);
+  if (answer == Expect::Query) {
+    to_server_.append(f.body.data() - 5, f.size);
+  } else {
+    to_server_ += pg::query_message(journaled);
+  }
   in_.consume(f.size);
-  tracker_.expect(Expect::Query);
+  tracker_.expect(answer);
   co_return co_await finish_round();
 }
 

@@ -21,6 +21,7 @@
 #include "proxy/proxy_context.h"
 #include "proxy/session/client_lifetime.h"
 #include "proxy/session/client_state.h"
+#include "proxy/session/pg_journal.h"
 #include "proxy/session/response_tracker.h"
 #include "proxy/session/routing_state.h"
 #include "proxy/session/server_attach.h"
@@ -253,6 +254,16 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   asio::awaitable<std::optional<Result<void>>> answer_batch_from_cache();
   void cancel_running();
 
+  // write journal (pg_journal.cpp). journal_query: how to send a simple
+  // Query (Expect::Query: as it is; otherwise `rewritten`, answered so).
+  Expect journal_query(std::string_view sql, const router::Statement& stmt, bool in_transaction,
+                       std::string& rewritten);
+  void journal_bind(std::string_view query, std::string_view param_types,
+                    const router::Statement& stmt, std::string_view bind_rest);
+  void journal_sync();
+  void journal_position(std::string_view datarow);  // the journal SELECT answered
+  void journal_commit();                            // the round that carried it is answered
+
   asio::awaitable<Result<void>> write_client(std::string_view bytes);
   asio::awaitable<Result<void>> flush_client();
   asio::awaitable<Result<void>> flush_server();
@@ -305,7 +316,8 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // Sharding: the shard the next attach goes to and the one attached.
   std::uint32_t round_shard_ = 0;
   std::uint32_t server_shard_ = 0;
-  bool batch_routed_ = false;  // the batch in progress had its shard checked
+  bool batch_routed_ = false;      // the batch in progress had its shard checked
+  bool unnamed_may_write_ = true;  // the unnamed statement, as last parsed
   // Of a transaction over several shards (parked_ below):
   bool server_wrote_ = false;   // the attached leg ran a statement that may write
   bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
@@ -318,6 +330,11 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::unique_ptr<BeginText> deferred_begin_;
   // A refused batch inside a transaction: raised on the server at its Sync.
   std::unique_ptr<std::string> pending_raise_;
+  // The writes of the client's transaction, for the write journal.
+  std::unique_ptr<PgJournalTxn> journal_txn_;
+  // The unnamed statement's text and parameter types, kept for the journal
+  // only (the journal is on).
+  std::unique_ptr<PreparedStatement> journal_unnamed_;
 
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's

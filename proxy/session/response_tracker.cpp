@@ -22,12 +22,25 @@ bool terminates(Expect e, char type) {
     case Expect::Sync:
     case Expect::Query:
     case Expect::SwallowQuery:
+    case Expect::JournalTail:
+    case Expect::JournalHead:
       return type == 'Z';
+    case Expect::JournalExecute:
+      return type == 'C';
+    case Expect::SwallowBind:
+      return type == '2';
+    case Expect::SwallowClose:
+      return type == '3';
     case Expect::EmitParseComplete:
     case Expect::EmitCloseComplete:
       return false;
   }
   return false;
+}
+
+bool answers_query(Expect e) {
+  return e == Expect::Query || e == Expect::SwallowQuery || e == Expect::JournalTail ||
+         e == Expect::JournalHead;
 }
 
 bool is_synthetic(Expect e) {
@@ -48,11 +61,13 @@ void ResponseTracker::reset() {
   txn_status_ = 'I';
   error_seen_ = false;
   deferred_.clear();
+  journal_turned_ = false;
+  journal_row_.reset();
 }
 
 bool ResponseTracker::awaiting_ready() const {
   for (Expect e : queue_)
-    if (e == Expect::Sync || e == Expect::Query || e == Expect::SwallowQuery) return true;
+    if (e == Expect::Sync || answers_query(e)) return true;
   return false;
 }
 
@@ -75,18 +90,34 @@ void ResponseTracker::skip_to_sync() {
   while (!queue_.empty() && queue_.front() != Expect::Sync) queue_.pop_front();
 }
 
+bool ResponseTracker::capturing_journal_row() const {
+  if (queue_.empty()) return false;
+  const Expect head = queue_.front();
+  return head == Expect::JournalExecute || (head == Expect::JournalTail && journal_turned_) ||
+         (head == Expect::JournalHead && !journal_turned_);
+}
+
 void ResponseTracker::on_message(char type, std::string_view body, bool& drop, FeedResult& r,
                                  std::vector<Segment>& after) {
   const Expect head = queue_.empty() ? Expect::Query : queue_.front();
   const bool swallow_query = !queue_.empty() && head == Expect::SwallowQuery;
-  drop = swallow_query || (!queue_.empty() && head == Expect::SwallowParse && type == '1');
+  // The journal SELECT's own messages: its RowDescription, DataRow and
+  // CommandComplete (an error or a notice is the client's to see).
+  const bool journal_answer =
+      (type == 'T' || type == 'D' || type == 'C') && capturing_journal_row();
+  drop = swallow_query || journal_answer ||
+         (!queue_.empty() && head == Expect::SwallowParse && type == '1') ||
+         (head == Expect::SwallowBind && type == '2') ||
+         (head == Expect::SwallowClose && type == '3');
+  if (journal_answer && type == 'D') journal_row_ = std::make_unique<std::string>(body);
   if (type == 'E') {
     if (!swallow_query) error_seen_ = true;
-    const bool in_query = head == Expect::Query || head == Expect::SwallowQuery;
-    if (!queue_.empty() && !in_query) skip_to_sync();
+    if (!queue_.empty() && !answers_query(head)) skip_to_sync();
     return;
   }
   if (type == 'C' && !drop) last_tag_.assign(body.substr(0, body.find('\0')));
+  if (type == 'C' && (head == Expect::JournalTail || head == Expect::JournalHead))
+    journal_turned_ = true;
   if (type == 'G') r.copy_in = true;
   if (queue_.empty() || !terminates(head, type)) return;
   if (type == 'Z' && body.size() == 1) {
@@ -94,6 +125,7 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
       txn_status_ = body[0];
       ++ready_count_;
     }
+    journal_turned_ = false;
   }
   pop_head(after);
 }
@@ -131,7 +163,7 @@ FeedResult ResponseTracker::feed(std::string_view bytes) {
     }
     const std::size_t total = std::size_t{len} + 1;
     const bool whole = bytes.size() - pos >= total;
-    if (!whole && needs_whole(type)) break;
+    if (!whole && (needs_whole(type) || (type == 'D' && capturing_journal_row()))) break;
     bool drop = false;
     std::vector<Segment> after;  // synthetic answers that follow this message
     on_message(type, whole ? bytes.substr(pos + 5, len - 4) : std::string_view{}, drop, r, after);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,17 @@ enum class Expect : std::uint8_t {
   SwallowQuery,       // everything up to 'Z' of a query the proxy injected: not relayed
   EmitParseComplete,  // send ParseComplete ourselves
   EmitCloseComplete,  // send CloseComplete ourselves
+  // A simple query the proxy extended with its write-journal SELECT
+  // (pg_journal.h): after it, as the last statement, or before it, as the
+  // first. That SELECT's answer is not relayed; its row is kept
+  // (take_journal_row). Otherwise like Query.
+  JournalTail,
+  JournalHead,
+  // The Execute of the journal SELECT the proxy put before a batch's Sync;
+  // and the answers to its Bind and Close, not relayed either.
+  JournalExecute,
+  SwallowBind,
+  SwallowClose,
 };
 
 struct Segment {
@@ -63,6 +75,8 @@ class ResponseTracker {
   std::size_t ready_count() const { return ready_count_; }
   // Tag of the last CommandComplete relayed ("SET", "COMMIT", "ROLLBACK" ...).
   const std::string& last_command_tag() const { return last_tag_; }
+  // The DataRow body of the journal SELECT answered since the last call.
+  std::unique_ptr<std::string> take_journal_row() { return std::move(journal_row_); }
   void reset();
 
  private:
@@ -70,6 +84,7 @@ class ResponseTracker {
                   std::vector<Segment>& after);
   void pop_head(std::vector<Segment>& out);
   void skip_to_sync();
+  bool capturing_journal_row() const;
 
   // A FIFO kept as a vector and a head index: it allocates nothing until a
   // client first sends something (std::deque allocates at construction, and
@@ -99,6 +114,10 @@ class ResponseTracker {
   std::vector<Segment> deferred_;  // synthetic answers due after that message
   char txn_status_ = 'I';
   bool error_seen_ = false;
+  // JournalTail: the client's statement is complete, what follows is ours.
+  // JournalHead: ours is complete, what follows is the client's.
+  bool journal_turned_ = false;
+  std::unique_ptr<std::string> journal_row_;
   std::size_t ready_count_ = 0;
   std::string last_tag_;
 };

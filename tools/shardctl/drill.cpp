@@ -89,11 +89,23 @@ Result<ShardView> shard_view(const std::string& admin, const std::string& shard)
 }
 
 // Statements the proxy has sent to `backend` since it started.
-// The replica keeps its data but receives nothing more (MariaDB).
+// The replica keeps its data but receives nothing more. PostgreSQL: an
+// empty primary_conninfo, reloaded, ends its WAL receiver and starts none
+// (a failover's follow() sets it again).
 Result<void> stop_receiving(const DrillTarget& replica) {
   auto c = drill_connect(replica);
   if (!c) return c.error();
-  return (*c)->exec("STOP SLAVE IO_THREAD");
+  if (replica.mysql) return (*c)->exec("STOP SLAVE IO_THREAD");
+  for (const char* sql : {"ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()"})
+    if (auto r = (*c)->exec(sql); !r) return r;
+  const auto give_up = Clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    auto n = (*c)->column("SELECT count(*) FROM pg_stat_wal_receiver");
+    if (!n) return n.error();
+    if (!n->empty() && n->front() == "0") return {};
+    if (Clock::now() > give_up) return make_error("its WAL receiver did not stop within 5 s");
+    std::this_thread::sleep_for(milliseconds(10));
+  }
 }
 
 Result<std::int64_t> statements_to(const std::string& admin, const std::string& backend) {
@@ -203,9 +215,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
                     cfg->users(0).password(),
                     "app"};
 
-  if ((options.lag_ms > 0 || options.lose_data) && !mysql)
+  if (options.lose_data && !mysql)
     return make_error(
-        "--lag-ms and --lose-data drill the write journal, which is MariaDB-only today");
+        "--lose-data: a PostgreSQL sandbox member's configuration lives in its data directory; "
+        "use --lag-ms alone, whose writes only the journal holds");
   if ((options.lag_ms > 0 || options.lose_data) && options.fault != "kill" &&
       options.fault != "stop")
     return make_error("--lag-ms and --lose-data go with --kill or --stop");

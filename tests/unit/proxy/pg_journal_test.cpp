@@ -1,0 +1,171 @@
+// The PostgreSQL write journal's data-path pieces: which statements get the
+// journal's SELECT, how it is added, and how the tracker keeps its answer
+// from the client while relaying the client's own answers unchanged.
+#include "proxy/session/pg_journal.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/protocol/postgres/messages.h"
+#include "proxy/session/response_tracker.h"
+#include "router/classify.h"
+
+namespace shardgate::session {
+namespace {
+
+using namespace std::string_literals;
+using namespace std::string_view_literals;
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+std::string msg(char type, std::string_view body = {}) {
+  return std::string(1, type) + be32(static_cast<std::uint32_t>(body.size() + 4)) +
+         std::string(body);
+}
+std::string row_description() {
+  return msg('T', "\0\x01id\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"sv);
+}
+std::string cell(std::string_view v) {
+  return be32(static_cast<std::uint32_t>(v.size())) + std::string(v);
+}
+std::string journal_row_body(std::string_view xid, std::string_view lsn) {
+  return "\0\x02"s + cell(xid) + cell(lsn);
+}
+std::string command_complete(std::string_view tag) {
+  return msg('C', std::string(tag) + '\0');
+}
+std::string ready(char status) {
+  return msg('Z', std::string(1, status));
+}
+
+router::Statement analyzed(std::string_view sql) {
+  return router::analyze(sql, router::Dialect::Postgres, router::AnalyzeOptions{});
+}
+
+// Feeds `bytes` in chunks of `step` as a read buffer would; what is relayed.
+std::string relay(ResponseTracker& t, const std::string& bytes, std::size_t step) {
+  std::string buffer, out;
+  for (std::size_t at = 0; at < bytes.size(); at += step) {
+    buffer += bytes.substr(at, step);
+    const FeedResult r = t.feed(buffer);
+    for (const Segment& s : r.out)
+      out += s.synthetic.empty() ? buffer.substr(s.offset, s.length) : s.synthetic;
+    buffer.erase(0, r.consumed);
+  }
+  EXPECT_TRUE(buffer.empty());
+  return out;
+}
+
+TEST(PgJournal, WhichStatementsAreJournaled) {
+  for (const char* sql :
+       {"INSERT INTO t VALUES (1)", "update t set a = 1 where id = 2 -- trailing comment",
+        "DELETE FROM t", "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1) RETURNING id"})
+    EXPECT_TRUE(journalable_write(sql, analyzed(sql))) << sql;
+  for (const char* sql :
+       {"SELECT 1", "COPY t FROM STDIN", "CALL p()", "CREATE INDEX CONCURRENTLY i ON t (a)",
+        "INSERT INTO t VALUES (1); SELECT 1", "INSERT INTO t VALUES (1) /* unterminated",
+        "VACUUM t", "BEGIN"})
+    EXPECT_FALSE(journalable_write(sql, analyzed(sql))) << sql;
+}
+
+TEST(PgJournal, OnlyAPlainCommitGetsTheSelectBeforeIt) {
+  for (const char* sql : {"COMMIT", "commit;", "END", "COMMIT WORK", "end transaction"})
+    EXPECT_TRUE(plain_commit(sql, analyzed(sql))) << sql;
+  for (const char* sql :
+       {"COMMIT PREPARED 'x'", "COMMIT AND CHAIN", "ROLLBACK", "COMMIT; SELECT 1"})
+    EXPECT_FALSE(plain_commit(sql, analyzed(sql))) << sql;
+}
+
+TEST(PgJournal, TheSelectSurvivesATrailingComment) {
+  EXPECT_EQ(with_journal_select_after("UPDATE t SET a = 1 -- x"),
+            "UPDATE t SET a = 1 -- x\n;" + std::string(kJournalSelect));
+  EXPECT_EQ(with_journal_select_before("COMMIT"), std::string(kJournalSelect) + ";COMMIT");
+}
+
+TEST(PgJournal, ParsesTheRow) {
+  auto p = parse_journal_row(journal_row_body("742", "0/3000148"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->xid, 742u);
+  EXPECT_EQ(p->wal, 0x3000148u);
+  // No transaction id: the transaction wrote nothing.
+  EXPECT_FALSE(parse_journal_row("\0\x02"s + be32(0xffffffff) + cell("0/1")));
+  EXPECT_FALSE(parse_journal_row(journal_row_body("x1", "0/1")));
+  EXPECT_FALSE(parse_journal_row(journal_row_body("1", "nope")));
+  EXPECT_FALSE(parse_journal_row("\0\x01"s + cell("1")));
+  EXPECT_FALSE(parse_journal_row("\0\x02"s + be32(50) + "short"));
+}
+
+TEST(PgJournal, ReplayMayDiffer) {
+  EXPECT_TRUE(pg_replay_may_differ("INSERT INTO t VALUES (now())"));
+  EXPECT_TRUE(pg_replay_may_differ("insert into t values (nextval('s'), random())"));
+  EXPECT_TRUE(pg_replay_may_differ("UPDATE t SET at = current_timestamp"));
+  EXPECT_FALSE(pg_replay_may_differ("INSERT INTO t VALUES (1, 'now')"));
+}
+
+// INSERT ... RETURNING then the journal's SELECT: the client gets its own
+// rows and ReadyForQuery, the proxy the SELECT's row; whatever the chunking.
+TEST(PgJournal, TailAnswerIsKeptFromTheClient) {
+  const std::string client_part =
+      row_description() + msg('D', "\0\x01"s + cell("5")) + command_complete("INSERT 0 1");
+  const std::string ours = row_description() + msg('D', journal_row_body("900", "0/16B3748")) +
+                           command_complete("SELECT 1");
+  const std::string server = client_part + msg('N', "notice") + ours + ready('I');
+  for (std::size_t step : {server.size(), std::size_t{1}, std::size_t{7}}) {
+    ResponseTracker t;
+    t.expect(Expect::JournalTail);
+    EXPECT_EQ(relay(t, server, step), client_part + msg('N', "notice") + ready('I'))
+        << "step " << step;
+    auto row = t.take_journal_row();
+    ASSERT_TRUE(row);
+    EXPECT_EQ(parse_journal_row(*row)->xid, 900u);
+    EXPECT_EQ(t.last_command_tag(), "INSERT 0 1");
+    EXPECT_TRUE(t.idle());
+  }
+}
+
+TEST(PgJournal, AFailedStatementLeavesNoRow) {
+  ResponseTracker t;
+  t.expect(Expect::JournalTail);
+  const std::string server = pg::error_response("23505", "duplicate key") + ready('I');
+  EXPECT_EQ(relay(t, server, server.size()), server);
+  EXPECT_FALSE(t.take_journal_row());
+  EXPECT_TRUE(t.error_seen());
+}
+
+TEST(PgJournal, HeadAnswerComesBeforeTheCommit) {
+  ResponseTracker t;
+  t.expect(Expect::JournalHead);
+  const std::string ours =
+      row_description() + msg('D', journal_row_body("77", "0/1")) + command_complete("SELECT 1");
+  const std::string server = ours + command_complete("COMMIT") + ready('I');
+  EXPECT_EQ(relay(t, server, 3), command_complete("COMMIT") + ready('I'));
+  auto row = t.take_journal_row();
+  ASSERT_TRUE(row);
+  EXPECT_EQ(parse_journal_row(*row)->xid, 77u);
+  EXPECT_EQ(t.transaction_status(), 'I');
+}
+
+// The journal's Execute before a batch's Sync, with its Bind and Close:
+// none of their answers reach the client.
+TEST(PgJournal, BatchAnswersAreKeptFromTheClient) {
+  ResponseTracker t;
+  for (Expect e : {Expect::Parse, Expect::Bind, Expect::Execute, Expect::SwallowParse,
+                   Expect::SwallowBind, Expect::JournalExecute, Expect::SwallowClose, Expect::Sync})
+    t.expect(e);
+  const std::string client_part = msg('1') + msg('2') + command_complete("INSERT 0 1");
+  const std::string server = client_part + msg('1') + msg('2') +
+                             msg('D', journal_row_body("12", "0/2")) +
+                             command_complete("SELECT 1") + msg('3') + ready('I');
+  EXPECT_EQ(relay(t, server, 5), client_part + ready('I'));
+  ASSERT_TRUE(t.take_journal_row());
+  EXPECT_TRUE(t.idle());
+}
+
+}  // namespace
+}  // namespace shardgate::session
