@@ -451,9 +451,13 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
   const bool by_gtid = mysql();
   const std::uint64_t from = by_gtid ? took_over_at : 0;
   auto all = ctx_.journal->after(shard, from);
+  const std::size_t held = all ? all->size() : 0;
   Result<std::vector<replication::journal::Entry>> entries =
       all ? ops_->lacking(address(new_primary), std::move(*all), took_over_at)
           : Result<std::vector<replication::journal::Entry>>(all.error());
+  if (entries)
+    log("shard " + topo.shards[shard].name + ": the write journal held " + std::to_string(held) +
+        " transactions; " + name + " lacks " + std::to_string(entries->size()));
   if (!entries) {
     report.steps.push_back("could not read the write journal: " + entries.error().message());
     log("shard " + topo.shards[shard].name + ": " + report.steps.back());

@@ -3,9 +3,10 @@
 # per engine (a primary and two replicas) with its proxy, then N crash drills
 # (kill -9 of whichever member is primary, under load; the old primary
 # rejoins after each, so every drill starts from three members) and M planned
-# switchovers, and (MariaDB) K machine losses: the replicas stop receiving
-# 600 ms before the kill and the primary's data directory is deleted, so the
-# proxy's write journal alone has the last writes. Prints, per engine and
+# switchovers, and K kills with lagging replicas: the replicas stop receiving
+# 600 ms before the kill (MariaDB: and the primary's data directory is
+# deleted, a machine loss), so the proxy's write journal alone has the last
+# writes. Prints, per engine and
 # kind, the write unavailability (the longest gap between acknowledged
 # writes), detection and promotion times as p50 / p99 / max, the writes
 # replayed from the journal and the acknowledged writes lost over all drills.
@@ -72,14 +73,16 @@ for engine in $ENGINES; do
       --duration "$DURATION" --json 2>/dev/null | tail -1 >>"$DIR/$engine.jsonl" || true
     echo "$engine switchover drill $i/$SWITCHOVERS done" >&2
   done
-  if [ "$engine" = mysql ]; then
-    for i in $(seq "$LOSSES"); do
-      build/bin/shardctl drill failover --dir "$SBX" --kill primary --lag-ms 600 --lose-data \
-        --rejoin --load "$LOAD" --duration "$DURATION" --json 2>/dev/null | tail -1 \
-        >>"$DIR/$engine.jsonl" || true
-      echo "$engine machine-loss drill $i/$LOSSES done" >&2
-    done
-  fi
+  # A PostgreSQL member's configuration lives in its data directory: its
+  # drill keeps the data (the dead primary's disk is not reachable all the same).
+  LOSE_DATA=--lose-data
+  [ "$engine" = postgres ] && LOSE_DATA=
+  for i in $(seq "$LOSSES"); do
+    build/bin/shardctl drill failover --dir "$SBX" --kill primary --lag-ms 600 $LOSE_DATA \
+      --rejoin --load "$LOAD" --duration "$DURATION" --json 2>/dev/null | tail -1 \
+      >>"$DIR/$engine.jsonl" || true
+    echo "$engine lagging-replicas drill $i/$LOSSES done" >&2
+  done
   kill "$PROXY_PID" 2>/dev/null || true
   PROXY_PID=
   build/bin/shardctl sandbox down --destroy --dir "$SBX" >/dev/null 2>&1 || true
@@ -108,8 +111,10 @@ for engine in engines:
             if line.startswith("{"):
                 rows.append(json.loads(line))
     def kind(x):
-        return "machine loss" if x.get("old_primary_data_lost") else x.get("fault")
-    for fault in ("kill", "switchover", "machine loss"):
+        if x.get("old_primary_data_lost"):
+            return "machine loss"
+        return "kill, lagging replicas" if x.get("replicas_lagged_ms") else x.get("fault")
+    for fault in ("kill", "switchover", "kill, lagging replicas", "machine loss"):
         r = [x for x in rows if kind(x) == fault]
         if not r:
             continue

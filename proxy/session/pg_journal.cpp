@@ -29,6 +29,15 @@ std::optional<std::array<router::Token, 2>> leading_words(std::string_view sql) 
   return head;
 }
 
+// SET, SET LOCAL or RESET, alone.
+bool sets_something(std::string_view sql, const router::Statement& stmt) {
+  if (stmt.multi_statement) return false;
+  if (stmt.kind == router::StatementKind::SessionSet) return true;
+  if (stmt.kind != router::StatementKind::Utility) return false;
+  auto head = leading_words(sql);
+  return head && (router::is_keyword((*head)[0], "set") || router::is_keyword((*head)[0], "reset"));
+}
+
 }  // namespace
 
 bool journalable_write(std::string_view sql, const router::Statement& stmt) {
@@ -180,6 +189,13 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
     rewritten = with_journal_select_before(sql);
     return Expect::JournalHead;
   }
+  if (sets_something(sql, stmt)) {
+    // A SET (or SET LOCAL) inside the transaction changes how the statements
+    // after it run (TimeZone, search_path ...): replayed in its place.
+    if (!journal_txn_) journal_txn_ = std::make_unique<PgJournalTxn>();
+    journal_txn_->statements.emplace_back().set_sql(std::string(sql));
+    return Expect::Query;
+  }
   if (!router::writes_data(stmt) && stmt.kind != router::StatementKind::Savepoint)
     return Expect::Query;
   if (!journal_txn_) journal_txn_ = std::make_unique<PgJournalTxn>();
@@ -259,24 +275,16 @@ void PgSession::journal_sync() {
     tracker_.expect(e);
 }
 
-void PgSession::journal_position(std::string_view row) {
+void PgSession::journal_commit(std::string_view row) {
+  auto txn = std::move(journal_txn_);
   auto pos = parse_journal_row(row);
   // No xid: the transaction changed nothing, and there is nothing to keep.
-  if (!pos || !journal_txn_ || journal_txn_->statements.empty()) {
-    journal_txn_.reset();
-    return;
-  }
-  journal_txn_->position = pos;
-}
-
-void PgSession::journal_commit() {
-  auto txn = std::move(journal_txn_);
-  if (tracker_.error_seen() || tracker_.transaction_status() != 'I') return;  // not committed
+  if (!pos || !txn || txn->statements.empty()) return;
   replication::journal::Entry e;
   e.set_shard(server_shard_);
-  e.set_xid(txn->position->xid);
-  e.set_wal_position(txn->position->wal);
-  e.set_gtid("xid " + std::to_string(txn->position->xid));
+  e.set_xid(pos->xid);
+  e.set_wal_position(pos->wal);
+  e.set_gtid("xid " + std::to_string(pos->xid));
   e.set_user(user_->name());
   e.set_database(database_);
   for (const auto& [name, set_sql] : settings_.get()) e.add_settings(set_sql);

@@ -77,8 +77,6 @@ struct PgJournalTxn {
   bool begun = false;             // by a BEGIN bound in a batch (not yet answered)
   bool broken = false;            // it ran something the journal cannot replay
   bool differs = false;           // pg_replay_may_differ
-  // The journal SELECT's row, until the round's outcome is known.
-  std::optional<JournalPosition> position;
 };
 
 }  // namespace shardgate::session

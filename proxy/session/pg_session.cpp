@@ -155,8 +155,7 @@ asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
     co_return FeedResult{};
   }
   // The journal keeps a commit before the client can hear of it.
-  if (auto row = tracker_.take_journal_row()) journal_position(*row);
-  if (journal_txn_ && journal_txn_->position && !tracker_.awaiting_ready()) journal_commit();
+  if (auto row = tracker_.take_committed_journal_row()) journal_commit(*row);
   relay_out_.clear();
   for (const auto& s : fed.out)
     relay_out_.push_back(s.synthetic.empty()

@@ -62,6 +62,8 @@ void ResponseTracker::reset() {
   error_seen_ = false;
   deferred_.clear();
   journal_turned_ = false;
+  journal_failed_ = false;
+  journal_decided_ = false;
   journal_row_.reset();
 }
 
@@ -112,6 +114,7 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
   if (journal_answer && type == 'D') journal_row_ = std::make_unique<std::string>(body);
   if (type == 'E') {
     if (!swallow_query) error_seen_ = true;
+    if (journal_row_ && !journal_decided_) journal_failed_ = true;
     if (!queue_.empty() && !answers_query(head)) skip_to_sync();
     return;
   }
@@ -126,6 +129,11 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
       ++ready_count_;
     }
     journal_turned_ = false;
+    if (journal_row_ && !journal_decided_) {
+      journal_decided_ = !journal_failed_ && body[0] == 'I';
+      if (!journal_decided_) journal_row_.reset();
+      journal_failed_ = false;
+    }
   }
   pop_head(after);
 }

@@ -75,8 +75,15 @@ class ResponseTracker {
   std::size_t ready_count() const { return ready_count_; }
   // Tag of the last CommandComplete relayed ("SET", "COMMIT", "ROLLBACK" ...).
   const std::string& last_command_tag() const { return last_tag_; }
-  // The DataRow body of the journal SELECT answered since the last call.
-  std::unique_ptr<std::string> take_journal_row() { return std::move(journal_row_); }
+  // The DataRow body of the journal SELECT, once the ReadyForQuery ending
+  // its round showed the commit went through: no error after the row, no
+  // transaction left open. An error after that ReadyForQuery (a backend's
+  // FATAL as it exits) does not undo a commit the client was told of.
+  std::unique_ptr<std::string> take_committed_journal_row() {
+    if (!journal_decided_) return nullptr;
+    journal_decided_ = false;
+    return std::move(journal_row_);
+  }
   void reset();
 
  private:
@@ -117,6 +124,8 @@ class ResponseTracker {
   // JournalTail: the client's statement is complete, what follows is ours.
   // JournalHead: ours is complete, what follows is the client's.
   bool journal_turned_ = false;
+  bool journal_failed_ = false;   // an error came after the journal row
+  bool journal_decided_ = false;  // ... and the round's ReadyForQuery said committed
   std::unique_ptr<std::string> journal_row_;
   std::size_t ready_count_ = 0;
   std::string last_tag_;

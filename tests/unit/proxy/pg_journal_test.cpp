@@ -121,7 +121,7 @@ TEST(PgJournal, TailAnswerIsKeptFromTheClient) {
     t.expect(Expect::JournalTail);
     EXPECT_EQ(relay(t, server, step), client_part + msg('N', "notice") + ready('I'))
         << "step " << step;
-    auto row = t.take_journal_row();
+    auto row = t.take_committed_journal_row();
     ASSERT_TRUE(row);
     EXPECT_EQ(parse_journal_row(*row)->xid, 900u);
     EXPECT_EQ(t.last_command_tag(), "INSERT 0 1");
@@ -134,8 +134,40 @@ TEST(PgJournal, AFailedStatementLeavesNoRow) {
   t.expect(Expect::JournalTail);
   const std::string server = pg::error_response("23505", "duplicate key") + ready('I');
   EXPECT_EQ(relay(t, server, server.size()), server);
-  EXPECT_FALSE(t.take_journal_row());
+  EXPECT_FALSE(t.take_committed_journal_row());
   EXPECT_TRUE(t.error_seen());
+}
+
+// A deferred constraint fails the commit after the SELECT ran: no entry.
+TEST(PgJournal, ACommitThatFailsAfterTheSelectLeavesNoRow) {
+  ResponseTracker t;
+  t.expect(Expect::JournalTail);
+  const std::string server = command_complete("INSERT 0 1") + row_description() +
+                             msg('D', journal_row_body("5", "0/1")) + command_complete("SELECT 1") +
+                             pg::error_response("23503", "violates foreign key") + ready('I');
+  relay(t, server, server.size());
+  EXPECT_FALSE(t.take_committed_journal_row());
+  // The next round starts clean.
+  t.expect(Expect::JournalTail);
+  const std::string next = command_complete("INSERT 0 1") + row_description() +
+                           msg('D', journal_row_body("6", "0/2")) + command_complete("SELECT 1") +
+                           ready('I');
+  relay(t, next, next.size());
+  EXPECT_TRUE(t.take_committed_journal_row());
+}
+
+// A backend whose postmaster died answers ReadyForQuery, then sends a FATAL
+// as it exits: the client was told the commit happened, so it is kept.
+TEST(PgJournal, AnErrorAfterTheReadyForQueryDoesNotUndoTheCommit) {
+  ResponseTracker t;
+  t.expect(Expect::JournalTail);
+  const std::string server = command_complete("INSERT 0 1") + row_description() +
+                             msg('D', journal_row_body("9", "0/1")) + command_complete("SELECT 1") +
+                             ready('I') + pg::error_response("57P01", "unexpected postmaster exit");
+  relay(t, server, server.size());
+  auto row = t.take_committed_journal_row();
+  ASSERT_TRUE(row);
+  EXPECT_EQ(parse_journal_row(*row)->xid, 9u);
 }
 
 TEST(PgJournal, HeadAnswerComesBeforeTheCommit) {
@@ -145,7 +177,7 @@ TEST(PgJournal, HeadAnswerComesBeforeTheCommit) {
       row_description() + msg('D', journal_row_body("77", "0/1")) + command_complete("SELECT 1");
   const std::string server = ours + command_complete("COMMIT") + ready('I');
   EXPECT_EQ(relay(t, server, 3), command_complete("COMMIT") + ready('I'));
-  auto row = t.take_journal_row();
+  auto row = t.take_committed_journal_row();
   ASSERT_TRUE(row);
   EXPECT_EQ(parse_journal_row(*row)->xid, 77u);
   EXPECT_EQ(t.transaction_status(), 'I');
@@ -163,7 +195,7 @@ TEST(PgJournal, BatchAnswersAreKeptFromTheClient) {
                              msg('D', journal_row_body("12", "0/2")) +
                              command_complete("SELECT 1") + msg('3') + ready('I');
   EXPECT_EQ(relay(t, server, 5), client_part + ready('I'));
-  ASSERT_TRUE(t.take_journal_row());
+  ASSERT_TRUE(t.take_committed_journal_row());
   EXPECT_TRUE(t.idle());
 }
 
