@@ -121,12 +121,13 @@ std::optional<replication::journal::Statement> journal_execution(
   return st;
 }
 
-std::string journal_select_messages() {
-  static constexpr std::string_view kName = "shardgate_journal";
-  std::string out = pg::parse_message(kName, kJournalSelect, std::string_view("\0\0", 2));
-  out += pg::bind_message(kName, kName, std::string_view("\0\0\0\0\0\0", 6));
-  out += pg::execute_message(kName, 0);
-  out += pg::describe_or_close_message('C', 'S', kName);
+std::string journal_select_messages(bool prepare) {
+  std::string out;
+  if (prepare)
+    out = pg::parse_message(kJournalStatement, kJournalSelect, std::string_view("\0\0", 2));
+  out +=
+      pg::bind_message(kJournalStatement, kJournalStatement, std::string_view("\0\0\0\0\0\0", 6));
+  out += pg::execute_message(kJournalStatement, 0);
   return out;
 }
 
@@ -232,10 +233,7 @@ void PgSession::journal_bind(std::string_view query, std::string_view param_type
       journal_txn_->broken = true;
       return;
     }
-    to_server_ += journal_select_messages();
-    for (Expect e :
-         {Expect::SwallowParse, Expect::SwallowBind, Expect::JournalExecute, Expect::SwallowClose})
-      tracker_.expect(e);
+    stage_journal_select();
     journal_txn_->commit_staged = true;
     return;
   }
@@ -264,15 +262,23 @@ void PgSession::journal_bind(std::string_view query, std::string_view param_type
   if (!in_transaction) txn.batch_autocommit = true;
 }
 
+// Prepared once per server connection, like the clients' own statements
+// (server_->prepared, which DISCARD ALL empties); noted there once the
+// server confirms it (relay_buffered).
+void PgSession::stage_journal_select() {
+  const bool prepare = !server_->prepared.count(std::string(kJournalStatement));
+  to_server_ += journal_select_messages(prepare);
+  if (prepare) tracker_.expect(Expect::JournalParse);
+  tracker_.expect(Expect::SwallowBind);
+  tracker_.expect(Expect::JournalExecute);
+}
+
 // Before an autocommit batch's Sync: the SELECT, in its implicit transaction.
 void PgSession::journal_sync() {
   if (!journal_txn_ || journal_txn_->broken || !journal_txn_->batch_autocommit ||
       journal_txn_->begun || journal_txn_->statements.empty() || in_client_transaction())
     return;
-  to_server_ += journal_select_messages();
-  for (Expect e :
-       {Expect::SwallowParse, Expect::SwallowBind, Expect::JournalExecute, Expect::SwallowClose})
-    tracker_.expect(e);
+  stage_journal_select();
 }
 
 void PgSession::journal_commit(std::string_view row) {

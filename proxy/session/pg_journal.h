@@ -64,10 +64,12 @@ std::optional<replication::journal::Statement> journal_execution(
     std::string_view query, std::string_view param_types, const std::vector<pg::BindParam>& params);
 
 // The journal SELECT as extended-protocol messages put before a batch's
-// Sync (or before a COMMIT's Bind): Parse, Bind, Execute, Close of a
-// statement of the proxy's own; answered SwallowParse, SwallowBind,
-// JournalExecute, SwallowClose.
-std::string journal_select_messages();
+// Sync (or before a COMMIT's Bind): a Bind and an Execute of a statement of
+// the proxy's own, preceded by its Parse when the server connection has not
+// prepared it yet (`prepare`). Answered [SwallowParse,] SwallowBind,
+// JournalExecute. Its portal ends with the transaction that follows.
+inline constexpr std::string_view kJournalStatement = "shardgate_journal";
+std::string journal_select_messages(bool prepare);
 
 // What a client transaction wrote so far, while it is open.
 struct PgJournalTxn {

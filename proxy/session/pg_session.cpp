@@ -156,6 +156,7 @@ asio::awaitable<Result<FeedResult>> PgSession::relay_buffered() {
   }
   // The journal keeps a commit before the client can hear of it.
   if (auto row = tracker_.take_committed_journal_row()) journal_commit(*row);
+  if (tracker_.take_journal_parsed()) server_->prepared.insert(std::string(kJournalStatement));
   relay_out_.clear();
   for (const auto& s : fed.out)
     relay_out_.push_back(s.synthetic.empty()

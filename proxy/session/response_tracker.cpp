@@ -10,6 +10,7 @@ bool terminates(Expect e, char type) {
   switch (e) {
     case Expect::Parse:
     case Expect::SwallowParse:
+    case Expect::JournalParse:
       return type == '1';
     case Expect::Bind:
       return type == '2';
@@ -64,6 +65,7 @@ void ResponseTracker::reset() {
   journal_turned_ = false;
   journal_failed_ = false;
   journal_decided_ = false;
+  journal_parsed_ = false;
   journal_row_.reset();
 }
 
@@ -109,9 +111,11 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
       (type == 'T' || type == 'D' || type == 'C') && capturing_journal_row();
   drop = swallow_query || journal_answer ||
          (!queue_.empty() && head == Expect::SwallowParse && type == '1') ||
+         (head == Expect::JournalParse && type == '1') ||
          (head == Expect::SwallowBind && type == '2') ||
          (head == Expect::SwallowClose && type == '3');
   if (journal_answer && type == 'D') journal_row_ = std::make_unique<std::string>(body);
+  if (head == Expect::JournalParse && type == '1') journal_parsed_ = true;
   if (type == 'E') {
     if (!swallow_query) error_seen_ = true;
     if (journal_row_ && !journal_decided_) journal_failed_ = true;

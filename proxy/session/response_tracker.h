@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace shardgate::session {
@@ -40,6 +41,7 @@ enum class Expect : std::uint8_t {
   // The Execute of the journal SELECT the proxy put before a batch's Sync;
   // and the answers to its Bind and Close, not relayed either.
   JournalExecute,
+  JournalParse,  // ParseComplete of the journal's statement: not relayed, noted
   SwallowBind,
   SwallowClose,
 };
@@ -79,6 +81,9 @@ class ResponseTracker {
   // its round showed the commit went through: no error after the row, no
   // transaction left open. An error after that ReadyForQuery (a backend's
   // FATAL as it exits) does not undo a commit the client was told of.
+  // The server confirmed it prepared the journal's statement (a Parse that
+  // an earlier error made the server skip is never confirmed).
+  bool take_journal_parsed() { return std::exchange(journal_parsed_, false); }
   std::unique_ptr<std::string> take_committed_journal_row() {
     if (!journal_decided_) return nullptr;
     journal_decided_ = false;
@@ -126,6 +131,7 @@ class ResponseTracker {
   bool journal_turned_ = false;
   bool journal_failed_ = false;   // an error came after the journal row
   bool journal_decided_ = false;  // ... and the round's ReadyForQuery said committed
+  bool journal_parsed_ = false;
   std::unique_ptr<std::string> journal_row_;
   std::size_t ready_count_ = 0;
   std::string last_tag_;

@@ -183,19 +183,36 @@ TEST(PgJournal, HeadAnswerComesBeforeTheCommit) {
   EXPECT_EQ(t.transaction_status(), 'I');
 }
 
-// The journal's Execute before a batch's Sync, with its Bind and Close:
-// none of their answers reach the client.
+// The journal's Execute before a batch's Sync, with its Parse (the first
+// time on a server connection) and Bind: none of their answers reach the
+// client, and the Parse is confirmed.
 TEST(PgJournal, BatchAnswersAreKeptFromTheClient) {
   ResponseTracker t;
-  for (Expect e : {Expect::Parse, Expect::Bind, Expect::Execute, Expect::SwallowParse,
-                   Expect::SwallowBind, Expect::JournalExecute, Expect::SwallowClose, Expect::Sync})
+  for (Expect e : {Expect::Parse, Expect::Bind, Expect::Execute, Expect::JournalParse,
+                   Expect::SwallowBind, Expect::JournalExecute, Expect::Sync})
     t.expect(e);
   const std::string client_part = msg('1') + msg('2') + command_complete("INSERT 0 1");
   const std::string server = client_part + msg('1') + msg('2') +
                              msg('D', journal_row_body("12", "0/2")) +
-                             command_complete("SELECT 1") + msg('3') + ready('I');
+                             command_complete("SELECT 1") + ready('I');
   EXPECT_EQ(relay(t, server, 5), client_part + ready('I'));
   ASSERT_TRUE(t.take_committed_journal_row());
+  EXPECT_TRUE(t.take_journal_parsed());
+  EXPECT_TRUE(t.idle());
+}
+
+// An error earlier in the batch makes the server skip the journal's Parse:
+// it is not noted as prepared, and nothing is journaled.
+TEST(PgJournal, ASkippedParseIsNotConfirmed) {
+  ResponseTracker t;
+  for (Expect e : {Expect::Parse, Expect::Bind, Expect::Execute, Expect::JournalParse,
+                   Expect::SwallowBind, Expect::JournalExecute, Expect::Sync})
+    t.expect(e);
+  const std::string server =
+      msg('1') + msg('2') + pg::error_response("23505", "duplicate key") + ready('I');
+  EXPECT_EQ(relay(t, server, server.size()), server);
+  EXPECT_FALSE(t.take_journal_parsed());
+  EXPECT_FALSE(t.take_committed_journal_row());
   EXPECT_TRUE(t.idle());
 }
 
