@@ -61,16 +61,16 @@ bool plain_commit(std::string_view sql, const router::Statement& stmt) {
          router::is_keyword(second, "work") || router::is_keyword(second, "transaction");
 }
 
-std::string with_journal_select_after(std::string_view sql) {
+std::string with_journal_select_after(std::string_view sql, std::string_view select) {
   // A newline ends a trailing "--" comment; an empty statement is skipped.
   std::string out(sql);
   out += "\n;";
-  out += kJournalSelect;
+  out += select;
   return out;
 }
 
-std::string with_journal_select_before(std::string_view sql) {
-  std::string out(kJournalSelect);
+std::string with_journal_select_before(std::string_view sql, std::string_view select) {
+  std::string out(select);
   out += ";";
   out += sql;
   return out;
@@ -176,7 +176,7 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
     journal_txn_ = std::make_unique<PgJournalTxn>();
     journal_txn_->statements.emplace_back().set_sql(std::string(sql));
     journal_txn_->differs = pg_replay_may_differ(sql);
-    rewritten = with_journal_select_after(sql);
+    rewritten = with_journal_select_after(sql, prepare_journal_select());
     return Expect::JournalTail;
   }
   if (stmt.kind == router::StatementKind::Commit) {
@@ -187,7 +187,7 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
       journal_txn_.reset();
       return Expect::Query;
     }
-    rewritten = with_journal_select_before(sql);
+    rewritten = with_journal_select_before(sql, prepare_journal_select());
     return Expect::JournalHead;
   }
   if (sets_something(sql, stmt)) {
@@ -260,6 +260,18 @@ void PgSession::journal_bind(std::string_view query, std::string_view param_type
   txn.differs = txn.differs || pg_replay_may_differ(query);
   txn.statements.push_back(std::move(*st));
   if (!in_transaction) txn.batch_autocommit = true;
+}
+
+// For a simple Query: the EXECUTE of the journal's statement, prepared
+// first when the server connection lacks it, by a Parse and a Sync of their
+// own (nothing before them can make the server skip the Parse).
+std::string_view PgSession::prepare_journal_select() {
+  if (server_->prepared.insert(std::string(kJournalStatement)).second) {
+    to_server_ += pg::parse_message(kJournalStatement, kJournalSelect, std::string_view("\0\0", 2));
+    to_server_ += pg::simple_message('S');
+    tracker_.expect(Expect::SwallowQuery);  // ParseComplete and ReadyForQuery
+  }
+  return kJournalExecute;
 }
 
 // Prepared once per server connection, like the clients' own statements

@@ -41,9 +41,13 @@ bool journalable_write(std::string_view sql, const router::Statement& stmt);
 // COMMIT or END, without PREPARED or AND CHAIN.
 bool plain_commit(std::string_view sql, const router::Statement& stmt);
 
-// The client's statement followed, or a COMMIT preceded, by the SELECT.
-std::string with_journal_select_after(std::string_view sql);
-std::string with_journal_select_before(std::string_view sql);
+// The client's statement followed, or a COMMIT preceded, by the journal's
+// SELECT: its text, or the EXECUTE of it prepared on the server connection.
+inline constexpr std::string_view kJournalExecute = "EXECUTE shardgate_journal";
+std::string with_journal_select_after(std::string_view sql,
+                                      std::string_view select = kJournalSelect);
+std::string with_journal_select_before(std::string_view sql,
+                                       std::string_view select = kJournalSelect);
 
 struct JournalPosition {
   std::uint64_t xid = 0;

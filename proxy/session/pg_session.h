@@ -262,6 +262,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
                     const router::Statement& stmt, std::string_view bind_rest);
   void journal_sync();
   void stage_journal_select();
+  std::string_view prepare_journal_select();
   void journal_commit(std::string_view datarow);  // the journal SELECT's row, committed
 
   asio::awaitable<Result<void>> write_client(std::string_view bytes);
