@@ -498,6 +498,24 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
   log("shard " + topo.shards[shard].name + ": " + report.steps.back());
 }
 
+namespace {
+
+// The lowest position the shard's answering replicas have received; none
+// when none answers.
+std::optional<std::uint64_t> lowest_received(const router::ShardInfo& shard,
+                                             const replication::HealthSnapshot& health) {
+  std::optional<std::uint64_t> low;
+  for (std::uint32_t b : shard.replicas) {
+    if (b >= health.backends.size() || !fresh(health.backends[b])) continue;
+    const auto& h = health.backends[b];
+    const std::uint64_t received = std::max(h.receive_lsn, h.lsn);
+    low = std::min(low.value_or(received), received);
+  }
+  return low;
+}
+
+}  // namespace
+
 // Entries every answering, unfenced replica has received are not needed by
 // any candidate. A replica that does not answer cannot be promoted, and
 // catches up from the primary when it is back.
@@ -506,13 +524,7 @@ void FailoverController::trim_journal(const replication::HealthSnapshot& health)
   if (!mysql()) return trim_pg_journal(health);
   const router::Topology& topo = *ctx_.topology;
   for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
-    std::optional<std::uint64_t> low;
-    for (std::uint32_t b : topo.shards[s].replicas) {
-      if (b >= health.backends.size() || !fresh(health.backends[b])) continue;
-      const auto& h = health.backends[b];
-      const std::uint64_t received = std::max(h.receive_lsn, h.lsn);
-      low = std::min(low.value_or(received), received);
-    }
+    std::optional<std::uint64_t> low = lowest_received(topo.shards[s], health);
     if (!low || *low == 0) continue;
     if (auto it = journal_trimmed_.find(s); it != journal_trimmed_.end() && it->second >= *low)
       continue;
@@ -544,13 +556,7 @@ void FailoverController::trim_pg_journal(const replication::HealthSnapshot& heal
           (pending.empty() || pending.back().first < *mark))
         pending.emplace_back(*mark, h.lsn);
     }
-    std::optional<std::uint64_t> low;
-    for (std::uint32_t b : topo.shards[s].replicas) {
-      if (b >= health.backends.size() || !fresh(health.backends[b])) continue;
-      const auto& h = health.backends[b];
-      const std::uint64_t received = std::max(h.receive_lsn, h.lsn);
-      low = std::min(low.value_or(received), received);
-    }
+    std::optional<std::uint64_t> low = lowest_received(topo.shards[s], health);
     if (topo.shards[s].replicas.empty() && mark) low = UINT64_MAX;  // no replica will need it
     if (!low) continue;
     std::optional<std::uint64_t> below;

@@ -13,35 +13,20 @@
 #include "proxy/protocol/postgres/messages.h"
 #include "proxy/session/response_tracker.h"
 #include "router/classify.h"
+#include "tests/unit/proxy/pg_server_messages.h"
 
 namespace shardgate::session {
 namespace {
 
 using namespace std::string_literals;
 using namespace std::string_view_literals;
+using namespace pg_test;
 
-std::string be32(std::uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-std::string msg(char type, std::string_view body = {}) {
-  return std::string(1, type) + be32(static_cast<std::uint32_t>(body.size() + 4)) +
-         std::string(body);
-}
-std::string row_description() {
-  return msg('T', "\0\x01id\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"sv);
-}
 std::string cell(std::string_view v) {
   return be32(static_cast<std::uint32_t>(v.size())) + std::string(v);
 }
 std::string journal_row_body(std::string_view xid, std::string_view lsn) {
   return "\0\x02"s + cell(xid) + cell(lsn);
-}
-std::string command_complete(std::string_view tag) {
-  return msg('C', std::string(tag) + '\0');
-}
-std::string ready(char status) {
-  return msg('Z', std::string(1, status));
 }
 
 router::Statement analyzed(std::string_view sql) {

@@ -9,35 +9,17 @@
 #include <vector>
 
 #include "proxy/protocol/postgres/messages.h"
+#include "tests/unit/proxy/pg_server_messages.h"
 
 namespace shardgate::session {
 namespace {
 
 using namespace std::string_literals;
 using namespace std::string_view_literals;
+using namespace pg_test;
 
-std::string be32(std::uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-// One server message: type, int32 length (counting itself), body.
-std::string msg(char type, std::string_view body = {}) {
-  return std::string(1, type) + be32(static_cast<std::uint32_t>(body.size() + 4)) +
-         std::string(body);
-}
-
-std::string row_description() {
-  return msg('T', "\0\x01id\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"sv);
-}
 std::string data_row(std::string_view value) {
   return msg('D', "\0\x01"s + be32(static_cast<std::uint32_t>(value.size())) + std::string(value));
-}
-std::string command_complete(std::string_view tag) {
-  return msg('C', std::string(tag) + '\0');
-}
-std::string ready(char status) {
-  return msg('Z', std::string(1, status));
 }
 std::string error(std::string_view text) {
   return pg::error_response("42601", text);
