@@ -277,17 +277,14 @@ bool PgSession::stage_extended(char type, std::string_view body, std::string_vie
       auto b = pg::parse_bind(body);
       if (!b) return false;
       const PreparedStatement* ps = b->statement.empty() ? nullptr : prepared_.find(b->statement);
-      // A statement the proxy does not know may write.
-      const bool writes =
-          ps ? router::writes_data(ps->routing) : !b->statement.empty() || unnamed_may_write_;
       if (ctx_.journal) {
         const PreparedStatement* known = ps                     ? ps
-                                         : b->statement.empty() ? journal_unnamed_.get()
+                                         : b->statement.empty() ? prepared_.find("")
                                                                 : nullptr;
         if (known) {
           journal_bind(known->query, known->param_types, known->routing, b->rest);
-        } else if (writes) {
-          journal_bind({}, {}, router::Statement{}, {});  // unknown: not replayable
+        } else {
+          journal_bind({}, {}, router::Statement{}, {});  // unknown: may write, not replayable
         }
       }
       if (!ps) {
@@ -340,8 +337,6 @@ bool PgSession::stage_parse(std::string_view body, std::string_view raw) {
   cache_.note_statement(stmt);
   if (cache_.enabled() && router::writes_data(stmt)) ps.written_tables = stmt.tables;
   if (p->name.empty()) {
-    unnamed_may_write_ = router::writes_data(stmt);
-    if (ctx_.journal) journal_unnamed_ = std::make_unique<PreparedStatement>(ps);
     to_server_ += raw;
     tracker_.expect(Expect::Parse);
   } else {

@@ -317,8 +317,7 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   // Sharding: the shard the next attach goes to and the one attached.
   std::uint32_t round_shard_ = 0;
   std::uint32_t server_shard_ = 0;
-  bool batch_routed_ = false;      // the batch in progress had its shard checked
-  bool unnamed_may_write_ = true;  // the unnamed statement, as last parsed
+  bool batch_routed_ = false;  // the batch in progress had its shard checked
   // Of a transaction over several shards (parked_ below):
   bool server_wrote_ = false;   // the attached leg ran a statement that may write
   bool savepoint_set_ = false;  // the transaction set a savepoint (on one shard)
@@ -333,9 +332,6 @@ class PgSession : public std::enable_shared_from_this<PgSession> {
   std::unique_ptr<std::string> pending_raise_;
   // The writes of the client's transaction, for the write journal.
   std::unique_ptr<PgJournalTxn> journal_txn_;
-  // The unnamed statement's text and parameter types, kept for the journal
-  // only (the journal is on).
-  std::unique_ptr<PreparedStatement> journal_unnamed_;
 
   // A transaction over several shards: the server connections of its other
   // shards wait here, each still in the transaction, while the client's

@@ -28,7 +28,7 @@ struct DrillOptions {
   bool rejoin = false;
   // Replication made to lag on purpose: for lag_ms before the fault the
   // replicas receive nothing, so the primary alone acknowledges writes that
-  // only the proxy's write journal can then supply. MariaDB only.
+  // only the proxy's write journal can then supply.
   int lag_ms = 0;
   // A lost machine: the old primary's data directory is deleted after the
   // kill, so nothing can be fetched from it. MariaDB only.
