@@ -243,9 +243,7 @@ void PgSession::journal_bind(std::string_view query, std::string_view param_type
   if (!control_kind && !query.empty() && !router::writes_data(stmt)) return;  // a read
   if (!journal_txn_) journal_txn_ = std::make_unique<PgJournalTxn>();
   PgJournalTxn& txn = *journal_txn_;
-  const bool control = stmt.kind == router::StatementKind::Begin ||
-                       stmt.kind == router::StatementKind::Rollback ||
-                       stmt.kind == router::StatementKind::Savepoint || query.empty();
+  const bool control = control_kind || query.empty();  // empty: unknown to the proxy
   std::vector<pg::BindParam> params;
   std::optional<replication::journal::Statement> st;
   if (!control && !txn.commit_staged && journalable_write(query, stmt) &&
