@@ -4,10 +4,9 @@
 # (kill -9 of whichever member is primary, under load; the old primary
 # rejoins after each, so every drill starts from three members) and M planned
 # switchovers, and K kills with lagging replicas: the replicas stop receiving
-# 600 ms before the kill (MariaDB: and the primary's data directory is
-# deleted, a machine loss), so the proxy's write journal alone has the last
-# writes. Prints, per engine and
-# kind, the write unavailability (the longest gap between acknowledged
+# 600 ms before the kill and the primary's data directory is deleted (a
+# machine loss), so the proxy's write journal alone has the last writes.
+# Prints, per engine and kind, the write unavailability (the longest gap between acknowledged
 # writes), detection and promotion times as p50 / p99 / max, the writes
 # replayed from the journal and the acknowledged writes lost over all drills.
 # A measurement, not a test: the drills' own pass/fail is counted, not enforced.
@@ -73,15 +72,11 @@ for engine in $ENGINES; do
       --duration "$DURATION" --json 2>/dev/null | tail -1 >>"$DIR/$engine.jsonl" || true
     echo "$engine switchover drill $i/$SWITCHOVERS done" >&2
   done
-  # A PostgreSQL member's configuration lives in its data directory: its
-  # drill keeps the data (the dead primary's disk is not reachable all the same).
-  LOSE_DATA=--lose-data
-  [ "$engine" = postgres ] && LOSE_DATA=
   for i in $(seq "$LOSSES"); do
-    build/bin/shardctl drill failover --dir "$SBX" --kill primary --lag-ms 600 $LOSE_DATA \
+    build/bin/shardctl drill failover --dir "$SBX" --kill primary --lag-ms 600 --lose-data \
       --rejoin --load "$LOAD" --duration "$DURATION" --json 2>/dev/null | tail -1 \
       >>"$DIR/$engine.jsonl" || true
-    echo "$engine lagging-replicas drill $i/$LOSSES done" >&2
+    echo "$engine machine-loss drill $i/$LOSSES done" >&2
   done
   kill "$PROXY_PID" 2>/dev/null || true
   PROXY_PID=

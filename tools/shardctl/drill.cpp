@@ -215,10 +215,6 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
                     cfg->users(0).password(),
                     "app"};
 
-  if (options.lose_data && !mysql)
-    return make_error(
-        "--lose-data: a PostgreSQL sandbox member's configuration lives in its data directory; "
-        "use --lag-ms alone, whose writes only the journal holds");
   if ((options.lag_ms > 0 || options.lose_data) && options.fault != "kill" &&
       options.fault != "stop")
     return make_error("--lag-ms and --lose-data go with --kill or --stop");

@@ -80,9 +80,9 @@ constexpr const char* kUsage =
     "  shard's primary a third of the way in (default --kill primary, --load 200,\n"
     "  --duration 10) and checks every acknowledged write on the new primary; exit 1\n"
     "  when it fails. --rejoin brings the old primary back as a replica. --lag-ms\n"
-    "  stops the replicas receiving MS before the fault, and (MariaDB) --lose-data\n"
-    "  deletes the killed primary's data: only the proxy's write journal has the\n"
-    "  last writes.\n";
+    "  stops the replicas receiving MS before the fault, and --lose-data deletes\n"
+    "  the killed primary's data: only the proxy's write journal has the last\n"
+    "  writes.\n";
 
 using Args = std::vector<std::string>;
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 namespace shardgate::shardctl {
 namespace {
@@ -415,19 +416,40 @@ class PostgresEngine : public SandboxEngine {
     return start_server(*bin_, ctx, m);
   }
 
+  // A lost machine takes the data directory with it. The member's own
+  // settings (its port) live in that directory, so a one-line
+  // postgresql.conf stays behind to name the port: `sandbox rejoin` clones
+  // the member afresh on it, as a rebuilt machine would be.
+  Result<void> destroy_data(const fs::path& member_dir) override {
+    const auto port = member_port(member_dir);
+    if (!port) return make_error("cannot read the port of " + member_dir.filename().string());
+    std::error_code ec;
+    std::vector<fs::path> entries;
+    for (const auto& entry : fs::directory_iterator(member_dir, ec))
+      entries.push_back(entry.path());
+    for (const auto& entry : entries)
+      if (!ec) fs::remove_all(entry, ec);
+    if (ec)
+      return make_error("cannot delete the data of " + member_dir.string() + ": " + ec.message());
+    if (auto r =
+            write_file(member_dir / "postgresql.conf",
+                       "# shardgate sandbox: this member's data was deleted; `shardctl sandbox "
+                       "rejoin` clones it again\nport = " +
+                           std::to_string(*port) + "\n",
+                       false);
+        !r)
+      return r;
+    note("deleted the data directory of " + member_dir.filename().string());
+    return {};
+  }
+
   // pg_rewind takes the old primary back to where its timeline left the new
   // primary's, copying the new primary's files (its configuration too: the
   // member's own port and name are written again after). When it still
   // cannot follow (pg_rewind 15 finds "no rewind required" when the crashed
   // primary's end-of-recovery checkpoint sits exactly at the switch point,
   // yet that record keeps it off the new timeline), it is cloned afresh.
-  // A PostgreSQL member's port and name live in its data directory, which a
-  // lost machine takes with it; the drill that needs this is MariaDB-only.
-  Result<void> destroy_data(const fs::path& member_dir) override {
-    return make_error("cannot delete the data of " + member_dir.filename().string() +
-                      ": a PostgreSQL member's configuration lives in it");
-  }
-
+  // A member whose data was deleted is cloned at once.
   Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
     if (auto r = find_programs(); !r) return r;
     const fs::path data = ctx.member_dir(m);
@@ -435,6 +457,10 @@ class PostgresEngine : public SandboxEngine {
     if (auto r = wait_postmaster_gone(data); !r) return r;
     const std::string source = "host=127.0.0.1 port=" + std::to_string(primary_port) +
                                " user=postgres password=postgres dbname=postgres";
+    if (!fs::exists(data / "PG_VERSION")) {
+      note(m.name + " has no data directory any more; cloning it from the new primary");
+      return reclone(ctx, m, primary_port);
+    }
     auto rewound = run_as_owner(
         ctx,
         {bin_->tool("pg_rewind"), "--target-pgdata=" + data.string(), "--source-server=" + source},
@@ -457,13 +483,18 @@ class PostgresEngine : public SandboxEngine {
     } else {
       note(rewound.error().message() + "; cloning " + m.name + " from the new primary");
     }
+    return reclone(ctx, m, primary_port);
+  }
+
+ private:
+  Result<void> reclone(SandboxContext& ctx, const Member& m, int primary_port) {
+    const fs::path data = ctx.member_dir(m);
     std::error_code ec;
     fs::remove_all(data, ec);
     if (ec) return make_error("cannot remove " + data.string() + ": " + ec.message());
     return clone_replica(*bin_, ctx, m, primary_port);
   }
 
- private:
   std::optional<PgBinaries> bin_;  // found on first need: `down` of a stopped sandbox needs none
 };
 
