@@ -478,6 +478,7 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
       log("shard " + topo.shards[shard].name + ": " + r.error().message());
     }
   }
+  ops_->replay_done();
   if (auto forgotten = ctx_.journal->forget_after(shard, from); !forgotten)
     log(forgotten.error().message());
   journal_trimmed_.erase(shard);

@@ -62,6 +62,8 @@ class FailoverOps {
   // wrote it (replication/write_journal.h), all of it or nothing.
   virtual Result<void> replay(const ServerAddress& primary, const journal::Entry& entry,
                               const std::string& user, const std::string& password) = 0;
+  // The catch-up replayed its last entry: connections kept for replay() close.
+  virtual void replay_done() {}
   // Of a shard's journaled transactions, those a new primary lacks, in the
   // order to replay them. MariaDB: those past `took_over_at` (the caller
   // reads only those); PostgreSQL: asked of the server by transaction id.
