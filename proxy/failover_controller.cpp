@@ -270,12 +270,9 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
   ctx_.failing_over[shard].store(true, std::memory_order_release);
   log("shard " + r.shard + ": failing over from " + r.old_primary + " to " + r.new_primary);
 
-  auto fenced = ops_->fence(address(old));
-  update(id, [&](FailoverReport& rep) {
-    rep.steps.push_back(fenced ? "fenced " + r.old_primary
-                               : "could not fence " + r.old_primary + " (" +
-                                     fenced.error().message() + "); the proxy no longer uses it");
-  });
+  cut_connections(old);
+  const std::string fence_step = fence_dead_primary(old);
+  update(id, [&](FailoverReport& rep) { rep.steps.push_back(fence_step); });
   const auto deadline = t0 + ctx_.failover_promote_timeout;
   auto promoted = ops_->promote(address(candidate), std::nullopt, deadline);
   if (!promoted) {
@@ -318,6 +315,36 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
     rep.outcome = "promoted";
     rep.finished = true;
   });
+}
+
+// A dead primary's connections mostly broke with it, but one cut off by a
+// network partition leaves them hanging: statements in flight there get
+// their error now, not when TCP gives up minutes later.
+void FailoverController::cut_connections(std::uint32_t backend) {
+  for (auto& w : ctx_.workers)
+    asio::post(w->io(), [worker = w.get(), backend] { worker->abort_backend(backend); });
+}
+
+// A primary cut off by a network partition does not even refuse the
+// connection: its fence would wait out the connect timeout (libpq: at
+// least 2 s) before the promotion could start. It gets kFenceWait; then the
+// promotion goes ahead and the fence keeps trying in the background. The
+// proxy already sends the old primary nothing, and watch_fenced fences it
+// whenever it answers again.
+std::string FailoverController::fence_dead_primary(std::uint32_t backend) {
+  constexpr auto kFenceWait = std::chrono::milliseconds(300);
+  const std::string& name = ctx_.topology->backends[backend].name;
+  if (background_fence_.valid()) background_fence_.wait();  // one at a time
+  background_fence_ = std::async(std::launch::async, [ops = ops_.get(), server = address(backend)] {
+    return ops->fence(server);
+  });
+  if (background_fence_.wait_for(kFenceWait) != std::future_status::ready)
+    return "fencing " + name + ": no answer within " + std::to_string(kFenceWait.count()) +
+           " ms (unreachable); the proxy no longer uses it and fences it when it answers";
+  auto fenced = background_fence_.get();
+  return fenced ? "fenced " + name
+                : "could not fence " + name + " (" + fenced.error().message() +
+                      "); the proxy no longer uses it";
 }
 
 void FailoverController::switch_over(const Switchover& request,

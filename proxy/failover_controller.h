@@ -114,6 +114,8 @@ class FailoverController {
 
   void run();
   void check(const replication::HealthSnapshot& health);
+  void cut_connections(std::uint32_t backend);
+  std::string fence_dead_primary(std::uint32_t backend);
   void fail_over(std::uint32_t shard, std::uint32_t candidate,
                  const replication::HealthSnapshot& health);
   void switch_over(const Switchover& request, const replication::HealthSnapshot& health);
@@ -146,6 +148,9 @@ class FailoverController {
   TopologyStore* store_;           // null without data_dir: versions live in memory only
   config::TopologyRecord record_;  // the current version (failover thread only)
   std::unique_ptr<replication::FailoverOps> ops_;
+  // A fence still trying to reach an old primary that did not answer in
+  // time (fence_dead_primary); destroyed before ops_, waiting for it.
+  std::future<Result<void>> background_fence_;
 
   // Failover thread only.
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> retry_after_;  // by shard

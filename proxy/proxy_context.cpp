@@ -107,6 +107,11 @@ void Worker::close_expired_idle() {
   for (auto& [key, pool] : pools_) pool->close_expired(now);
 }
 
+void Worker::abort_backend(std::uint32_t backend) {
+  for (auto& [key, pool] : pools_)
+    if (std::get<0>(key) == backend) pool->abort_all();
+}
+
 void Worker::run() {
   io_.run();
 }

@@ -157,6 +157,9 @@ class Worker {
 
   void run();  // blocks: the thread body
   void close_expired_idle();
+  // Cuts every connection of this worker to `backend` (fenced): see
+  // backend::LiveSockets. Runs on this worker's thread.
+  void abort_backend(std::uint32_t backend);
 
  private:
   ProxyContext& ctx_;

@@ -67,6 +67,8 @@ class MyServerConnection {
   // Statements prepared here, by their text.
   std::unordered_map<std::string, MyServerStatement> prepared;
   std::uint64_t use_clock = 0;
+  // In its pool's set of live sockets, from the pool's connect() on.
+  LiveSockets::Membership live;
 
  private:
   asio::awaitable<Result<void>> connect_socket(const router::BackendInfo& backend);

@@ -49,6 +49,8 @@ class PgServerConnection {
   // Session settings applied here: setting name -> the SQL that applied it.
   session::SharedSettings settings;
   std::chrono::steady_clock::time_point idle_since{};
+  // In its pool's set of live sockets, from the pool's connect() on.
+  LiveSockets::Membership live;
 
  private:
   asio::awaitable<Result<void>> connect_socket(const router::BackendInfo& backend);

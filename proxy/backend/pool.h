@@ -36,6 +36,9 @@ class PoolBase {
   virtual std::size_t waiting() const = 0;
   // Closes connections idle for longer than the idle timeout.
   virtual void close_expired(std::chrono::steady_clock::time_point now) = 0;
+  // Closes the idle connections and resets the leased ones, whose sessions
+  // see their pending and next operations fail: the backend was fenced.
+  virtual void abort_all() = 0;
 };
 
 template <class Conn>
@@ -79,7 +82,7 @@ class Pool final : public PoolBase {
 
   // Returns a connection. Not reusable (broken, or in an unknown state): closed.
   void release(std::unique_ptr<Conn> c, bool reusable) {
-    if (!reusable || c->state == ServerState::Broken) {
+    if (!reusable || c->state == ServerState::Broken || !c->socket().is_open()) {
       --total_;
       c.reset();
       wake_one();
@@ -111,6 +114,11 @@ class Pool final : public PoolBase {
     });
   }
 
+  void abort_all() override {
+    drain_idle();
+    live_->abort_all();
+  }
+
   const router::BackendInfo& backend() const override { return backend_; }
   std::size_t total() const override { return total_; }
   std::size_t idle() const override { return idle_.size(); }
@@ -129,6 +137,7 @@ class Pool final : public PoolBase {
   asio::awaitable<Result<std::unique_ptr<Conn>>> connect() {
     ++total_;
     auto c = std::make_unique<Conn>(ex_, backend_.index);
+    c->live = LiveSockets::Membership(live_, &c->socket());
     bump(metrics_.server_connects_total);
     auto opened = co_await c->open(backend_, login_, limits_.connect_timeout);
     if (!opened) {
@@ -157,6 +166,7 @@ class Pool final : public PoolBase {
   PoolLimits limits_;
   Metrics& metrics_;
   std::vector<std::unique_ptr<Conn>> idle_;
+  std::shared_ptr<LiveSockets> live_ = std::make_shared<LiveSockets>();
   std::list<Waiter*> waiters_;
   std::size_t total_ = 0;
 };

@@ -3,6 +3,7 @@
 #include "proxy/backend/pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <exception>
@@ -17,7 +18,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 // Stands in for PgServerConnection: open() succeeds or fails as the test says,
-// optionally after a delay.
+// optionally after a delay. Its socket is a real, unconnected one, so that
+// the pool can see it closed.
 struct FakeConn {
   static inline bool fail_open = false;
   static inline std::chrono::milliseconds open_delay{0};
@@ -25,7 +27,8 @@ struct FakeConn {
   static inline int alive = 0;
 
   FakeConn(asio::any_io_executor ex, std::uint32_t backend_index)
-      : executor(std::move(ex)), index(backend_index) {
+      : executor(std::move(ex)), index(backend_index), sock(executor) {
+    sock.open(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM));
     ++alive;
   }
   FakeConn(const FakeConn&) = delete;
@@ -46,6 +49,8 @@ struct FakeConn {
     co_return Result<void>{};
   }
 
+  asio::generic::stream_protocol::socket& socket() { return sock; }
+
   ServerState state = ServerState::Connecting;
   Clock::time_point idle_since{};
 
@@ -54,6 +59,8 @@ struct FakeConn {
   std::string opened_backend;
   std::string opened_user;
   std::chrono::milliseconds connect_timeout{0};
+  asio::generic::stream_protocol::socket sock;
+  LiveSockets::Membership live;
 };
 
 using FakePool = Pool<FakeConn>;
@@ -397,6 +404,31 @@ TEST_F(PoolTest, DrainIdleClosesOnlyIdleConnections) {
   pool->drain_idle();
   EXPECT_EQ(pool->total(), 0u);
   EXPECT_EQ(FakeConn::alive, 0);
+}
+
+// A fenced backend: idle connections close, leased ones have their sockets
+// reset under their sessions, and none goes back to the pool after.
+TEST_F(PoolTest, AbortAllResetsLeasedConnectionsAndClosesIdleOnes) {
+  auto pool = make_pool(3);
+  Outcome a = acquire(*pool), b = acquire(*pool);
+  pool->release(std::move(*a.result), true);
+  ASSERT_EQ(pool->idle(), 1u);
+  FakeConn* leased = b.conn();
+  ASSERT_TRUE(leased->socket().is_open());
+
+  pool->abort_all();
+  EXPECT_EQ(pool->idle(), 0u);
+  EXPECT_EQ(FakeConn::alive, 1);
+  EXPECT_FALSE(leased->socket().is_open()) << "a statement in flight there would wait on";
+
+  pool->release(std::move(*b.result), true);  // its session thinks it is fine
+  EXPECT_EQ(pool->idle(), 0u) << "a reset connection went back to the pool";
+  EXPECT_EQ(pool->total(), 0u);
+  EXPECT_EQ(FakeConn::alive, 0);
+
+  Outcome c = acquire(*pool);  // new connections work as before
+  ASSERT_NE(c.conn(), nullptr);
+  EXPECT_TRUE(c.conn()->socket().is_open());
 }
 
 TEST_F(PoolTest, CloseExpiredClosesConnectionsIdlePastTheTimeout) {
