@@ -12,6 +12,7 @@ packages=(
   postgresql-15 postgresql-client-15
   mariadb-server mariadb-client sysbench
   pgbouncer haproxy curl procps iproute2 openssl
+  nftables  # the failover drill's network partition (shardctl drill --partition)
 )
 
 missing=()

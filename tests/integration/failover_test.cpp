@@ -39,6 +39,8 @@ struct DrillSandbox {
 
   std::string sandbox() const { return dir + "/sbx"; }
   std::string config() const { return sandbox() + "/shardgate.yaml"; }
+  // A sandbox directory whose only file is the config with Unix sockets.
+  std::string unix_socket_dir() const { return dir + "/unix-sockets"; }
   std::string admin() const { return "127.0.0.1:" + std::to_string(admin_port); }
   std::string member(const std::string& role) const {
     return std::string(std::string(engine) == "mysql" ? "my" : "pg") + "-s0-" + role;
@@ -56,6 +58,22 @@ struct DrillSandbox {
                            std::to_string(admin_port) + " --dir " + sandbox(),
                        &out);
     ASSERT_EQ(rc, 0) << "sandbox up failed:\n" << out;
+    // The proxy reaches the servers over TCP, as across machines: a network
+    // partition (nftables) cuts TCP, not Unix sockets. The config as written
+    // is kept for the test of the drill's refusal.
+    std::ifstream in(config());
+    const std::string written((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    ::mkdir(unix_socket_dir().c_str(), 0755);
+    std::ofstream(unix_socket_dir() + "/shardgate.yaml") << written;
+    std::ofstream tcp(config(), std::ios::trunc);
+    for (std::size_t at = 0; at < written.size();) {
+      const std::size_t end = std::min(written.find('\n', at), written.size());
+      const std::string line = written.substr(at, end - at);
+      if (line.find("unix_socket") == std::string::npos) tcp << line << "\n";
+      at = end + 1;
+    }
+    tcp.close();
     proxy = start_proxy(config(), proxy_port);
     ASSERT_GT(proxy, 0);
   }
@@ -146,9 +164,10 @@ void expect_nothing_lost(const json::object& r) {
 // The drills of one engine, in order on one sandbox.
 void hung_primary_is_not_failed_over(DrillSandbox& s) {
   const auto before = primary_of(s.topology());
-  // Frozen for 2 s: the proxy's probes fail past failures_before_down, but the
-  // replicas still hold their replication connections, so it must wait.
-  auto r = s.drill("--pause primary --pause-ms 2000 --duration 6 --load 100");
+  // Frozen for 1.2 s: the proxy's probes fail past failures_before_down, but
+  // the replicas still hold their replication connections (the sandbox's
+  // replicas give up on a primary silent for 2 s), so it must wait.
+  auto r = s.drill("--pause primary --pause-ms 1200 --duration 6 --load 100");
   expect_nothing_lost(r);
   EXPECT_FALSE(flag(r, "failed_over")) << "a hung primary its replicas still held was replaced";
   EXPECT_EQ(primary_of(s.topology()), before);
@@ -187,6 +206,30 @@ void failed_over_topology_survives_a_restart(DrillSandbox& s) {
   ASSERT_GT(s.proxy, 0);
   EXPECT_EQ(primary_of(s.topology()), before)
       << "a restart with the unchanged config went back to the configured primary";
+}
+
+// The primary keeps running but nothing reaches it over the network: its
+// connections hang rather than break. The replicas notice their silent
+// stream within 2 s and confirm; the proxy cuts its own connections there
+// (statements in flight get an error, not a wait of minutes) and promotes.
+// When the partition heals, the old primary is still writable as far as it
+// knows: the proxy must fence it before anything reaches it.
+void partition_fails_over_and_fences_the_old_primary(DrillSandbox& s) {
+  std::string out;
+  EXPECT_NE(run(bin("shardctl") + " drill failover --dir " + s.unix_socket_dir() +
+                    " --partition primary 2>&1",
+                &out),
+            0);
+  EXPECT_NE(out.find("which a network partition does not cut"), std::string::npos) << out;
+
+  auto r = s.drill("--partition primary --rejoin --duration 8 --load 200");
+  expect_nothing_lost(r);
+  EXPECT_TRUE(flag(r, "failed_over"));
+  EXPECT_EQ(text(r, "old_primary_read_only_after_heal"), "yes");
+  EXPECT_EQ(text(r, "old_primary_rejoined"), "yes");
+  ASSERT_TRUE(r.contains("write_unavailable_ms"));
+  EXPECT_LT(r.at("write_unavailable_ms").to_number<double>(), 6000)
+      << "statements in flight on the cut-off primary waited instead of failing";
 }
 
 void bad_switchovers_are_refused(DrillSandbox& s) {
@@ -399,6 +442,9 @@ void unreplicated_writes_are_discarded_on_rejoin(DrillSandbox& s) {
   }                                                                                \
   TEST_F(Suite, CrashUnderLoadFailsOverAndTheOldPrimaryRejoins) {                  \
     crash_loses_nothing(sandbox_);                                                 \
+  }                                                                                \
+  TEST_F(Suite, PartitionedPrimaryIsFailedOverAndFencedWhenItComesBack) {          \
+    partition_fails_over_and_fences_the_old_primary(sandbox_);                     \
   }                                                                                \
   TEST_F(Suite, PlannedSwitchoverLosesNothing) {                                   \
     switchover_loses_nothing(sandbox_);                                            \

@@ -17,6 +17,7 @@
 #include "proxy/config/load_config.h"
 #include "tools/shardctl/admin_client.h"
 #include "tools/shardctl/drill_client.h"
+#include "tools/shardctl/partition.h"
 #include "tools/shardctl/sandbox.h"
 #include "tools/shardctl/sandbox_config.h"
 
@@ -106,6 +107,24 @@ Result<void> stop_receiving(const DrillTarget& replica) {
     if (Clock::now() > give_up) return make_error("its WAL receiver did not stop within 5 s");
     std::this_thread::sleep_for(milliseconds(10));
   }
+}
+
+// "yes" once the server refuses writes by default (the proxy fenced it),
+// asked directly for up to 10 s; else what it answered.
+std::string old_primary_read_only(const DrillTarget& server) {
+  const std::string sql =
+      server.mysql ? "SELECT @@global.read_only" : "SHOW default_transaction_read_only";
+  const std::string yes = server.mysql ? "1" : "on";
+  const auto give_up = Clock::now() + std::chrono::seconds(10);
+  std::string last = "no answer";
+  while (Clock::now() < give_up) {
+    auto c = drill_connect(server);
+    auto v = c ? (*c)->column(sql) : Result<std::vector<std::string>>(c.error());
+    if (v && !v->empty() && v->front() == yes) return "yes";
+    last = v ? (v->empty() ? "no row" : v->front()) : v.error().message();
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return "no: still " + last + " after 10 s";
 }
 
 Result<std::int64_t> statements_to(const std::string& admin, const std::string& backend) {
@@ -227,6 +246,15 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   const ShardMember* old_primary = before->primary();
   if (!old_primary) return make_error("shard " + options.shard + " has no primary");
   const std::string old_name = old_primary->name;
+  if (options.fault == "partition") {
+    for (const auto& shard : cfg->clusters(0).shards())
+      for (const auto& b : shard.backends())
+        if (b.name() == old_name && (!b.unix_socket_dir().empty() || !b.unix_socket().empty()))
+          return make_error(
+              "--partition primary: the proxy reaches " + old_name + " over its Unix socket (" +
+              config_path + "), which a network partition does not cut; remove its unix_socket" +
+              (mysql ? "" : "_dir") + " line and restart the proxy, so that it connects over TCP");
+  }
 
   {
     auto setup = drill_connect(proxy);
@@ -259,6 +287,8 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
     }
     std::this_thread::sleep_for(milliseconds(options.lag_ms));
   }
+  const int old_primary_port = old_primary->port;
+  std::unique_ptr<PortPartition> partition;
   const auto fault_at = Clock::now();
   const std::int64_t fault_unix_ms = unix_ms();
   if (!fault_error.empty()) {
@@ -269,6 +299,13 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
     if (sent && options.lose_data) {
       auto lost = sandbox_destroy_member_data(options.dir, old_name, *sent);
       if (!lost) fault_error = lost.error().message();
+    }
+  } else if (options.fault == "partition") {
+    auto cut = PortPartition::cut(old_primary_port);
+    if (cut) {
+      partition = std::move(*cut);
+    } else {
+      fault_error = cut.error().message();
     }
   } else if (options.fault == "pause") {
     auto sent = sandbox_signal_member(options.dir, old_name, SIGSTOP);
@@ -295,6 +332,19 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   const bool promoted = report && report->at("outcome").as_string() == "promoted";
+  // The partition heals once the shard has failed over: the old primary,
+  // still running and still writable, is reachable again and must be
+  // fenced before anything reaches it.
+  std::string fenced_after_heal;
+  if (partition) {
+    if (auto healed = partition->heal(); !healed) {
+      fault_error = healed.error().message();
+    } else if (promoted) {
+      fenced_after_heal = old_primary_read_only(
+          DrillTarget{mysql, old_primary->host, old_primary_port, cfg->clusters(0).monitor().user(),
+                      cfg->clusters(0).monitor().password(), ""});
+    }
+  }
   std::optional<std::int64_t> fenced_statements_before;
   if (promoted) {
     auto n = statements_to(admin, old_name);
@@ -410,6 +460,7 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   bool passed = fault_error.empty() && verify_error.empty() && missing && *missing == 0 &&
                 to_fenced == 0 && (expect_failover ? promoted : !report);
   if (options.rejoin && expect_failover) passed = passed && rejoin_status == "yes";
+  if (partition && promoted) passed = passed && fenced_after_heal == "yes";
 
   json::object o;
   o["engine"] = mysql ? "mysql" : "postgres";
@@ -448,6 +499,7 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   if (in_doubt_committed) o["failed_but_committed"] = *in_doubt_committed;
   if (!verify_error.empty()) o["verify_error"] = verify_error;
   o["statements_to_fenced_primary"] = to_fenced;
+  if (!fenced_after_heal.empty()) o["old_primary_read_only_after_heal"] = fenced_after_heal;
   o["old_primary_rejoined"] = rejoin_status;
   if (rejoin_ms) o["rejoin_ms"] = *rejoin_ms;
   o["passed"] = passed;

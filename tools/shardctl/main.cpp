@@ -52,7 +52,8 @@ constexpr const char* kUsage =
     "  shardctl reshard add-shard --shard NAME --config FILE [--admin HOST:PORT]\n"
     "  shardctl failover     --shard S [--to NAME] [--admin HOST:PORT | --config FILE]\n"
     "  shardctl drill failover [--dir DIR] [--shard S]\n"
-    "                        [--kill primary | --stop primary | --pause primary | --switchover]\n"
+    "                        [--kill primary | --stop primary | --pause primary |\n"
+    "                         --partition primary | --switchover]\n"
     "                        [--load QPS] [--duration SEC] [--writers N] [--pause-ms MS]\n"
     "                        [--lag-ms MS] [--lose-data] [--prepared] [--rejoin] [--json]\n"
     "  shardctl help\n"
@@ -82,7 +83,9 @@ constexpr const char* kUsage =
     "  when it fails. --rejoin brings the old primary back as a replica. --lag-ms\n"
     "  stops the replicas receiving MS before the fault, and --lose-data deletes\n"
     "  the killed primary's data: only the proxy's write journal has the last\n"
-    "  writes.\n";
+    "  writes. --partition drops the primary's TCP traffic both ways (nftables)\n"
+    "  until the shard has failed over, then heals it and checks that the old\n"
+    "  primary was fenced (made read-only).\n";
 
 using Args = std::vector<std::string>;
 
@@ -455,10 +458,6 @@ int drill(const Args& args) {
     o.fault = "switchover";
   }
   if (faults > 1) return usage_error("choose one fault");
-  if (o.fault == "partition")
-    return usage_error(
-        "--partition primary needs network namespaces the sandbox does not set up yet; "
-        "--pause primary makes the primary unreachable while its replicas keep their streams");
   for (const auto& [name, target] :
        std::vector<std::pair<std::string, int*>>{{"--load", &o.load},
                                                  {"--duration", &o.duration},
