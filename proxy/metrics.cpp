@@ -10,22 +10,25 @@ std::string render_prometheus(const std::vector<const Metrics*>& per_thread,
     out += std::string("# TYPE shardgate_") + name + " counter\n";
     out += std::string("shardgate_") + name + " " + std::to_string(value) + "\n";
   };
-#define SHARDGATE_RENDER_COUNTER(name, help)                                  \
-  {                                                                           \
-    std::uint64_t sum = 0;                                                    \
+#define SHARDGATE_RENDER_COUNTER(name, help)                                            \
+  {                                                                                     \
+    std::uint64_t sum = 0;                                                              \
     for (const Metrics* m : per_thread) sum += m->name.load(std::memory_order_relaxed); \
-    counter(#name, help, sum);                                                \
+    counter(#name, help, sum);                                                          \
   }
   SHARDGATE_COUNTERS(SHARDGATE_RENDER_COUNTER)
 #undef SHARDGATE_RENDER_COUNTER
 
   std::int64_t clients = 0;
-  for (const Metrics* m : per_thread) clients += m->clients_connected.load(std::memory_order_relaxed);
+  for (const Metrics* m : per_thread)
+    clients += m->clients_connected.load(std::memory_order_relaxed);
   out += "# HELP shardgate_clients_connected Client connections open now\n";
   out += "# TYPE shardgate_clients_connected gauge\n";
   out += "shardgate_clients_connected " + std::to_string(clients) + "\n";
 
-  out += "# HELP shardgate_statement_latency_seconds Time from a client's statement to the server's answer relayed\n";
+  out +=
+      "# HELP shardgate_statement_latency_seconds Time from a client's statement to the server's "
+      "answer relayed\n";
   out += "# TYPE shardgate_statement_latency_seconds histogram\n";
   std::uint64_t cumulative = 0;
   std::uint64_t sum_us = 0;
