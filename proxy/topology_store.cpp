@@ -99,6 +99,50 @@ std::string cluster_digest(const config::Cluster& cluster) {
   return hex;
 }
 
+namespace {
+
+// What the control plane decided since the config file was written, kept
+// through a config change: which member is primary, which are fenced, each
+// shard's epoch (failover), its key range (resharding), and shards added
+// while running. Otherwise an operator who edits anything else and restarts
+// would hand writes back to a primary that was failed over, under an epoch
+// its fence no longer outranks, and route keys to shards that gave them up.
+// Returns whether anything differed from the config.
+bool keep_control_plane_decisions(const config::Cluster& stored, config::Cluster& cluster) {
+  bool kept = false;
+  for (const auto& was : stored.shards()) {
+    config::Shard* now = nullptr;
+    for (auto& s : *cluster.mutable_shards())
+      if (s.name() == was.name()) now = &s;
+    if (!now) {
+      *cluster.add_shards() = was;
+      kept = true;
+      continue;
+    }
+    kept |= now->epoch() != was.epoch() || now->key_range() != was.key_range();
+    now->set_epoch(was.epoch());
+    now->set_key_range(was.key_range());
+    // Roles carry over only when the stored primary is still configured:
+    // a shard must keep exactly one.
+    bool primary_configured = false;
+    for (const auto& b : was.backends())
+      if (b.role() == config::Backend::PRIMARY)
+        for (const auto& c : now->backends()) primary_configured |= c.name() == b.name();
+    if (!primary_configured) continue;
+    for (auto& c : *now->mutable_backends()) {
+      for (const auto& b : was.backends()) {
+        if (b.name() != c.name()) continue;
+        kept |= c.role() != b.role() || c.fenced() != b.fenced();
+        c.set_role(b.role());
+        c.set_fenced(b.fenced());
+      }
+    }
+  }
+  return kept;
+}
+
+}  // namespace
+
 Result<config::TopologyRecord> reconcile_with_config(TopologyStore& store,
                                                      const config::Cluster& from_config) {
   auto stored = store.current(from_config.name());
@@ -108,12 +152,17 @@ Result<config::TopologyRecord> reconcile_with_config(TopologyStore& store,
   config::TopologyRecord record;
   record.set_version(*stored ? (*stored)->version() + 1 : 1);
   *record.mutable_cluster() = from_config;
+  const bool kept =
+      *stored && keep_control_plane_decisions((*stored)->cluster(), *record.mutable_cluster());
   record.set_config_digest(digest);
   record.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count());
-  record.set_reason(*stored ? "the configuration file changed"
-                            : "seeded from the configuration file");
+  record.set_reason(!*stored ? "seeded from the configuration file"
+                    : kept   ? "the configuration file changed; primaries, fencing, epochs, key "
+                               "ranges and added shards kept from version " +
+                                 std::to_string((*stored)->version())
+                           : "the configuration file changed");
   if (auto r = store.publish(record); !r) return r.error();
   return record;
 }

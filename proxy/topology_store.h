@@ -43,7 +43,10 @@ std::string cluster_digest(const config::Cluster& cluster);
 
 // The record to serve at start: the stored one when the config's cluster
 // section is what it was built from; otherwise (first start, or the operator
-// changed the config) a new version from the config, published first.
+// changed the config) a new version from the config, published first. A
+// changed config keeps what failover and resharding decided since: the
+// primaries and fenced members (while the stored primary is still
+// configured), epochs, key ranges and shards added while running.
 Result<config::TopologyRecord> reconcile_with_config(TopologyStore& store,
                                                      const config::Cluster& from_config);
 

@@ -108,6 +108,79 @@ TEST_F(TopologyStoreTest, AVersionPublishedByTheControlPlaneSurvivesAnUnchangedC
   EXPECT_EQ(served->reason(), "failover");
 }
 
+// An operator edits the config after a failover and a resharding cutover,
+// then restarts: the edit takes effect, and what the control plane decided
+// stays (else writes would go back to the old primary).
+TEST_F(TopologyStoreTest, AChangedConfigKeepsFailoverAndReshardingDecisions) {
+  const std::string yaml = R"(listeners:
+  - {protocol: postgres, port: 6432}
+users:
+  - {name: app, password: app}
+clusters:
+  - name: main
+    engine: postgres
+    shards:
+      - name: s0
+        backends:
+          - {name: a, host: 127.0.0.1, port: 5432, role: primary}
+          - {name: a2, host: 127.0.0.1, port: 5434, role: replica}
+      - name: s1
+        backends:
+          - {name: b, host: 127.0.0.1, port: 5433, role: primary}
+    sharding:
+      tables:
+        - {name: users, column: id}
+)";
+  auto store = TopologyStore::open(dir_);
+  ASSERT_TRUE(store);
+  auto v1 = reconcile_with_config(**store, cluster_of(yaml));
+  ASSERT_TRUE(v1);
+  config::TopologyRecord v2 = *v1;  // a2 promoted, a fenced; s0 given "-40"; s2 added
+  v2.set_version(2);
+  auto* s0 = v2.mutable_cluster()->mutable_shards(0);
+  s0->set_epoch(1);
+  s0->set_key_range("-40");
+  s0->mutable_backends(0)->set_role(config::Backend::REPLICA);
+  s0->mutable_backends(0)->set_fenced(true);
+  s0->mutable_backends(1)->set_role(config::Backend::PRIMARY);
+  v2.mutable_cluster()->mutable_shards(1)->set_key_range("40-80");
+  auto* added = v2.mutable_cluster()->add_shards();
+  added->set_name("s2");
+  added->set_key_range("80-");
+  *added->add_backends() = v2.cluster().shards(1).backends(0);
+  added->mutable_backends(0)->set_name("c");
+  ASSERT_TRUE((*store)->publish(v2));
+
+  std::string edited = yaml;
+  edited.replace(edited.find("port: 5433"), 10, "port: 6433");
+  auto v3 = reconcile_with_config(**store, cluster_of(edited));
+  ASSERT_TRUE(v3);
+  EXPECT_EQ(v3->version(), 3u);
+  EXPECT_NE(v3->reason().find("kept from version 2"), std::string::npos) << v3->reason();
+  const auto& c = v3->cluster();
+  ASSERT_EQ(c.shards_size(), 3);
+  EXPECT_EQ(c.shards(1).backends(0).port(), 6433u) << "the edit itself is lost";
+  EXPECT_EQ(c.shards(0).epoch(), 1u);
+  EXPECT_EQ(c.shards(0).key_range(), "-40");
+  EXPECT_EQ(c.shards(0).backends(0).role(), config::Backend::REPLICA);
+  EXPECT_TRUE(c.shards(0).backends(0).fenced());
+  EXPECT_EQ(c.shards(0).backends(1).role(), config::Backend::PRIMARY);
+  EXPECT_EQ(c.shards(1).key_range(), "40-80");
+  EXPECT_EQ(c.shards(2).name(), "s2");
+
+  // The failed-over primary taken out of the config: its shard's roles come
+  // from the config again (one primary), the epoch stays.
+  std::string without_a2 = edited;
+  without_a2.erase(without_a2.find("          - {name: a2"),
+                   without_a2.find("      - name: s1") - without_a2.find("          - {name: a2"));
+  auto v4 = reconcile_with_config(**store, cluster_of(without_a2));
+  ASSERT_TRUE(v4);
+  const auto& s0_now = v4->cluster().shards(0);
+  ASSERT_EQ(s0_now.backends_size(), 1);
+  EXPECT_EQ(s0_now.backends(0).role(), config::Backend::PRIMARY);
+  EXPECT_EQ(s0_now.epoch(), 1u);
+}
+
 TEST_F(TopologyStoreTest, OneProcessOwnsADataDir) {
   auto first = TopologyStore::open(dir_);
   ASSERT_TRUE(first);
