@@ -63,6 +63,10 @@ void PgSession::detach(bool reusable) {
 }
 
 void PgSession::note_statement_done() {
+  if (journal_txn_ && journal_txn_->query_recorded) {
+    if (tracker_.error_seen()) journal_txn_->statements.pop_back();
+    journal_txn_->query_recorded = false;
+  }
   if (journal_txn_ && tracker_.transaction_status() == 'I') journal_txn_.reset();
   if (pending_setting_) {
     if (!tracker_.error_seen() && tracker_.transaction_status() == 'I') {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <vector>
 
 #include "proxy/protocol/postgres/frame.h"
 #include "proxy/session/pg_session.h"
@@ -38,17 +39,53 @@ bool sets_something(std::string_view sql, const router::Statement& stmt) {
   return head && (router::is_keyword((*head)[0], "set") || router::is_keyword((*head)[0], "reset"));
 }
 
+// The first word of each statement of the text, or nothing when the text
+// does not lex to the end.
+std::optional<std::vector<router::Token>> statement_heads(std::string_view sql) {
+  router::SqlLexer lexer(sql, router::Dialect::Postgres);
+  std::vector<router::Token> heads;
+  bool at_start = true;
+  for (router::Token t = lexer.next(); t.kind != router::TokenKind::End; t = lexer.next()) {
+    if (t.kind == router::TokenKind::Error) return std::nullopt;
+    if (t.kind == router::TokenKind::Comment) continue;
+    if (t.kind == router::TokenKind::Semicolon) {
+      at_start = true;
+    } else if (at_start) {
+      heads.push_back(t);
+      at_start = false;
+    }
+  }
+  return heads;
+}
+
+// Words that begin or end a transaction or a savepoint (PREPARE TRANSACTION
+// too; a PREPARE of a statement is refused with it, which costs nothing).
+bool controls_transaction(const router::Token& head) {
+  for (const char* word :
+       {"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"})
+    if (router::is_keyword(head, word)) return true;
+  return false;
+}
+
 }  // namespace
 
 bool journalable_write(std::string_view sql, const router::Statement& stmt) {
-  if (stmt.multi_statement) return false;
   if (stmt.kind != router::StatementKind::Write && stmt.kind != router::StatementKind::Ddl)
     return false;
-  auto head = leading_words(sql);
-  if (!head) return false;
-  if (router::is_keyword((*head)[0], "copy") || router::is_keyword((*head)[0], "call"))
-    return false;
+  auto heads = statement_heads(sql);
+  if (!heads) return false;
+  for (const router::Token& head : *heads) {
+    if (router::is_keyword(head, "copy") || router::is_keyword(head, "call")) return false;
+    // Several statements run as one transaction, as a replay runs them,
+    // unless the text itself begins or ends one.
+    if (stmt.multi_statement && controls_transaction(head)) return false;
+  }
   return !router::runs_outside_transaction(sql);
+}
+
+std::size_t statement_count(std::string_view sql) {
+  auto heads = statement_heads(sql);
+  return heads ? heads->size() : 0;
 }
 
 bool plain_commit(std::string_view sql, const router::Statement& stmt) {
@@ -176,6 +213,7 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
     journal_txn_ = std::make_unique<PgJournalTxn>();
     journal_txn_->statements.emplace_back().set_sql(std::string(sql));
     journal_txn_->differs = pg_replay_may_differ(sql);
+    journal_txn_->tail_statements = statement_count(sql);
     rewritten = with_journal_select_after(sql, prepare_journal_select());
     return Expect::JournalTail;
   }
@@ -190,23 +228,23 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
     rewritten = with_journal_select_before(sql, prepare_journal_select());
     return Expect::JournalHead;
   }
-  if (sets_something(sql, stmt)) {
-    // A SET (or SET LOCAL) inside the transaction changes how the statements
-    // after it run (TimeZone, search_path ...): replayed in its place.
-    if (!journal_txn_) journal_txn_ = std::make_unique<PgJournalTxn>();
-    journal_txn_->statements.emplace_back().set_sql(std::string(sql));
-    return Expect::Query;
-  }
-  if (!router::writes_data(stmt) && stmt.kind != router::StatementKind::Savepoint)
-    return Expect::Query;
+  // A SET (or SET LOCAL) inside the transaction changes how the statements
+  // after it run (TimeZone, search_path ...), and SAVEPOINT, RELEASE and
+  // ROLLBACK TO which of them count: each is replayed in its place. A
+  // statement that fails leaves the journal again (note_statement_done): it
+  // changed nothing, and the client had to ROLLBACK TO a savepoint before
+  // it to go on, which is journaled.
+  const bool in_place = sets_something(sql, stmt) ||
+                        (stmt.kind == router::StatementKind::Savepoint && !stmt.multi_statement);
+  if (!in_place && !router::writes_data(stmt)) return Expect::Query;
   if (!journal_txn_) journal_txn_ = std::make_unique<PgJournalTxn>();
-  if (stmt.kind == router::StatementKind::Savepoint || !journalable_write(sql, stmt)) {
-    // ROLLBACK TO would make a replay of the statements before it wrong.
+  if (!in_place && !journalable_write(sql, stmt)) {
     journal_txn_->broken = true;
-  } else {
-    journal_txn_->statements.emplace_back().set_sql(std::string(sql));
-    journal_txn_->differs = journal_txn_->differs || pg_replay_may_differ(sql);
+    return Expect::Query;
   }
+  journal_txn_->statements.emplace_back().set_sql(std::string(sql));
+  journal_txn_->differs = journal_txn_->differs || pg_replay_may_differ(sql);
+  journal_txn_->query_recorded = true;
   return Expect::Query;
 }
 

@@ -31,12 +31,19 @@ namespace shardgate::session {
 inline constexpr std::string_view kJournalSelect =
     "SELECT pg_current_xact_id_if_assigned()::text, pg_current_wal_insert_lsn()::text";
 
-// A single data-changing statement that may run in a transaction block:
-// INSERT, UPDATE, DELETE, MERGE, DDL; not COPY (its data comes later), CALL
-// (a procedure may commit), nor what PostgreSQL refuses in a transaction
-// block (CREATE INDEX CONCURRENTLY ...). Unterminated text is refused too:
-// the SELECT after it would end up inside a comment or a string.
+// Data-changing statements that may run in a transaction block: INSERT,
+// UPDATE, DELETE, MERGE, DDL, one or several in one text; not COPY (its data
+// comes later), CALL (a procedure may commit), what PostgreSQL refuses in a
+// transaction block (CREATE INDEX CONCURRENTLY ...), nor several statements
+// of which one begins or ends a transaction or a savepoint (the text's
+// statements would not make the one transaction a replay makes of them).
+// Unterminated text is refused too: the SELECT after it would end up inside
+// a comment or a string.
 bool journalable_write(std::string_view sql, const router::Statement& stmt);
+
+// How many statements the text holds (empty ones between semicolons do not
+// count: the server answers nothing for them); 0 when it does not lex.
+std::size_t statement_count(std::string_view sql);
 
 // COMMIT or END, without PREPARED or AND CHAIN.
 bool plain_commit(std::string_view sql, const router::Statement& stmt);
@@ -83,6 +90,11 @@ struct PgJournalTxn {
   bool begun = false;             // by a BEGIN bound in a batch (not yet answered)
   bool broken = false;            // it ran something the journal cannot replay
   bool differs = false;           // pg_replay_may_differ
+  // The simple Query now answered added the last statement: if it failed,
+  // that statement changed nothing and leaves the journal (note_statement_done).
+  bool query_recorded = false;
+  // An autocommit text's statements: their answers come before the journal's.
+  std::size_t tail_statements = 1;
 };
 
 }  // namespace shardgate::session

@@ -314,7 +314,11 @@ asio::awaitable<Result<void>> PgSession::handle_query(const pg::Frame& f) {
     to_server_ += pg::query_message(journaled);
   }
   in_.consume(f.size);
-  tracker_.expect(answer);
+  if (answer == Expect::JournalTail) {
+    tracker_.expect_journal_tail(journal_txn_->tail_statements);
+  } else {
+    tracker_.expect(answer);
+  }
   co_return co_await finish_round();
 }
 

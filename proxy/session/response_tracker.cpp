@@ -63,6 +63,7 @@ void ResponseTracker::reset() {
   error_seen_ = false;
   deferred_.clear();
   journal_turned_ = false;
+  tail_commands_left_ = 1;
   journal_failed_ = false;
   journal_decided_ = false;
   journal_parsed_ = false;
@@ -123,7 +124,8 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
     return;
   }
   if (type == 'C' && !drop) last_tag_.assign(body.substr(0, body.find('\0')));
-  if (type == 'C' && (head == Expect::JournalTail || head == Expect::JournalHead))
+  if (type == 'C' && head == Expect::JournalHead) journal_turned_ = true;
+  if (type == 'C' && head == Expect::JournalTail && !journal_turned_ && --tail_commands_left_ == 0)
     journal_turned_ = true;
   if (type == 'G') r.copy_in = true;
   if (queue_.empty() || !terminates(head, type)) return;
@@ -133,6 +135,7 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
       ++ready_count_;
     }
     journal_turned_ = false;
+    tail_commands_left_ = 1;
     if (journal_row_ && !journal_decided_) {
       journal_decided_ = !journal_failed_ && body[0] == 'I';
       if (!journal_decided_) journal_row_.reset();

@@ -62,6 +62,12 @@ struct FeedResult {
 class ResponseTracker {
  public:
   void expect(Expect e) { queue_.push_back(e); }
+  // Expect::JournalTail after a text of `client_statements` statements:
+  // their CommandCompletes are the client's, what follows is the journal's.
+  void expect_journal_tail(std::size_t client_statements) {
+    queue_.push_back(Expect::JournalTail);
+    tail_commands_left_ = client_statements;
+  }
   // Synthetic answers at the head of the queue (nothing from the server comes first).
   void emit_ready(std::vector<Segment>& out);
   FeedResult feed(std::string_view bytes);
@@ -129,8 +135,9 @@ class ResponseTracker {
   // JournalTail: the client's statement is complete, what follows is ours.
   // JournalHead: ours is complete, what follows is the client's.
   bool journal_turned_ = false;
-  bool journal_failed_ = false;   // an error came after the journal row
-  bool journal_decided_ = false;  // ... and the round's ReadyForQuery said committed
+  std::size_t tail_commands_left_ = 1;  // JournalTail: client CommandCompletes still to come
+  bool journal_failed_ = false;         // an error came after the journal row
+  bool journal_decided_ = false;        // ... and the round's ReadyForQuery said committed
   bool journal_parsed_ = false;
   std::unique_ptr<std::string> journal_row_;
   std::size_t ready_count_ = 0;

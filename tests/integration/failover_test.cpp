@@ -704,6 +704,29 @@ TEST_F(FailoverPg, JournalReplaysStatementsAndTransactionsExactly) {
   ok("INSERT INTO journal_pg (id) VALUES (30)");
   fails("INSERT INTO journal_pg (id) VALUES (1)");
   PQclear(PQexec(c.get(), "COMMIT"));  // answers ROLLBACK
+  // Savepoints, as ORMs nest transactions: a failed statement undone by
+  // ROLLBACK TO, a savepoint released, a SET undone with its savepoint.
+  ok("BEGIN");
+  ok("INSERT INTO journal_pg (id) VALUES (50)");
+  ok("SAVEPOINT a");
+  ok("INSERT INTO journal_pg (id) VALUES (51)");
+  fails("INSERT INTO journal_pg (id) VALUES (1)");
+  ok("ROLLBACK TO SAVEPOINT a");
+  ok("SAVEPOINT b");
+  ok("SET LOCAL TimeZone = 'Asia/Tokyo'");
+  ok("INSERT INTO journal_pg (id, t) VALUES (52, '2024-01-01 09:00')");
+  ok("RELEASE SAVEPOINT b");
+  ok("SAVEPOINT c");
+  ok("INSERT INTO journal_pg (id) VALUES (53)");
+  ok("ROLLBACK TO c");
+  ok("UPDATE journal_pg SET n = 5 WHERE id = 50");
+  ok("COMMIT");
+  // Several statements in one text: one transaction, on its own or inside
+  // the client's.
+  ok("INSERT INTO journal_pg (id) VALUES (60); UPDATE journal_pg SET n = 6 WHERE id = 60;");
+  ok("BEGIN");
+  ok("INSERT INTO journal_pg (id) VALUES (61); INSERT INTO journal_pg (id) VALUES (62)");
+  ok("COMMIT");
   ok("DELETE FROM journal_pg WHERE id = 2 AND false");
   ok("UPDATE journal_pg SET n = 7 WHERE id = 10");
   // The extended protocol: parameters in text and in binary, and a named
@@ -741,7 +764,7 @@ TEST_F(FailoverPg, JournalReplaysStatementsAndTransactionsExactly) {
       "SELECT id, big, d, s, n, t AT TIME ZONE 'UTC', encode(b, 'hex') FROM journal_pg ORDER BY id";
   Conn old = connect(direct_conninfo(port[before.first]));
   const std::string expected = pg_table(old.get(), read);
-  EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'), 5) << expected;
+  EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'), 10) << expected;
   old.reset();
   c.reset();
 
@@ -751,10 +774,10 @@ TEST_F(FailoverPg, JournalReplaysStatementsAndTransactionsExactly) {
   EXPECT_EQ(pg_table(fresh.get(), read), expected) << "the replayed rows differ";
   std::string report;
   run("curl -s http://" + sandbox_.admin() + "/api/v1/failovers", &report);
-  // The two autocommit inserts, the committed transaction, the update (the
-  // DELETE changed nothing, so it has no transaction id), and the three
-  // extended-protocol transactions.
-  EXPECT_NE(report.find("replayed 7 journaled writes"), std::string::npos) << report;
+  // The two autocommit inserts, the two committed transactions, the two
+  // texts of two statements, the update (the DELETE changed nothing, so it
+  // has no transaction id), and the three extended-protocol transactions.
+  EXPECT_NE(report.find("replayed 10 journaled writes"), std::string::npos) << report;
   rejoin(sandbox_, before.first, port[now_primary]);
 }
 

@@ -50,12 +50,17 @@ std::string relay(ResponseTracker& t, const std::string& bytes, std::size_t step
 TEST(PgJournal, WhichStatementsAreJournaled) {
   for (const char* sql :
        {"INSERT INTO t VALUES (1)", "update t set a = 1 where id = 2 -- trailing comment",
-        "DELETE FROM t", "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1) RETURNING id"})
+        "DELETE FROM t", "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1) RETURNING id",
+        "INSERT INTO t VALUES (1); SELECT 1", "SET search_path = app; UPDATE t SET a = 1;",
+        "insert into t values (';'); /* ; */ delete from u"})
     EXPECT_TRUE(journalable_write(sql, analyzed(sql))) << sql;
   for (const char* sql :
        {"SELECT 1", "COPY t FROM STDIN", "CALL p()", "CREATE INDEX CONCURRENTLY i ON t (a)",
-        "INSERT INTO t VALUES (1); SELECT 1", "INSERT INTO t VALUES (1) /* unterminated",
-        "VACUUM t", "BEGIN"})
+        "INSERT INTO t VALUES (1) /* unterminated", "VACUUM t", "BEGIN",
+        "BEGIN; INSERT INTO t VALUES (1); COMMIT", "INSERT INTO t VALUES (1); COMMIT",
+        "INSERT INTO t VALUES (1); SAVEPOINT a; INSERT INTO t VALUES (2)",
+        "INSERT INTO t VALUES (1); CALL p()", "UPDATE t SET a = 1; COPY t FROM STDIN",
+        "INSERT INTO t VALUES (1); PREPARE TRANSACTION 'x'"})
     EXPECT_FALSE(journalable_write(sql, analyzed(sql))) << sql;
 }
 
@@ -111,6 +116,28 @@ TEST(PgJournal, TailAnswerIsKeptFromTheClient) {
     EXPECT_EQ(parse_journal_row(*row)->xid, 900u);
     EXPECT_EQ(t.last_command_tag(), "INSERT 0 1");
     EXPECT_TRUE(t.idle());
+  }
+}
+
+// A text of three statements (INSERT; SELECT; UPDATE) then the journal's
+// SELECT: all three answers are the client's, only the fourth is ours.
+TEST(PgJournal, EveryStatementOfATextIsAnsweredToTheClient) {
+  const std::string sql = "INSERT INTO t VALUES (';'); ; SELECT 1 /* ; */; UPDATE t SET a = 1";
+  ASSERT_EQ(statement_count(sql), 3u);
+  const std::string client_part = command_complete("INSERT 0 1") + row_description() +
+                                  msg('D', "\0\x01"s + cell("1")) + command_complete("SELECT 1") +
+                                  command_complete("UPDATE 4");
+  const std::string ours = row_description() + msg('D', journal_row_body("901", "0/16B3748")) +
+                           command_complete("SELECT 1");
+  const std::string server = client_part + ours + ready('I');
+  for (std::size_t step : {server.size(), std::size_t{1}, std::size_t{5}}) {
+    ResponseTracker t;
+    t.expect_journal_tail(statement_count(sql));
+    EXPECT_EQ(relay(t, server, step), client_part + ready('I')) << "step " << step;
+    auto row = t.take_committed_journal_row();
+    ASSERT_TRUE(row);
+    EXPECT_EQ(parse_journal_row(*row)->xid, 901u);
+    EXPECT_EQ(t.last_command_tag(), "UPDATE 4");
   }
 }
 
