@@ -5,28 +5,31 @@
 # rejoins after each, so every drill starts from three members) and M planned
 # switchovers, and K kills with lagging replicas: the replicas stop receiving
 # 600 ms before the kill and the primary's data directory is deleted (a
-# machine loss), so the proxy's write journal alone has the last writes.
-# Prints, per engine and kind, the write unavailability (the longest gap between acknowledged
+# machine loss), so the proxy's write journal alone has the last writes,
+# and P network partitions of the primary (nftables; healed once the shard
+# failed over, when the old primary must turn out fenced). The proxy reaches
+# the servers over TCP, which a partition cuts. Prints, per engine and kind, the write unavailability (the longest gap between acknowledged
 # writes), detection and promotion times as p50 / p99 / max, the writes
 # replayed from the journal and the acknowledged writes lost over all drills.
 # A measurement, not a test: the drills' own pass/fail is counted, not enforced.
 #
 #   tools/drill_failover.sh [--engines "postgres mysql"] [--kills 20] [--switchovers 5]
-#                           [--machine-losses 0] [--load 200] [--duration 6]
+#                           [--machine-losses 0] [--partitions 0] [--load 200] [--duration 6]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENGINES="postgres mysql" KILLS=20 SWITCHOVERS=5 LOSSES=0 LOAD=200 DURATION=6
+ENGINES="postgres mysql" KILLS=20 SWITCHOVERS=5 LOSSES=0 PARTITIONS=0 LOAD=200 DURATION=6
 while [ $# -gt 0 ]; do
   case "$1" in
     --engines) ENGINES=$2; shift 2 ;;
     --kills) KILLS=$2; shift 2 ;;
     --switchovers) SWITCHOVERS=$2; shift 2 ;;
     --machine-losses) LOSSES=$2; shift 2 ;;
+    --partitions) PARTITIONS=$2; shift 2 ;;
     --load) LOAD=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     *) echo "usage: $0 [--engines LIST] [--kills N] [--switchovers M] [--machine-losses K]" \
-            "[--load QPS] [--duration S]" >&2
+            "[--partitions P] [--load QPS] [--duration S]" >&2
        exit 2 ;;
   esac
 done
@@ -55,6 +58,7 @@ for engine in $ENGINES; do
   build/bin/shardctl sandbox down --destroy --dir "$SBX" >/dev/null 2>&1 || true
   build/bin/shardctl sandbox up --engine "$engine" --shards 1 --replicas 2 --base-port $BASE \
     --proxy-port $PROXY --admin-port $ADMIN --dir "$SBX" >/dev/null
+  sed -i '/unix_socket/d' "$SBX/shardgate.yaml"
   build/bin/shardgate --config "$SBX/shardgate.yaml" >"$DIR/$engine-proxy.log" 2>&1 &
   PROXY_PID=$!
   for _ in $(seq 50); do
@@ -77,6 +81,11 @@ for engine in $ENGINES; do
       --rejoin --load "$LOAD" --duration "$DURATION" --json 2>/dev/null | tail -1 \
       >>"$DIR/$engine.jsonl" || true
     echo "$engine machine-loss drill $i/$LOSSES done" >&2
+  done
+  for i in $(seq "$PARTITIONS"); do
+    build/bin/shardctl drill failover --dir "$SBX" --partition primary --rejoin --load "$LOAD" \
+      --duration "$DURATION" --json 2>/dev/null | tail -1 >>"$DIR/$engine.jsonl" || true
+    echo "$engine partition drill $i/$PARTITIONS done" >&2
   done
   kill "$PROXY_PID" 2>/dev/null || true
   PROXY_PID=
@@ -109,7 +118,7 @@ for engine in engines:
         if x.get("old_primary_data_lost"):
             return "machine loss"
         return "kill, lagging replicas" if x.get("replicas_lagged_ms") else x.get("fault")
-    for fault in ("kill", "switchover", "kill, lagging replicas", "machine loss"):
+    for fault in ("kill", "switchover", "kill, lagging replicas", "machine loss", "partition"):
         r = [x for x in rows if kind(x) == fault]
         if not r:
             continue
