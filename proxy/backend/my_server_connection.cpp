@@ -1,9 +1,7 @@
 #include "proxy/backend/my_server_connection.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include "proxy/net/my_io.h"
+#include "proxy/net/tcp_options.h"
 #include "proxy/protocol/auth/mysql_auth.h"
 #include "proxy/protocol/mysql/constants.h"
 #include "proxy/protocol/mysql/handshake.h"
@@ -68,10 +66,7 @@ asio::awaitable<Result<void>> MyServerConnection::connect_socket(const router::B
   }
   auto [cec] = co_await socket_.async_connect(endpoint, use_result);
   if (cec) co_return make_error("cannot connect to " + b.name + ": " + cec.message());
-  if (b.unix_socket.empty()) {
-    int one = 1;
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
+  if (b.unix_socket.empty()) net::tune_tcp(socket_.native_handle(), true);
   co_return Result<void>{};
 }
 

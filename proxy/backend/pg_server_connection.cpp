@@ -1,11 +1,9 @@
 #include "proxy/backend/pg_server_connection.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "proxy/net/pg_io.h"
+#include "proxy/net/tcp_options.h"
 #include "proxy/protocol/auth/md5.h"
 
 namespace shardgate::backend {
@@ -57,10 +55,7 @@ asio::awaitable<Result<void>> PgServerConnection::connect_socket(const router::B
   const auto endpoint = *target;
   auto [ec] = co_await socket_.async_connect(endpoint, use_result);
   if (ec) co_return make_error("cannot connect to " + b.name + ": " + ec.message());
-  if (!unix_socket) {
-    int one = 1;
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
+  if (!unix_socket) net::tune_tcp(socket_.native_handle(), true);
   co_return Result<void>{};
 }
 

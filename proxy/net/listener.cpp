@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "proxy/net/tcp_options.h"
 #include "proxy/session/my_session.h"
 #include "proxy/session/pg_session.h"
 
@@ -30,8 +31,7 @@ asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor acceptor, const 
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
+    tune_tcp(socket.native_handle(), false);
     if (protocol == config::Listener::MYSQL)
       start_session<session::MySession>(std::move(socket), worker, tls);
     else
