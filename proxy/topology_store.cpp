@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "common/rocksdb_store.h"
+#include "router/shard_map.h"
 
 namespace shardgate {
 
@@ -107,9 +108,18 @@ namespace {
 // while running. Otherwise an operator who edits anything else and restarts
 // would hand writes back to a primary that was failed over, under an epoch
 // its fence no longer outranks, and route keys to shards that gave them up.
+// A shard new in the file starts as a spare: keys given to it there would
+// route to a shard that holds none of their rows (resharding moves them).
 // Returns whether anything differed from the config.
 bool keep_control_plane_decisions(const config::Cluster& stored, config::Cluster& cluster) {
   bool kept = false;
+  for (auto& s : *cluster.mutable_shards()) {
+    bool known = false;
+    for (const auto& was : stored.shards()) known |= was.name() == s.name();
+    if (known || s.key_range() == router::kSpareKeyRange) continue;
+    s.set_key_range(std::string(router::kSpareKeyRange));
+    kept = true;
+  }
   for (const auto& was : stored.shards()) {
     config::Shard* now = nullptr;
     for (auto& s : *cluster.mutable_shards())

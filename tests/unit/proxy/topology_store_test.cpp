@@ -168,6 +168,18 @@ clusters:
   EXPECT_EQ(c.shards(1).key_range(), "40-80");
   EXPECT_EQ(c.shards(2).name(), "s2");
 
+  // A shard new in the file owns no keys until a resharding gives it some.
+  std::string with_s3 = edited;
+  with_s3.replace(with_s3.find("    sharding:"), 0,
+                  "      - name: s3\n        backends:\n          - {name: d, host: 127.0.0.1, "
+                  "port: 5439, role: primary}\n");
+  auto with_new = reconcile_with_config(**store, cluster_of(with_s3));
+  ASSERT_TRUE(with_new);
+  ASSERT_EQ(with_new->cluster().shards_size(), 4);
+  EXPECT_EQ(with_new->cluster().shards(2).name(), "s3");
+  EXPECT_EQ(with_new->cluster().shards(2).key_range(), "none");
+  EXPECT_EQ(with_new->cluster().shards(3).name(), "s2");
+
   // The failed-over primary taken out of the config: its shard's roles come
   // from the config again (one primary), the epoch stays.
   std::string without_a2 = edited;
