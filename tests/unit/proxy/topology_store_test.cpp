@@ -112,25 +112,9 @@ TEST_F(TopologyStoreTest, AVersionPublishedByTheControlPlaneSurvivesAnUnchangedC
 // then restarts: the edit takes effect, and what the control plane decided
 // stays (else writes would go back to the old primary).
 TEST_F(TopologyStoreTest, AChangedConfigKeepsFailoverAndReshardingDecisions) {
-  const std::string yaml = R"(listeners:
-  - {protocol: postgres, port: 6432}
-users:
-  - {name: app, password: app}
-clusters:
-  - name: main
-    engine: postgres
-    shards:
-      - name: s0
-        backends:
-          - {name: a, host: 127.0.0.1, port: 5432, role: primary}
-          - {name: a2, host: 127.0.0.1, port: 5434, role: replica}
-      - name: s1
-        backends:
-          - {name: b, host: 127.0.0.1, port: 5433, role: primary}
-    sharding:
-      tables:
-        - {name: users, column: id}
-)";
+  std::string yaml = kYaml;  // s0 gets a replica, a2
+  yaml.insert(yaml.find("      - name: s1"),
+              "          - {name: a2, host: 127.0.0.1, port: 5434, role: replica}\n");
   auto store = TopologyStore::open(dir_);
   ASSERT_TRUE(store);
   auto v1 = reconcile_with_config(**store, cluster_of(yaml));
