@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <thread>
@@ -101,8 +102,11 @@ class PgFailoverOps final : public FailoverOps {
   // A promoted replica knows each transaction id it replayed: committed,
   // aborted (it ended recovery without the commit), or past every id it
   // saw. pg_xact_status raises an error for an id "in the future", so that
-  // case is sorted out first. Replay order: the WAL position each
-  // transaction read after its last write.
+  // case is sorted out first. "Past every id it saw" is judged by the xmax
+  // promote() read just before pg_promote: an id at or past it is one the
+  // new primary may have given out itself since (an autovacuum's ANALYZE),
+  // never one it received. Replay order: the WAL position each transaction
+  // read after its last write.
   Result<std::vector<journal::Entry>> lacking(const ServerAddress& primary,
                                               std::vector<journal::Entry> entries,
                                               std::uint64_t) override {
@@ -112,11 +116,15 @@ class PgFailoverOps final : public FailoverOps {
     std::string ids = "{";
     for (const auto& e : entries) ids += (ids.size() > 1 ? "," : "") + std::to_string(e.xid());
     ids += "}";
-    const std::string sql =
-        "SELECT x::text, CASE WHEN x < pg_snapshot_xmax(pg_current_snapshot()) "
-        "THEN coalesce(pg_xact_status(x), 'unknown') ELSE 'future' END "
-        "FROM unnest('" +
-        ids + "'::xid8[]) AS x";
+    auto before = xmax_before_promotion_.find(primary.name);
+    const std::string xmax = before != xmax_before_promotion_.end()
+                                 ? "'" + std::to_string(before->second) + "'::xid8"
+                                 : "pg_snapshot_xmax(pg_current_snapshot())";
+    if (before != xmax_before_promotion_.end()) xmax_before_promotion_.erase(before);
+    const std::string sql = "SELECT x::text, CASE WHEN x < " + xmax +
+                            " THEN coalesce(pg_xact_status(x), 'unknown') ELSE 'future' END "
+                            "FROM unnest('" +
+                            ids + "'::xid8[]) AS x";
     PgResult r(PQexec(conn->get(), sql.c_str()));
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
       return make_error(primary.name + ": cannot ask which journaled transactions it has: " +
@@ -179,6 +187,10 @@ class PgFailoverOps final : public FailoverOps {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
+    // A switchover (at_least) never asks lacking(), and must not wait here.
+    if (!at_least)
+      note_xmax_before_promotion(conn->get(), replica,
+                                 Clock::now() + (deadline - Clock::now()) / 2);
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
     const std::string sql =
         "SELECT pg_promote(true, " + std::to_string(std::max<long long>(1, left.count())) + ")";
@@ -217,8 +229,31 @@ class PgFailoverOps final : public FailoverOps {
   }
 
  private:
+  // For lacking(): the replica's snapshot xmax, past every transaction id
+  // it will have once promoted, read while it still gives out none of its
+  // own. What it received is replayed first (pg_promote would replay it
+  // anyway); when that does not finish by `until` (half the promotion's
+  // time), nothing is noted and lacking() reads the xmax after the promotion.
+  void note_xmax_before_promotion(PGconn* c, const ServerAddress& replica,
+                                  Clock::time_point until) {
+    xmax_before_promotion_.erase(replica.name);
+    for (;;) {
+      auto caught_up = value(c, replica,
+                             "SELECT coalesce(pg_last_wal_replay_lsn() >= "
+                             "pg_last_wal_receive_lsn(), true)");
+      if (!caught_up) return;
+      if (*caught_up == "t") break;
+      if (Clock::now() >= until) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (auto xmax = value(c, replica, "SELECT pg_snapshot_xmax(pg_current_snapshot())"))
+      xmax_before_promotion_[replica.name] = std::strtoull(xmax->c_str(), nullptr, 10);
+  }
+
   // Open only between the first replay() of a catch-up and replay_done().
   std::map<std::tuple<std::string, std::string, std::string>, PgConn> replay_conns_;
+  // By server name: its snapshot's xmax read just before pg_promote.
+  std::map<std::string, std::uint64_t> xmax_before_promotion_;
 
   Result<PgConn> connect(const ServerAddress& server) const {
     return connect(server, login_.user, login_.password, login_.database);
