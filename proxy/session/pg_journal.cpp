@@ -213,7 +213,7 @@ Expect PgSession::journal_query(std::string_view sql, const router::Statement& s
     journal_txn_ = std::make_unique<PgJournalTxn>();
     journal_txn_->statements.emplace_back().set_sql(std::string(sql));
     journal_txn_->differs = pg_replay_may_differ(sql);
-    journal_txn_->tail_statements = statement_count(sql);
+    journal_txn_->tail_statements = stmt.multi_statement ? statement_count(sql) : 1;
     rewritten = with_journal_select_after(sql, prepare_journal_select());
     return Expect::JournalTail;
   }
