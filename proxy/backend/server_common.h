@@ -71,7 +71,6 @@ class LiveSockets {
       s->close(ec);
     }
   }
-  std::size_t size() const { return sockets_.size(); }
 
  private:
   std::list<Socket*> sockets_;
