@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "tools/shardctl/process.h"
+#include "common/process.h"
 
 namespace shardgate::shardctl {
 namespace {

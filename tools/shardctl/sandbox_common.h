@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "tools/shardctl/process.h"
+#include "common/process.h"
 #include "tools/shardctl/sandbox_config.h"
 
 namespace shardgate::shardctl {

@@ -1,4 +1,4 @@
-#include "tools/shardctl/process.h"
+#include "common/process.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -17,7 +17,7 @@
 
 extern char** environ;
 
-namespace shardgate::shardctl {
+namespace shardgate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -28,7 +28,7 @@ struct ChildFailure {
   int stage = 0;
   int error = 0;
 };
-enum Stage : int { kStageIds = 1, kStageExec = 2 };
+enum Stage : int { kStageIds = 1, kStageExec = 2, kStageInput = 3 };
 
 class Fd {
  public:
@@ -55,21 +55,32 @@ std::optional<OsUser> from_passwd(const passwd* pw) {
 // Everything the child needs is built before fork(), so the child only makes
 // async-signal-safe calls (plus initgroups, which glibc documents as usable there).
 struct ChildPlan {
+  std::string stdin_path;
   std::vector<std::string> env_storage;
   std::vector<char*> argv;
   std::vector<char*> envp;
 };
 
-ChildPlan make_plan(const std::vector<std::string>& argv, const std::optional<OsUser>& user) {
+ChildPlan make_plan(const std::vector<std::string>& argv, const std::optional<OsUser>& user,
+                    const std::vector<std::string>& extra_env = {},
+                    const std::filesystem::path& stdin_file = {}) {
   ChildPlan plan;
+  plan.stdin_path = stdin_file.empty() ? "/dev/null" : stdin_file.string();
+  auto overridden = [&](const std::string& entry) {
+    for (const auto& e : extra_env)
+      if (entry.compare(0, e.find('=') + 1, e, 0, e.find('=') + 1) == 0) return true;
+    return false;
+  };
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry = *e;
+    if (overridden(entry)) continue;
     // The switched-to user gets its own identity variables; tools such as initdb
     // read them (for example to name the bootstrap superuser by default).
     const bool identity =
         entry.starts_with("HOME=") || entry.starts_with("USER=") || entry.starts_with("LOGNAME=");
     if (!(user && identity)) plan.env_storage.push_back(entry);
   }
+  for (const auto& e : extra_env) plan.env_storage.push_back(e);
   if (user) {
     plan.env_storage.push_back("HOME=" + user->home);
     plan.env_storage.push_back("USER=" + user->name);
@@ -97,8 +108,9 @@ bool become_user(const OsUser& user) {
                             int error_fd) {
   // Own process group, so that a timeout can kill the child and its helpers at once.
   ::setpgid(0, 0);
-  const int null_fd = ::open("/dev/null", O_RDONLY);
-  if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+  const int in_fd = ::open(plan.stdin_path.c_str(), O_RDONLY);
+  if (in_fd < 0) child_fail(error_fd, kStageInput);
+  ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(out_fd, STDERR_FILENO);
   if (user && !become_user(*user)) child_fail(error_fd, kStageIds);
@@ -168,6 +180,8 @@ ProcessResult collect(pid_t pid, int out_fd, Clock::time_point deadline) {
 
 std::string describe_failure(const ChildFailure& f, const std::string& program,
                              const std::optional<OsUser>& user) {
+  if (f.stage == kStageInput)
+    return "cannot open the input of " + program + ": " + std::strerror(f.error);
   if (f.stage == kStageIds)
     return "cannot switch to OS user '" + (user ? user->name : std::string("?")) + "' to run " +
            program + ": " + std::strerror(f.error);
@@ -178,7 +192,7 @@ std::string describe_failure(const ChildFailure& f, const std::string& program,
 
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const RunOptions& options) {
   if (argv.empty()) return make_error("run_process: empty command");
-  const ChildPlan plan = make_plan(argv, options.as_user);
+  const ChildPlan plan = make_plan(argv, options.as_user, options.env, options.stdin_file);
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0)
@@ -333,4 +347,4 @@ std::string tail_of_file(const std::filesystem::path& path, int lines) {
   return tail;
 }
 
-}  // namespace shardgate::shardctl
+}  // namespace shardgate

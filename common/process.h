@@ -1,6 +1,7 @@
-// Running external programs for shardctl: argv vectors only (never a shell, so
-// paths with spaces or quotes cannot change the command), optionally as another
-// OS user, with the output captured and every wait bounded in time.
+// Running external programs (shardctl's servers and tools, the proxy's
+// mariadb-binlog catch-up): argv vectors only (never a shell, so paths with
+// spaces or quotes cannot change the command), optionally as another OS user,
+// with the output captured and every wait bounded in time.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +16,7 @@
 
 #include "common/result.h"
 
-namespace shardgate::shardctl {
+namespace shardgate {
 
 // An OS account to run a child process as (PostgreSQL refuses to run as root).
 struct OsUser {
@@ -36,6 +37,10 @@ struct ProcessResult {
 struct RunOptions {
   std::optional<OsUser> as_user;  // empty: run as the current user
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  // "NAME=value" entries added to (or replacing) the inherited environment:
+  // how a password reaches a client tool without showing in `ps`.
+  std::vector<std::string> env{};
+  std::filesystem::path stdin_file{};  // empty: /dev/null
 };
 
 // Runs argv[0] (searched in PATH when it has no slash) and waits for it. An error
@@ -83,4 +88,4 @@ bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds ti
 // The last `lines` lines of a text file (for error messages that show a log).
 std::string tail_of_file(const std::filesystem::path& path, int lines);
 
-}  // namespace shardgate::shardctl
+}  // namespace shardgate
