@@ -299,6 +299,7 @@ void FailoverController::fail_over(std::uint32_t shard, std::uint32_t candidate,
     update(id, [&](FailoverReport& rep) { rep.error = stored.error().message(); });
   }
   promoted_position_[shard] = *promoted;
+  last_report_[shard] = id;
   update(id, [&](FailoverReport& rep) {
     rep.promote_ms = promote_ms;
     rep.epoch = published.epoch;
@@ -409,6 +410,7 @@ void FailoverController::switch_over(const Switchover& request,
     update(request.id, [&](FailoverReport& rep) { rep.error = stored.error().message(); });
   }
   promoted_position_[shard] = *promoted;
+  last_report_[shard] = request.id;
   FailoverReport repointed;
   repoint_replicas(shard, *candidate, repointed);
   log("shard " + topo.shards[shard].name + ": switched over from " + topo.backends[old].name +
@@ -469,6 +471,7 @@ Result<void> FailoverController::publish_record(config::TopologyRecord next) {
 // not (a failure is reported: its client was told it committed).
 void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_t new_primary,
                                                std::uint64_t took_over_at, FailoverReport& report) {
+  journal_replayed_[shard].clear();
   if (!ctx_.journal) return;
   const router::Topology& topo = *ctx_.topology;
   const std::string& name = topo.backends[new_primary].name;
@@ -497,6 +500,7 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
              : Result<void>(make_error("replaying " + e.gtid() + ": user " + e.user() +
                                        " is no longer configured"));
     if (r) {
+      if (by_gtid) journal_replayed_[shard].insert(e.seq());
       ++report.journal_replayed;
       if (e.nondeterministic()) ++report.journal_replayed_nondeterministic;
     } else {
@@ -666,11 +670,16 @@ void FailoverController::watch_fenced(const replication::HealthSnapshot& health)
   std::map<std::string, FencedBackend> now;
   for (const auto& b : topo.backends) {
     // A backend that rejoined starts afresh if it is ever fenced again.
-    if (!b.fenced) fence_tried_.erase(b.index);
+    if (!b.fenced) {
+      fence_tried_.erase(b.index);
+      old_primary_caught_up_.erase(b.index);
+    }
     if (!b.fenced || b.index >= health.backends.size()) continue;
     const auto& h = health.backends[b.index];
     const std::uint32_t primary = topo.shards[b.shard].primary;
-    FencedBackend f{b.name, topo.shards[b.shard].name, "down"};
+    FencedBackend f{b.name, topo.shards[b.shard].name, "down", "pending"};
+    if (auto done = old_primary_caught_up_.find(b.index); done != old_primary_caught_up_.end())
+      f.catch_up = done->second;
     {
       std::lock_guard lock(mutex_);
       if (auto it = fenced_.find(b.name); it != fenced_.end()) f.status = it->second.status;
@@ -699,6 +708,14 @@ void FailoverController::watch_fenced(const replication::HealthSnapshot& health)
       std::optional<std::uint64_t> took_over_at;
       if (auto known = promoted_position_.find(b.shard); known != promoted_position_.end())
         took_over_at = known->second;
+      // Once per fencing: what it applied would be applied twice.
+      if (!old_primary_caught_up_.count(b.index)) {
+        old_primary_caught_up_[b.index] =
+            took_over_at ? catch_up_from_old_primary(b.index, primary, *took_over_at)
+                         : "not possible: the proxy restarted since the failover and does not "
+                           "know where the new primary took over";
+        f.catch_up = old_primary_caught_up_[b.index];
+      }
       auto follows = ops_->follow(address(b.index), address(primary), true, took_over_at);
       f.status = follows ? "rejoining: replicating from " + topo.backends[primary].name
                          : "fenced: " + follows.error().message();
@@ -708,6 +725,37 @@ void FailoverController::watch_fenced(const replication::HealthSnapshot& health)
   }
   std::lock_guard lock(mutex_);
   fenced_ = std::move(now);
+}
+
+std::string FailoverController::catch_up_from_old_primary(std::uint32_t backend,
+                                                          std::uint32_t primary,
+                                                          std::uint64_t took_over_at) {
+  const router::Topology& topo = *ctx_.topology;
+  const auto& b = topo.backends[backend];
+  const std::string& shard = topo.shards[b.shard].name;
+  auto r = ops_->catch_up_from_old_primary(address(backend), address(primary), took_over_at,
+                                           journal_replayed_[b.shard]);
+  if (!r) {
+    log(b.name + ": cannot apply what only it had: " + r.error().message());
+    return "not possible: " + r.error().message();
+  }
+  if (r->errant == 0) return "done";
+  std::string step = b.name + " held " + std::to_string(r->errant) +
+                     " transactions no replica received (" + std::to_string(r->skipped) +
+                     " replayed from the journal); applied " + std::to_string(r->applied) + " on " +
+                     topo.backends[primary].name + " from its binlog";
+  if (!r->failures.empty()) step += ", " + std::to_string(r->failures.size()) + " failed";
+  log("shard " + shard + ": " + step);
+  for (const auto& f : r->failures) log("shard " + shard + ": not applied: " + f);
+  if (auto report = last_report_.find(b.shard); report != last_report_.end()) {
+    update(report->second, [&](FailoverReport& rep) {
+      rep.old_primary_applied += r->applied;
+      rep.old_primary_apply_failed += r->failures.size();
+      rep.steps.push_back(step);
+      for (const auto& f : r->failures) rep.steps.push_back("not applied: " + f);
+    });
+  }
+  return "done";
 }
 
 replication::ServerAddress FailoverController::address(std::uint32_t backend) const {

@@ -66,6 +66,10 @@ struct FailoverReport {
   std::uint64_t journal_replayed = 0;
   std::uint64_t journal_replay_failed = 0;
   std::uint64_t journal_replayed_nondeterministic = 0;
+  // When the old primary answered again: its transactions no replica had
+  // received, applied on the new primary from its binlog (MariaDB).
+  std::uint64_t old_primary_applied = 0;
+  std::uint64_t old_primary_apply_failed = 0;
   bool finished = false;
 };
 
@@ -74,6 +78,10 @@ struct FencedBackend {
   std::string name;
   std::string shard;
   std::string status;  // "down", "fenced (read-only)", "rejoining", "needs rebuild: ..."
+  // Applying what only it had on the new primary: "pending" until it
+  // answers, then "done" (even when some failed: see the report) or
+  // "not possible: why". Whoever rebuilds it waits for this.
+  std::string catch_up = "pending";
 };
 
 class FailoverController {
@@ -133,6 +141,10 @@ class FailoverController {
   bool mysql() const;  // the cluster's engine
   void check_journal_support(const replication::HealthSnapshot& health);
   void watch_fenced(const replication::HealthSnapshot& health);
+  // Applies on the shard's primary what the fenced old primary `backend`
+  // alone had; returns FencedBackend::catch_up.
+  std::string catch_up_from_old_primary(std::uint32_t backend, std::uint32_t primary,
+                                        std::uint64_t took_over_at);
   void retry_repoints(const replication::HealthSnapshot& health);
   void restore_restarted_primaries(const replication::HealthSnapshot& health);
   // Serves `next` and stores it; see publish_promotion.
@@ -156,8 +168,13 @@ class FailoverController {
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> retry_after_;  // by shard
   std::map<std::uint32_t, std::string> last_reason_;                            // by shard
   std::map<std::uint32_t, std::uint64_t> promoted_position_;  // by shard: the new primary's
-  std::map<std::uint32_t, bool> fence_tried_;                 // by backend, while it is up
-  std::set<std::uint32_t> primary_went_down_;                 // by backend, until writable again
+  std::map<std::uint32_t, std::uint64_t> last_report_;        // by shard: its last failover's
+  // By shard: the seq_nos of the old primary's transactions the journal
+  // replayed in the last failover, which its binlog must not apply again.
+  std::map<std::uint32_t, std::set<std::uint64_t>> journal_replayed_;
+  std::map<std::uint32_t, std::string> old_primary_caught_up_;  // by backend, while fenced
+  std::map<std::uint32_t, bool> fence_tried_;                   // by backend, while it is up
+  std::set<std::uint32_t> primary_went_down_;                   // by backend, until writable again
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
   std::map<std::uint32_t, std::uint64_t> journal_trimmed_;  // by shard: forgotten through
   std::set<std::uint32_t> journal_checked_;                 // by backend

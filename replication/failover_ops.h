@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ struct FailoverLogin {
   std::string user, password, database;                // control statements (superuser-like)
   std::string replication_user, replication_password;  // replicas following a new primary
   std::chrono::milliseconds connect_timeout{1000};
+};
+
+// What catch_up_from_old_primary did.
+struct OldPrimaryCatchUp {
+  std::uint64_t errant = 0;           // transactions it held past the takeover position
+  std::uint64_t skipped = 0;          // of them, already replayed from the write journal
+  std::uint64_t applied = 0;          // applied on the new primary now
+  std::vector<std::string> failures;  // one line per transaction not applied, with why
 };
 
 class FailoverOps {
@@ -70,6 +79,18 @@ class FailoverOps {
   virtual Result<std::vector<journal::Entry>> lacking(const ServerAddress& primary,
                                                       std::vector<journal::Entry> entries,
                                                       std::uint64_t took_over_at) = 0;
+  // A fenced old primary that answers again may hold transactions past
+  // `took_over_at` that no replica received: their clients saw the
+  // connection drop, or the journal could not keep them (writes sent to it
+  // directly, XA). They are applied on the new primary from the old one's
+  // own log, except those whose seq_no is in `replayed` (the journal's
+  // catch-up ran them). One that fails (it conflicts with what the new
+  // primary wrote since) is reported and the others still go. MariaDB reads
+  // the binlog by GTID; PostgreSQL's WAL is physical, applies nowhere else:
+  // an error.
+  virtual Result<OldPrimaryCatchUp> catch_up_from_old_primary(
+      const ServerAddress& old_primary, const ServerAddress& new_primary,
+      std::uint64_t took_over_at, const std::set<std::uint64_t>& replayed) = 0;
   // An error saying why the server cannot feed the journal (it does not
   // report the GTIDs of commits).
   virtual Result<void> check_journal(const ServerAddress& server) = 0;

@@ -15,6 +15,7 @@
 
 #include "replication/client_handles.h"
 #include "replication/failover_ops.h"
+#include "replication/my_binlog_catch_up.h"
 #include "replication/mysql_monitor.h"
 
 namespace shardgate::replication {
@@ -117,6 +118,24 @@ class MyFailoverOps final : public FailoverOps {
       if (auto r = exec(conn->get(), replica, sql); !r) return r;
     }
     return {};
+  }
+
+  Result<OldPrimaryCatchUp> catch_up_from_old_primary(
+      const ServerAddress& old_primary, const ServerAddress& new_primary,
+      std::uint64_t took_over_at, const std::set<std::uint64_t>& replayed) override {
+    auto conn = connect(old_primary);
+    if (!conn) return conn.error();
+    auto own = own_last_seq(conn->get(), old_primary);
+    if (!own) return own.error();
+    if (*own <= took_over_at) return OldPrimaryCatchUp{};
+    auto id = column(conn->get(), old_primary, "SELECT @@global.server_id");
+    if (!id) return id.error();
+    auto logs = column(conn->get(), old_primary, "SHOW BINARY LOGS");
+    if (!logs) return logs.error();
+    if (id->empty() || logs->empty()) return make_error(old_primary.name + " has no binlog");
+    const BinlogSource source{old_primary, std::strtoul(id->front().c_str(), nullptr, 10),
+                              logs->front()};
+    return apply_old_binlog(source, new_primary, login_, took_over_at, *own, replayed);
   }
 
   // As the user that wrote it, in its schema, after its SET statements, at

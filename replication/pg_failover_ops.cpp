@@ -150,6 +150,16 @@ class PgFailoverOps final : public FailoverOps {
   // Every PostgreSQL server answers the journal's SELECT.
   Result<void> check_journal(const ServerAddress&) override { return {}; }
 
+  // Its WAL records pages, not statements: it replays only on a copy of the
+  // same cluster, never on the new primary. pg_rewind discards those
+  // transactions; the write journal is what keeps the acknowledged ones.
+  Result<OldPrimaryCatchUp> catch_up_from_old_primary(const ServerAddress& old_primary,
+                                                      const ServerAddress&, std::uint64_t,
+                                                      const std::set<std::uint64_t>&) override {
+    return make_error(old_primary.name +
+                      "'s WAL is physical and cannot be applied to another server");
+  }
+
   Result<void> unfence(const ServerAddress& server) override {
     auto conn = connect(server);
     if (!conn) return conn.error();

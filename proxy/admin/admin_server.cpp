@@ -207,6 +207,8 @@ json::object report_json(const FailoverReport& r) {
   o["journal_replayed"] = r.journal_replayed;
   o["journal_replay_failed"] = r.journal_replay_failed;
   o["journal_replayed_nondeterministic"] = r.journal_replayed_nondeterministic;
+  o["old_primary_applied"] = r.old_primary_applied;
+  o["old_primary_apply_failed"] = r.old_primary_apply_failed;
   json::array steps;
   for (const auto& s : r.steps) steps.push_back(json::string(s));
   o["steps"] = std::move(steps);
@@ -257,6 +259,7 @@ std::string AdminServer::failovers_json() const {
     o["name"] = f.name;
     o["shard"] = f.shard;
     o["status"] = f.status;
+    o["catch_up"] = f.catch_up;
     fenced.push_back(std::move(o));
   }
   json::object root;

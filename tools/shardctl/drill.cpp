@@ -376,6 +376,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
       }
     }
   }
+  // The rejoin may have applied on the new primary what only the old one had.
+  if (options.rejoin && promoted) {
+    if (auto again = failover_report(admin, options.shard, fault_unix_ms - 1000)) report = again;
+  }
   std::this_thread::sleep_until(started + std::chrono::seconds(options.duration));
   stop = true;
   for (auto& t : threads) t.join();
@@ -484,6 +488,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
       o["journal_replayed"] = report->at("journal_replayed");
       o["journal_replay_failed"] = report->at("journal_replay_failed");
     }
+    if (report->contains("old_primary_applied")) {
+      o["old_primary_applied"] = report->at("old_primary_applied");
+      o["old_primary_apply_failed"] = report->at("old_primary_apply_failed");
+    }
     if (report->contains("error")) o["failover_error"] = report->at("error");
   }
   o["write_unavailable_ms"] = unavailable_ms;
@@ -521,6 +529,13 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
         << " ms\n"
         << "  promoted after      "
         << static_cast<int>(report->at("promote_ms").to_number<double>()) << " ms\n";
+    auto count = [&](const char* key) {
+      const json::value* v = report->if_contains(key);
+      return v ? v->to_number<std::int64_t>() : 0;
+    };
+    out << "  caught up           " << count("journal_replayed") << " from the write journal, "
+        << count("old_primary_applied") << " from the old primary's binlog ("
+        << count("old_primary_apply_failed") << " could not be applied)\n";
   } else {
     out << "  failover            none" << (expect_failover ? " (expected one)" : " (as expected)")
         << "\n";

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -13,13 +14,18 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
+
+#include "tools/shardctl/admin_client.h"
+#include "tools/shardctl/status.h"
 
 namespace shardgate::shardctl {
 namespace {
 
 namespace fs = std::filesystem;
+namespace json = boost::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -53,10 +59,13 @@ CREATE USER 'repl'@'%' IDENTIFIED BY 'repl';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
 -- Watches roles and positions, and, like postgres in the PostgreSQL sandbox, may
 -- promote and fence: stop and repoint replication, flip read_only, kill sessions.
+-- It also applies on a new primary what only a returning old primary had, from
+-- that one's binlog: BINLOG REPLAY, and the rights those transactions need.
 CREATE USER 'monitor'@'%' IDENTIFIED BY 'monitor';
 GRANT REPLICATION CLIENT, SLAVE MONITOR, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN,
-  READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, RELOAD ON *.* TO 'monitor'@'%';
-GRANT SELECT ON app.* TO 'monitor'@'%';
+  READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, RELOAD, BINLOG REPLAY ON *.* TO 'monitor'@'%';
+GRANT ALL PRIVILEGES ON app.* TO 'monitor'@'%';
+GRANT ALL PRIVILEGES ON sbtest.* TO 'monitor'@'%';
 CREATE DATABASE app CHARACTER SET utf8mb4;
 CREATE DATABASE sbtest CHARACTER SET utf8mb4;
 )sql";
@@ -527,6 +536,36 @@ Result<std::string> errant_range(const SandboxContext& ctx, const Member& old_pr
   return "transactions 0-" + *own_id + "-" + std::to_string(has + 1) + ".." + std::to_string(wrote);
 }
 
+// The proxy applies on the new primary what only the old one had, from its
+// binlog, once it answers again: the rebuild, which discards that binlog,
+// waits for it (bounded). Without a proxy answering, the rebuild goes ahead.
+std::string wait_for_proxy_catch_up(const SandboxContext& ctx, const std::string& member) {
+  auto admin = admin_from_config((ctx.options.dir / "shardgate.yaml").string());
+  if (!admin) return "no proxy to apply them: " + admin.error().message();
+  std::string last = "no answer from the proxy at " + *admin;
+  const auto until = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
+    auto body = admin_get(*admin, "/api/v1/failovers");
+    if (!body) return "no proxy to apply them: " + body.error().message();
+    boost::system::error_code ec;
+    const json::value doc = json::parse(*body, ec);
+    const json::object* root = ec ? nullptr : doc.if_object();
+    const json::value* fenced = root ? root->if_contains("fenced") : nullptr;
+    if (fenced && fenced->is_array()) {
+      last = "the proxy does not list " + member + " as fenced";
+      for (const auto& f : fenced->as_array()) {
+        const json::object* o = f.if_object();
+        if (!o || !o->contains("name") || o->at("name") != member.c_str()) continue;
+        const json::value* state = o->if_contains("catch_up");
+        last = state && state->is_string() ? std::string(state->as_string()) : "";
+        if (!last.empty() && last != "pending") return "the proxy's catch-up from it: " + last;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return "the proxy did not apply them within 30 s (" + last + ")";
+}
+
 std::string sh_quote(const std::string& text) {
   std::string out = "'";
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -706,8 +745,9 @@ class MysqlEngine : public SandboxEngine {
     auto errant = errant_range(ctx, m, *primary);
     if (!errant) return errant.error();
     if (errant->empty()) return {};
-    note(m.name + "'s binlog holds " + *errant + ", which " + primary->name +
-         " never received; rebuilding it as a replica of " + primary->name);
+    note(m.name + "'s binlog holds " + *errant + ", which " + primary->name + " never received; " +
+         wait_for_proxy_catch_up(ctx, m.name));
+    note("rebuilding " + m.name + " as a replica of " + primary->name);
     return rebuild_replica(ctx, m, *primary);
   }
 
