@@ -221,6 +221,7 @@ void FailoverController::check(const replication::HealthSnapshot& health) {
   retry_repoints(health);
   check_journal_support(health);
   trim_journal(health);
+  if (enabled) keep_catch_up_points(health);
   if (enabled) restore_restarted_primaries(health);
 }
 
@@ -500,7 +501,7 @@ void FailoverController::catch_up_from_journal(std::uint32_t shard, std::uint32_
              : Result<void>(make_error("replaying " + e.gtid() + ": user " + e.user() +
                                        " is no longer configured"));
     if (r) {
-      if (by_gtid) journal_replayed_[shard].insert(e.seq());
+      journal_replayed_[shard].insert(by_gtid ? e.seq() : e.xid());
       ++report.journal_replayed;
       if (e.nondeterministic()) ++report.journal_replayed_nondeterministic;
     } else {
@@ -547,6 +548,35 @@ std::optional<std::uint64_t> lowest_received(const router::ShardInfo& shard,
 }
 
 }  // namespace
+
+// Every few seconds, each primary keeps readable what it committed past
+// the point all its replicas have received: should it fail, that is what
+// catch_up_from_old_primary will look for when it comes back. A shard
+// without replicas cannot fail over and keeps nothing (a slot nobody
+// advances would hold its WAL forever); one whose replicas all stopped
+// answering keeps everything from where they were.
+void FailoverController::keep_catch_up_points(const replication::HealthSnapshot& health) {
+  constexpr auto kEvery = std::chrono::seconds(2);
+  const router::Topology& topo = *ctx_.topology;
+  for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
+    const auto& shard = topo.shards[s];
+    const std::uint32_t p = shard.primary;
+    if (shard.replicas.empty() || p >= health.backends.size() || !fresh(health.backends[p]) ||
+        ctx_.failing_over[s].load(std::memory_order_acquire))
+      continue;
+    auto& next = catch_up_point_next_[s];
+    if (Clock::now() < next) continue;
+    next = Clock::now() + kEvery;
+    const auto low = lowest_received(shard, health);
+    if (!low) continue;
+    auto kept = ops_->keep_catch_up_point(address(p), *low);
+    std::string problem = kept ? "" : kept.error().message();
+    if (problem != catch_up_point_problem_[p] && !problem.empty())
+      log("shard " + shard.name + ": cannot keep what only " + topo.backends[p].name +
+          " has readable for a catch-up: " + problem);
+    catch_up_point_problem_[p] = std::move(problem);
+  }
+}
 
 // Entries every answering, unfenced replica has received are not needed by
 // any candidate. A replica that does not answer cannot be promoted, and

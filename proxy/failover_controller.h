@@ -138,6 +138,7 @@ class FailoverController {
   // Forgets journaled writes every answering replica of a shard has received.
   void trim_journal(const replication::HealthSnapshot& health);
   void trim_pg_journal(const replication::HealthSnapshot& health);
+  void keep_catch_up_points(const replication::HealthSnapshot& health);
   bool mysql() const;  // the cluster's engine
   void check_journal_support(const replication::HealthSnapshot& health);
   void watch_fenced(const replication::HealthSnapshot& health);
@@ -169,12 +170,15 @@ class FailoverController {
   std::map<std::uint32_t, std::string> last_reason_;                            // by shard
   std::map<std::uint32_t, std::uint64_t> promoted_position_;  // by shard: the new primary's
   std::map<std::uint32_t, std::uint64_t> last_report_;        // by shard: its last failover's
-  // By shard: the seq_nos of the old primary's transactions the journal
-  // replayed in the last failover, which its binlog must not apply again.
+  // By shard: the old primary's transactions the journal replayed in the
+  // last failover (MariaDB seq_nos, PostgreSQL xids), which its own log
+  // must not apply again.
   std::map<std::uint32_t, std::set<std::uint64_t>> journal_replayed_;
   std::map<std::uint32_t, std::string> old_primary_caught_up_;  // by backend, while fenced
-  std::map<std::uint32_t, bool> fence_tried_;                   // by backend, while it is up
-  std::set<std::uint32_t> primary_went_down_;                   // by backend, until writable again
+  std::map<std::uint32_t, std::chrono::steady_clock::time_point> catch_up_point_next_;  // shard
+  std::map<std::uint32_t, std::string> catch_up_point_problem_;  // by backend, last logged
+  std::map<std::uint32_t, bool> fence_tried_;                    // by backend, while it is up
+  std::set<std::uint32_t> primary_went_down_;                    // by backend, until writable again
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
   std::map<std::uint32_t, std::uint64_t> journal_trimmed_;  // by shard: forgotten through
   std::set<std::uint32_t> journal_checked_;                 // by backend

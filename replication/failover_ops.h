@@ -83,14 +83,20 @@ class FailoverOps {
   // `took_over_at` that no replica received: their clients saw the
   // connection drop, or the journal could not keep them (writes sent to it
   // directly, XA). They are applied on the new primary from the old one's
-  // own log, except those whose seq_no is in `replayed` (the journal's
-  // catch-up ran them). One that fails (it conflicts with what the new
-  // primary wrote since) is reported and the others still go. MariaDB reads
-  // the binlog by GTID; PostgreSQL's WAL is physical, applies nowhere else:
-  // an error.
+  // own log, except those in `replayed` (the journal's catch-up ran them:
+  // MariaDB seq_nos, PostgreSQL transaction ids). One that fails (it
+  // conflicts with what the new primary wrote since) is reported and the
+  // others still go. MariaDB reads the binlog by GTID; PostgreSQL decodes
+  // the slots keep_catch_up_point kept.
   virtual Result<OldPrimaryCatchUp> catch_up_from_old_primary(
       const ServerAddress& old_primary, const ServerAddress& new_primary,
       std::uint64_t took_over_at, const std::set<std::uint64_t>& replayed) = 0;
+  // Keeps what the primary commits from `received_by_all` on (a position
+  // every replica has received) readable for catch_up_from_old_primary,
+  // should it fail. MariaDB: its binlog does it. PostgreSQL: a logical
+  // replication slot per database, advanced to it.
+  virtual Result<void> keep_catch_up_point(const ServerAddress& primary,
+                                           std::uint64_t received_by_all) = 0;
   // An error saying why the server cannot feed the journal (it does not
   // report the GTIDs of commits).
   virtual Result<void> check_journal(const ServerAddress& server) = 0;

@@ -120,6 +120,9 @@ class MyFailoverOps final : public FailoverOps {
     return {};
   }
 
+  // The binlog keeps everything until it is purged.
+  Result<void> keep_catch_up_point(const ServerAddress&, std::uint64_t) override { return {}; }
+
   Result<OldPrimaryCatchUp> catch_up_from_old_primary(
       const ServerAddress& old_primary, const ServerAddress& new_primary,
       std::uint64_t took_over_at, const std::set<std::uint64_t>& replayed) override {

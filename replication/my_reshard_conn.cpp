@@ -75,17 +75,17 @@ class MyReshardConn final : public ReshardConn {
     const std::string schema =
         dot == std::string::npos ? literal(database_) : literal(table.substr(0, dot));
     const std::string name = literal(dot == std::string::npos ? table : table.substr(dot + 1));
-    auto cols = query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = " + schema +
-        " AND table_name = " + name + " ORDER BY ordinal_position");
+    auto cols =
+        query("SELECT column_name FROM information_schema.columns WHERE table_schema = " + schema +
+              " AND table_name = " + name + " ORDER BY ordinal_position");
     if (!cols) return cols.error();
     if (cols->empty())
       return make_error("table " + table + " does not exist on " + name_ +
                         ": create it there (SHOW CREATE TABLE on the source) before resharding");
-    auto pk = query(
-        "SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = " +
-        schema + " AND table_name = " + name +
-        " AND constraint_name = 'PRIMARY' ORDER BY ordinal_position");
+    auto pk =
+        query("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = " +
+              schema + " AND table_name = " + name +
+              " AND constraint_name = 'PRIMARY' ORDER BY ordinal_position");
     if (!pk) return pk.error();
     for (Row& r : *cols) *r[0] = lower(*r[0]);
     for (Row& r : *pk) *r[0] = lower(*r[0]);

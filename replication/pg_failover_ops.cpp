@@ -16,6 +16,7 @@
 #include "replication/client_handles.h"
 #include "replication/failover_ops.h"
 #include "replication/pg_monitor.h"
+#include "replication/pg_old_primary.h"
 
 namespace shardgate::replication {
 namespace {
@@ -150,14 +151,16 @@ class PgFailoverOps final : public FailoverOps {
   // Every PostgreSQL server answers the journal's SELECT.
   Result<void> check_journal(const ServerAddress&) override { return {}; }
 
-  // Its WAL records pages, not statements: it replays only on a copy of the
-  // same cluster, never on the new primary. pg_rewind discards those
-  // transactions; the write journal is what keeps the acknowledged ones.
-  Result<OldPrimaryCatchUp> catch_up_from_old_primary(const ServerAddress& old_primary,
-                                                      const ServerAddress&, std::uint64_t,
-                                                      const std::set<std::uint64_t>&) override {
-    return make_error(old_primary.name +
-                      "'s WAL is physical and cannot be applied to another server");
+  Result<void> keep_catch_up_point(const ServerAddress& primary,
+                                   std::uint64_t received_by_all) override {
+    return keep_catch_up_slots(connector(), primary, login_.database, received_by_all);
+  }
+
+  Result<OldPrimaryCatchUp> catch_up_from_old_primary(
+      const ServerAddress& old_primary, const ServerAddress& new_primary,
+      std::uint64_t took_over_at, const std::set<std::uint64_t>& replayed) override {
+    return apply_from_catch_up_slots(connector(), old_primary, new_primary, login_.database,
+                                     took_over_at, replayed);
   }
 
   Result<void> unfence(const ServerAddress& server) override {
@@ -264,6 +267,12 @@ class PgFailoverOps final : public FailoverOps {
   std::map<std::tuple<std::string, std::string, std::string>, PgConn> replay_conns_;
   // By server name: its snapshot's xmax read just before pg_promote.
   std::map<std::string, std::uint64_t> xmax_before_promotion_;
+
+  PgConnector connector() const {
+    return [this](const ServerAddress& server, const std::string& database) {
+      return connect(server, login_.user, login_.password, database);
+    };
+  }
 
   Result<PgConn> connect(const ServerAddress& server) const {
     return connect(server, login_.user, login_.password, login_.database);

@@ -76,9 +76,8 @@ class PgReshardConn final : public ReshardConn {
 
   Result<TableShape> describe(const std::string& table, const std::string& key_column) override {
     const std::string regclass = literal(ident(table));
-    auto cols = query(
-        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(" + regclass +
-        ") AND attnum > 0 AND NOT attisdropped ORDER BY attnum");
+    auto cols = query("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(" + regclass +
+                      ") AND attnum > 0 AND NOT attisdropped ORDER BY attnum");
     if (!cols) return cols.error();
     if (cols->empty())
       return make_error("table " + table + " does not exist on " + name_ +
@@ -114,10 +113,10 @@ class PgReshardConn final : public ReshardConn {
   }
 
   Result<int> transactions_older_than(std::int64_t unix_ms) override {
-    auto rows = query(
-        "SELECT count(*) FROM pg_stat_activity WHERE xact_start < to_timestamp(" +
-        std::to_string(unix_ms) + " / 1000.0) AND pid <> pg_backend_pid() AND backend_type = "
-        "'client backend' AND datname = current_database()");
+    auto rows = query("SELECT count(*) FROM pg_stat_activity WHERE xact_start < to_timestamp(" +
+                      std::to_string(unix_ms) +
+                      " / 1000.0) AND pid <> pg_backend_pid() AND backend_type = "
+                      "'client backend' AND datname = current_database()");
     if (!rows) return rows.error();
     return std::stoi(*rows->at(0).at(0));
   }
@@ -141,11 +140,11 @@ Result<std::unique_ptr<ReshardConn>> connect_pg_reshard(const ServerAddress& ser
   const std::string port = std::to_string(server.port);
   const std::string timeout =
       std::to_string(std::max<long long>(1, (login.connect_timeout.count() + 999) / 1000));
-  const char* keys[] = {"host",   "port",          "user", "password", "dbname", "connect_timeout",
-                        "application_name", nullptr};
-  const char* values[] = {host.c_str(),           port.c_str(),          login.user.c_str(),
-                          login.password.c_str(), login.database.c_str(), timeout.c_str(),
-                          "shardgate-reshard",    nullptr};
+  const char* keys[] = {
+      "host", "port", "user", "password", "dbname", "connect_timeout", "application_name", nullptr};
+  const char* values[] = {
+      host.c_str(),           port.c_str(),    login.user.c_str(),  login.password.c_str(),
+      login.database.c_str(), timeout.c_str(), "shardgate-reshard", nullptr};
   PgConn conn(PQconnectdbParams(keys, values, 0));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
     return make_error("cannot connect to " + server.name + " as " + login.user + ": " +

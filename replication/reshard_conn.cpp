@@ -19,8 +19,9 @@ Result<TableShape> table_shape(const std::string& table, const std::vector<Row>&
                       "order; add one");
   for (const Row& r : primary_key) {
     auto p = position(r.at(0).value_or(""));
-    if (!p) return make_error("table " + table + " on " + server + ": primary key column " +
-                              r.at(0).value_or("") + " is not among its columns");
+    if (!p)
+      return make_error("table " + table + " on " + server + ": primary key column " +
+                        r.at(0).value_or("") + " is not among its columns");
     s.primary_key.push_back(*p);
   }
   auto key = position(key_column);

@@ -20,8 +20,8 @@ using Cell = std::optional<std::string>;  // nullopt: SQL NULL
 using Row = std::vector<Cell>;
 
 struct TableShape {
-  std::string name;                 // as configured
-  std::vector<std::string> columns;  // in table order
+  std::string name;                      // as configured
+  std::vector<std::string> columns;      // in table order
   std::vector<std::size_t> primary_key;  // positions in columns, in key order
   std::size_t key_column = 0;            // position of the sharding key
 };
@@ -39,7 +39,7 @@ class ReshardConn {
   // Rows affected by the last exec.
   virtual std::uint64_t affected() const = 0;
   virtual std::string ident(std::string_view name) const = 0;  // a quoted identifier
-  virtual std::string literal(const Cell& value) const = 0;   // NULL or a quoted literal
+  virtual std::string literal(const Cell& value) const = 0;    // NULL or a quoted literal
   // Columns, primary key and the key column's place; an error that says
   // what to do when the table is missing or has no primary key.
   virtual Result<TableShape> describe(const std::string& table, const std::string& key_column) = 0;

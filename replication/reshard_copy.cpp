@@ -214,9 +214,9 @@ Result<std::uint64_t> copy_keys(ReshardConn& source, ReshardConn& target, const 
                              in_source + ")");
     if (!rows) return rows.error();
     if (auto ok = target.begin(); !ok) return ok.error();
-    auto ok = target.exec("DELETE FROM " + target.ident(t.shape.name) + " WHERE " +
-                          target.ident(t.shape.columns[t.shape.key_column]) + " IN (" +
-                          in_target + ")");
+    auto ok =
+        target.exec("DELETE FROM " + target.ident(t.shape.name) + " WHERE " +
+                    target.ident(t.shape.columns[t.shape.key_column]) + " IN (" + in_target + ")");
     if (ok && !rows->empty()) {
       std::string values;
       for (const Row& r : *rows) {

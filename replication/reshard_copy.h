@@ -21,18 +21,18 @@
 namespace shardgate::replication {
 
 struct SliceTable {
-  TableShape shape;             // the same columns on source and target
-  router::ShardedTable table;   // its key type
-  router::KeyRange slice;       // the hash range that moves
+  TableShape shape;            // the same columns on source and target
+  router::ShardedTable table;  // its key type
+  router::KeyRange slice;      // the hash range that moves
 };
 
 // Does the row's key hash into the slice?
 bool row_in_slice(const SliceTable& t, const Row& row);
 
 struct ChunkResult {
-  std::uint64_t read = 0;    // source rows looked at
-  std::uint64_t copied = 0;  // of them, in the slice and written to the target
-  std::uint64_t bytes = 0;   // text bytes of the copied rows
+  std::uint64_t read = 0;     // source rows looked at
+  std::uint64_t copied = 0;   // of them, in the slice and written to the target
+  std::uint64_t bytes = 0;    // text bytes of the copied rows
   std::vector<Cell> last_pk;  // where the next chunk starts
   bool done = false;          // the source had no more rows
 };
@@ -45,13 +45,13 @@ Result<ChunkResult> copy_chunk(ReshardConn& source, ReshardConn& target, const S
                                const std::vector<Cell>& after_pk, std::size_t limit);
 
 struct CompareResult {
-  std::uint64_t source_rows = 0;  // in the slice
-  std::uint64_t target_rows = 0;  // in the slice
+  std::uint64_t source_rows = 0;      // in the slice
+  std::uint64_t target_rows = 0;      // in the slice
   std::uint64_t source_checksum = 0;  // order-independent, over the slice's rows
   std::uint64_t target_checksum = 0;
-  std::uint64_t differing = 0;   // rows missing, extra or different on the target
-  std::uint64_t repaired = 0;    // of them, fixed (repair only)
-  std::vector<std::string> examples;  // primary keys of a few differing rows
+  std::uint64_t differing = 0;              // rows missing, extra or different on the target
+  std::uint64_t repaired = 0;               // of them, fixed (repair only)
+  std::vector<std::string> examples;        // primary keys of a few differing rows
   std::vector<std::string> differing_keys;  // their sharding keys (text), all of them
 };
 

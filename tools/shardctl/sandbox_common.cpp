@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,10 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include "tools/shardctl/admin_client.h"
+#include "tools/shardctl/status.h"
 
 namespace shardgate::shardctl {
 namespace {
@@ -388,6 +393,36 @@ Result<std::pair<SandboxContext, Member>> member_context(const fs::path& dir,
     return make_error("cannot read the port of " + member + " from its configuration");
   m.port = *port;
   return std::make_pair(std::move(ctx), m);
+}
+
+std::string wait_for_proxy_catch_up(const SandboxContext& ctx, const std::string& member) {
+  namespace json = boost::json;
+  auto admin = admin_from_config((ctx.options.dir / "shardgate.yaml").string());
+  if (!admin) return "no proxy to apply them: " + admin.error().message();
+  std::string last = "no answer from the proxy at " + *admin;
+  const auto until = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
+    auto body = admin_get(*admin, "/api/v1/failovers");
+    if (!body) return "no proxy to apply them: " + body.error().message();
+    boost::system::error_code ec;
+    const json::value doc = json::parse(*body, ec);
+    const json::object* root = ec ? nullptr : doc.if_object();
+    const json::value* fenced = root ? root->if_contains("fenced") : nullptr;
+    if (fenced && fenced->is_array()) {
+      bool listed = false;
+      for (const auto& f : fenced->as_array()) {
+        const json::object* o = f.if_object();
+        if (!o || !o->contains("name") || o->at("name") != member.c_str()) continue;
+        listed = true;
+        const json::value* state = o->if_contains("catch_up");
+        last = state && state->is_string() ? std::string(state->as_string()) : "";
+        if (!last.empty() && last != "pending") return "the proxy's catch-up from it: " + last;
+      }
+      if (!listed) return "the proxy does not hold " + member + " fenced";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return "the proxy did not apply them within 30 s (" + last + ")";
 }
 
 }  // namespace shardgate::shardctl

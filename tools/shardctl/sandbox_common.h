@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "common/result.h"
 #include "common/process.h"
+#include "common/result.h"
 #include "tools/shardctl/sandbox_config.h"
 
 namespace shardgate::shardctl {
@@ -90,6 +90,13 @@ class SandboxEngine {
   // Deletes a stopped member's data, keeping what names it (port, config).
   virtual Result<void> destroy_data(const std::filesystem::path& member_dir) = 0;
 };
+
+// When the sandbox's proxy (the admin listener of DIR/shardgate.yaml) lists
+// `member` as a fenced old primary, waits (up to 30 s) until it has applied
+// on the new primary what only that member had: rejoining rewinds or
+// rebuilds it, discarding those transactions. What happened, for a note;
+// with no proxy answering it returns at once.
+std::string wait_for_proxy_catch_up(const SandboxContext& ctx, const std::string& member);
 
 // The context for acting on one member of an existing sandbox in DIR: its
 // servers' owner, and the member with the port it was set up with.

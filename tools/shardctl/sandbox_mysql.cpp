@@ -14,18 +14,13 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <variant>
 #include <vector>
-
-#include "tools/shardctl/admin_client.h"
-#include "tools/shardctl/status.h"
 
 namespace shardgate::shardctl {
 namespace {
 
 namespace fs = std::filesystem;
-namespace json = boost::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -534,36 +529,6 @@ Result<std::string> errant_range(const SandboxContext& ctx, const Member& old_pr
   const unsigned long long has = (*received)[id];
   if (wrote <= has) return std::string();
   return "transactions 0-" + *own_id + "-" + std::to_string(has + 1) + ".." + std::to_string(wrote);
-}
-
-// The proxy applies on the new primary what only the old one had, from its
-// binlog, once it answers again: the rebuild, which discards that binlog,
-// waits for it (bounded). Without a proxy answering, the rebuild goes ahead.
-std::string wait_for_proxy_catch_up(const SandboxContext& ctx, const std::string& member) {
-  auto admin = admin_from_config((ctx.options.dir / "shardgate.yaml").string());
-  if (!admin) return "no proxy to apply them: " + admin.error().message();
-  std::string last = "no answer from the proxy at " + *admin;
-  const auto until = std::chrono::steady_clock::now() + seconds(30);
-  while (std::chrono::steady_clock::now() < until) {
-    auto body = admin_get(*admin, "/api/v1/failovers");
-    if (!body) return "no proxy to apply them: " + body.error().message();
-    boost::system::error_code ec;
-    const json::value doc = json::parse(*body, ec);
-    const json::object* root = ec ? nullptr : doc.if_object();
-    const json::value* fenced = root ? root->if_contains("fenced") : nullptr;
-    if (fenced && fenced->is_array()) {
-      last = "the proxy does not list " + member + " as fenced";
-      for (const auto& f : fenced->as_array()) {
-        const json::object* o = f.if_object();
-        if (!o || !o->contains("name") || o->at("name") != member.c_str()) continue;
-        const json::value* state = o->if_contains("catch_up");
-        last = state && state->is_string() ? std::string(state->as_string()) : "";
-        if (!last.empty() && last != "pending") return "the proxy's catch-up from it: " + last;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  return "the proxy did not apply them within 30 s (" + last + ")";
 }
 
 std::string sh_quote(const std::string& text) {

@@ -176,11 +176,15 @@ std::string primary_settings(const SandboxContext& ctx, const Member& m) {
        << "port = " << m.port << "\n"
        << "unix_socket_directories = " << conf_quote(ctx.socket_dir().string()) << "\n"
        << "cluster_name = " << conf_quote(m.name) << "\n"
-       << "wal_level = replica\n"
+       << "# logical: the proxy keeps a slot per database so that, after a failover, it can\n"
+       << "# read back from an old primary what no replica received\n"
+       << "wal_level = logical\n"
+       << "# and a slot nobody advances any more cannot fill the disk\n"
+       << "max_slot_wal_keep_size = '256MB'\n"
        << "# pg_rewind needs it to turn a failed-over old primary into a replica\n"
        << "wal_log_hints = on\n"
        << "max_wal_senders = 10\n"
-       << "max_replication_slots = 10\n"
+       << "max_replication_slots = 20\n"
        << "hot_standby = on\n"
        << "hot_standby_feedback = on\n"
        << "# A replica drops a stream silent for 2 s (it pings after 1 s), so a primary\n"
@@ -458,6 +462,10 @@ class PostgresEngine : public SandboxEngine {
   Result<void> rejoin_member(SandboxContext& ctx, const Member& m, int primary_port) override {
     if (auto r = find_programs(); !r) return r;
     const fs::path data = ctx.member_dir(m);
+    // Running, it lets the proxy read back, from its catch-up slots, what
+    // only it had, before pg_rewind discards that.
+    if (fs::exists(data / "PG_VERSION") && start_member(ctx, m))
+      note(m.name + ": " + wait_for_proxy_catch_up(ctx, m.name));
     if (auto r = stop_server(*bin_, data); !r) return r;
     if (auto r = wait_postmaster_gone(data); !r) return r;
     const std::string source = "host=127.0.0.1 port=" + std::to_string(primary_port) +
@@ -483,7 +491,8 @@ class PostgresEngine : public SandboxEngine {
       auto started = start_server(*bin_, ctx, m);
       if (started && streams_within(ctx, m, seconds(8))) return {};
       note(m.name + (started ? " does not stream" : " does not start") +
-           " after pg_rewind; cloning it from the new primary");
+           " after pg_rewind; cloning it from the new primary. Its log ends:\n" +
+           tail_of_file(ctx.log_file(m), 6));
       if (auto r = stop_server(*bin_, data); !r) return r;
     } else {
       note(rewound.error().message() + "; cloning " + m.name + " from the new primary");
