@@ -557,7 +557,19 @@ std::optional<std::uint64_t> lowest_received(const router::ShardInfo& shard,
 // answering keeps everything from where they were.
 void FailoverController::keep_catch_up_points(const replication::HealthSnapshot& health) {
   constexpr auto kEvery = std::chrono::seconds(2);
+  using Problems = std::vector<std::pair<std::string, std::string>>;  // (backend, problem)
+  // On a thread of its own: a primary cut off by a partition the moment
+  // before would hold a connect for seconds, and detection must not wait.
+  if (catch_up_points_.valid()) {
+    if (catch_up_points_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    for (auto& [name, problem] : catch_up_points_.get()) {
+      if (!problem.empty() && problem != catch_up_point_problem_[name])
+        log("cannot keep what only " + name + " has readable for a catch-up: " + problem);
+      catch_up_point_problem_[name] = std::move(problem);
+    }
+  }
   const router::Topology& topo = *ctx_.topology;
+  std::vector<std::pair<replication::ServerAddress, std::uint64_t>> due;
   for (std::uint32_t s = 0; s < topo.shards.size(); ++s) {
     const auto& shard = topo.shards[s];
     const std::uint32_t p = shard.primary;
@@ -567,15 +579,17 @@ void FailoverController::keep_catch_up_points(const replication::HealthSnapshot&
     auto& next = catch_up_point_next_[s];
     if (Clock::now() < next) continue;
     next = Clock::now() + kEvery;
-    const auto low = lowest_received(shard, health);
-    if (!low) continue;
-    auto kept = ops_->keep_catch_up_point(address(p), *low);
-    std::string problem = kept ? "" : kept.error().message();
-    if (problem != catch_up_point_problem_[p] && !problem.empty())
-      log("shard " + shard.name + ": cannot keep what only " + topo.backends[p].name +
-          " has readable for a catch-up: " + problem);
-    catch_up_point_problem_[p] = std::move(problem);
+    if (const auto low = lowest_received(shard, health)) due.emplace_back(address(p), *low);
   }
+  if (due.empty()) return;
+  catch_up_points_ = std::async(std::launch::async, [ops = ops_.get(), due = std::move(due)] {
+    Problems problems;
+    for (const auto& [server, low] : due) {
+      auto kept = ops->keep_catch_up_point(server, low);
+      problems.emplace_back(server.name, kept ? "" : kept.error().message());
+    }
+    return problems;
+  });
 }
 
 // Entries every answering, unfenced replica has received are not needed by

@@ -164,6 +164,9 @@ class FailoverController {
   // A fence still trying to reach an old primary that did not answer in
   // time (fence_dead_primary); destroyed before ops_, waiting for it.
   std::future<Result<void>> background_fence_;
+  // keep_catch_up_points' work in flight: (backend, problem) for each
+  // primary it kept; destroyed before ops_, waiting for it.
+  std::future<std::vector<std::pair<std::string, std::string>>> catch_up_points_;
 
   // Failover thread only.
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> retry_after_;  // by shard
@@ -176,9 +179,9 @@ class FailoverController {
   std::map<std::uint32_t, std::set<std::uint64_t>> journal_replayed_;
   std::map<std::uint32_t, std::string> old_primary_caught_up_;  // by backend, while fenced
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> catch_up_point_next_;  // shard
-  std::map<std::uint32_t, std::string> catch_up_point_problem_;  // by backend, last logged
-  std::map<std::uint32_t, bool> fence_tried_;                    // by backend, while it is up
-  std::set<std::uint32_t> primary_went_down_;                    // by backend, until writable again
+  std::map<std::string, std::string> catch_up_point_problem_;  // by backend, last logged
+  std::map<std::uint32_t, bool> fence_tried_;                  // by backend, while it is up
+  std::set<std::uint32_t> primary_went_down_;                  // by backend, until writable again
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> repoint_pending_;  // next try
   std::map<std::uint32_t, std::uint64_t> journal_trimmed_;  // by shard: forgotten through
   std::set<std::uint32_t> journal_checked_;                 // by backend

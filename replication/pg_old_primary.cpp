@@ -156,8 +156,9 @@ Result<void> keep_catch_up_slots(const PgConnector& connect, const ServerAddress
   if (!admin) return admin.error();
   auto level = rows(admin->get(), primary, "SELECT current_setting('wal_level')");
   if (!level) return level.error();
-  if (level->empty() || (*level)[0][0] != "logical")
-    return make_error(primary.name + " has wal_level = " + (*level)[0][0].value_or("?") +
+  const std::string wal_level = level->empty() ? "?" : (*level)[0][0].value_or("?");
+  if (wal_level != "logical")
+    return make_error(primary.name + " has wal_level = " + wal_level +
                       ", not logical: what only it has cannot be read back after a failover");
   auto dbs = rows(admin->get(), primary,
                   "SELECT d.oid, d.datname, s.confirmed_flush_lsn, s.slot_name IS NOT NULL "
@@ -181,17 +182,31 @@ Result<void> keep_catch_up_slots(const PgConnector& connect, const ServerAddress
       errors += "; " + c.error().message();
       continue;
     }
+    if (exists) {
+      auto advanced = rows(c->get(), primary,
+                           "SELECT pg_replication_slot_advance($1, LEAST($2::pg_lsn, "
+                           "pg_current_wal_lsn()))",
+                           {slot, target});
+      if (advanced) continue;
+      const std::string& why = advanced.error().message();
+      errors += "; database " + database + ": " + why;
+      // A slot whose WAL is gone (kept from another life of this server, or
+      // past max_slot_wal_keep_size) can never move again: made afresh.
+      const bool lost = why.find("removed") != std::string::npos ||
+                        why.find("invalidated") != std::string::npos ||
+                        why.find("reserved") != std::string::npos;
+      if (lost && rows(c->get(), primary, "SELECT pg_drop_replication_slot($1)", {slot}))
+        errors += " (dropped; made again next time)";
+      continue;
+    }
     // Creating a slot waits for the transactions running at that moment:
     // bounded, and tried again next time.
-    auto done = exists ? rows(c->get(), primary,
-                              "SELECT pg_replication_slot_advance($1, LEAST($2::pg_lsn, "
-                              "pg_current_wal_lsn()))",
-                              {slot, target})
-                       : rows(c->get(), primary,
-                              "SELECT set_config('statement_timeout', '1000', false), "
-                              "pg_create_logical_replication_slot($1, 'test_decoding')",
-                              {slot});
-    if (!done) errors += "; database " + database + ": " + done.error().message();
+    auto bounded = rows(c->get(), primary, "SET statement_timeout = 250");
+    auto created =
+        bounded ? rows(c->get(), primary,
+                       "SELECT pg_create_logical_replication_slot($1, 'test_decoding')", {slot})
+                : bounded;
+    if (!created) errors += "; database " + database + ": " + created.error().message();
   }
   if (!errors.empty()) return make_error(errors.substr(2));
   return {};
@@ -209,9 +224,15 @@ Result<OldPrimaryCatchUp> apply_from_catch_up_slots(const PgConnector& connect,
   // (or restored) into a replica no longer holds what only it had.
   auto recovering = rows(admin->get(), old_primary, "SELECT pg_is_in_recovery()");
   if (!recovering) return recovering.error();
-  if (!recovering->empty() && (*recovering)[0][0] == "t")
+  if (!recovering->empty() && (*recovering)[0][0] == "t") {
+    // Its slots would only hold WAL there, and move nowhere.
+    rows(admin->get(), old_primary,
+         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+         "slot_name LIKE $1 || '%'",
+         {kSlotPrefix});
     return make_error(old_primary.name +
                       " came back as a replica (rewound already): what only it had is gone");
+  }
   auto slots = rows(admin->get(), old_primary,
                     "SELECT s.slot_name, s.database, s.confirmed_flush_lsn FROM "
                     "pg_replication_slots s WHERE s.slot_type = 'logical' AND s.slot_name LIKE "
