@@ -173,6 +173,29 @@ void hung_primary_is_not_failed_over(DrillSandbox& s) {
   EXPECT_EQ(primary_of(s.topology()), before);
 }
 
+// A primary whose probes flap: frozen for 1.1 s four times, 0.55 s apart.
+// Each freeze fails enough probes to count it down, and each time its
+// replicas still hold their stream: it is never failed over, nothing is lost.
+void flapping_primary_is_not_failed_over(DrillSandbox& s) {
+  const auto before = primary_of(s.topology());
+  auto unconfirmed_downs = [&] {
+    std::ifstream log(s.config() + "." + std::to_string(s.proxy_port) + ".log");
+    const std::string text((std::istreambuf_iterator<char>(log)), {});
+    int n = 0;
+    for (auto at = text.find("does not answer the proxy, but replica"); at != std::string::npos;
+         at = text.find("does not answer the proxy, but replica", at + 1))
+      ++n;
+    return n;
+  };
+  const int before_drill = unconfirmed_downs();
+  auto r = s.drill("--pause primary --pause-ms 1100 --pauses 4 --duration 10 --load 100");
+  expect_nothing_lost(r);
+  EXPECT_FALSE(flag(r, "failed_over")) << "a primary whose probes flapped was replaced";
+  EXPECT_EQ(primary_of(s.topology()), before);
+  EXPECT_GE(unconfirmed_downs() - before_drill, 2)
+      << "the primary was not seen down and back repeatedly: the drill proved nothing";
+}
+
 // A crash with asynchronous replication: nothing acknowledged is lost. A
 // write the dead primary acknowledged in its last moments but had not sent
 // to any replica is replayed from the proxy's write journal.
@@ -477,6 +500,9 @@ void writes_only_the_old_primary_had(DrillSandbox& s) {
   DrillSandbox Suite::sandbox_{engine, base_port, proxy_port, admin_port, "", -1}; \
   TEST_F(Suite, HungPrimaryHeldByItsReplicasIsNotFailedOver) {                     \
     hung_primary_is_not_failed_over(sandbox_);                                     \
+  }                                                                                \
+  TEST_F(Suite, PrimaryWhoseProbesFlapIsNotFailedOver) {                           \
+    flapping_primary_is_not_failed_over(sandbox_);                                 \
   }                                                                                \
   TEST_F(Suite, CrashUnderLoadFailsOverAndTheOldPrimaryRejoins) {                  \
     crash_loses_nothing(sandbox_);                                                 \

@@ -308,12 +308,15 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
       fault_error = cut.error().message();
     }
   } else if (options.fault == "pause") {
-    auto sent = sandbox_signal_member(options.dir, old_name, SIGSTOP);
-    if (!sent) {
-      fault_error = sent.error().message();
-    } else {
-      std::this_thread::sleep_for(milliseconds(options.pause_ms));
-      sandbox_signal_member(options.dir, old_name, SIGCONT);
+    for (int i = 0; i < options.pauses && fault_error.empty(); ++i) {
+      if (i > 0) std::this_thread::sleep_for(milliseconds(options.pause_ms / 2));
+      auto sent = sandbox_signal_member(options.dir, old_name, SIGSTOP);
+      if (!sent) {
+        fault_error = sent.error().message();
+      } else {
+        std::this_thread::sleep_for(milliseconds(options.pause_ms));
+        sandbox_signal_member(options.dir, old_name, SIGCONT);
+      }
     }
   } else if (options.fault == "switchover") {
     auto reply = admin_request(admin, true, "/api/v1/failover?shard=" + options.shard);
@@ -475,6 +478,10 @@ Result<DrillOutcome> run_failover_drill(const DrillOptions& options) {
   if (options.lose_data) o["old_primary_data_lost"] = true;
   if (options.prepared) o["prepared_statements"] = true;
   o["duration_s"] = options.duration;
+  if (options.fault == "pause") {
+    o["pause_ms"] = options.pause_ms;
+    o["pauses"] = options.pauses;
+  }
   o["old_primary"] = old_name;
   o["new_primary"] = new_name;
   if (!fault_error.empty()) o["fault_error"] = fault_error;

@@ -17,9 +17,12 @@ struct DrillOptions {
   std::string shard = "s0";
   // kill: SIGKILL of the primary (a crash); stop: a clean shutdown;
   // pause: SIGSTOP for pause_ms then SIGCONT (a hung primary the replicas
-  // still hold: must NOT fail over); switchover: shardctl failover.
+  // still hold: must NOT fail over), `pauses` times with pause_ms / 2 of
+  // running between (a primary whose probes flap); switchover: shardctl
+  // failover.
   std::string fault = "kill";
   int pause_ms = 1500;
+  int pauses = 1;
   int load = 200;     // writes per second, all writers together
   int duration = 10;  // seconds of load
   int writers = 4;

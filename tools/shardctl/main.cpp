@@ -55,6 +55,7 @@ constexpr const char* kUsage =
     "                        [--kill primary | --stop primary | --pause primary |\n"
     "                         --partition primary | --switchover]\n"
     "                        [--load QPS] [--duration SEC] [--writers N] [--pause-ms MS]\n"
+    "                        [--pauses N]\n"
     "                        [--lag-ms MS] [--lose-data] [--prepared] [--rejoin] [--json]\n"
     "  shardctl help\n"
     "\n"
@@ -85,7 +86,8 @@ constexpr const char* kUsage =
     "  the killed primary's data: only the proxy's write journal has the last\n"
     "  writes. --partition drops the primary's TCP traffic both ways (nftables)\n"
     "  until the shard has failed over, then heals it and checks that the old\n"
-    "  primary was fenced (made read-only).\n";
+    "  primary was fenced (made read-only). --pause freezes the primary for\n"
+    "  --pause-ms (SIGSTOP), --pauses times: it must not be failed over.\n";
 
 using Args = std::vector<std::string>;
 
@@ -440,7 +442,7 @@ int drill(const Args& args) {
   if (auto e =
           parse_options(Args(args.begin() + 1, args.end()),
                         {"--dir", "--shard", "--kill", "--stop", "--pause", "--partition", "--load",
-                         "--duration", "--writers", "--pause-ms", "--lag-ms"},
+                         "--duration", "--writers", "--pause-ms", "--pauses", "--lag-ms"},
                         {"--switchover", "--rejoin", "--lose-data", "--prepared", "--json"}, given))
     return usage_error(e->message);
   DrillOptions o;
@@ -463,11 +465,12 @@ int drill(const Args& args) {
                                                  {"--duration", &o.duration},
                                                  {"--writers", &o.writers},
                                                  {"--pause-ms", &o.pause_ms},
+                                                 {"--pauses", &o.pauses},
                                                  {"--lag-ms", &o.lag_ms}}) {
     if (auto e = parse_int(given, name, *target)) return usage_error(e->message);
   }
-  if (o.load < 1 || o.duration < 3 || o.writers < 1)
-    return usage_error("--load >= 1, --duration >= 3 and --writers >= 1");
+  if (o.load < 1 || o.duration < 3 || o.writers < 1 || o.pauses < 1)
+    return usage_error("--load >= 1, --duration >= 3, --writers >= 1 and --pauses >= 1");
   o.rejoin = given.count("--rejoin") > 0;
   o.lose_data = given.count("--lose-data") > 0;
   o.prepared = given.count("--prepared") > 0;

@@ -5,10 +5,16 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "tools/shardctl/sandbox_common.h"
 #include "tools/shardctl/sandbox_mysql.h"
@@ -50,18 +56,44 @@ Result<std::unique_ptr<SandboxEngine>> engine_of_member(const std::string& membe
 
 }  // namespace
 
+namespace {
+
+// The processes whose parent is `parent` (/proc/PID/stat's fourth field).
+std::vector<pid_t> child_processes(pid_t parent) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto paren = text.rfind(") ");
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(text.c_str() + paren + 2, "%c %ld", &state, &ppid) == 2 && ppid == parent)
+      children.push_back(static_cast<pid_t>(std::atol(name.c_str())));
+  }
+  return children;
+}
+
+}  // namespace
+
 Result<pid_t> sandbox_signal_member(const std::filesystem::path& dir, const std::string& member,
                                     int signal) {
   auto engine = engine_of_member(member);
   if (!engine) return engine.error();
   const auto pid = (*engine)->server_pid(absolute_dir(dir) / member);
   if (!pid) return make_error(member + " is not running");
-  // SIGSTOP/SIGCONT freeze the whole server (a PostgreSQL postmaster leads
-  // the process group of its backends and WAL senders); a kill hits the
-  // server process alone, as a crash of it does.
-  const bool whole_group = (signal == SIGSTOP || signal == SIGCONT) && ::getpgid(*pid) == *pid;
-  if (::kill(whole_group ? -*pid : *pid, signal) != 0)
+  // SIGSTOP/SIGCONT freeze the whole server: a PostgreSQL postmaster and
+  // its children (backends, WAL senders), which do not always share its
+  // process group (pg_ctl may lead it). A kill hits the server process
+  // alone, as a crash of it does.
+  if (::kill(*pid, signal) != 0)
     return make_error("cannot signal " + member + ": " + std::strerror(errno));
+  if (signal == SIGSTOP || signal == SIGCONT) {
+    for (pid_t child : child_processes(*pid)) ::kill(child, signal);
+  }
   return *pid;
 }
 
