@@ -134,8 +134,13 @@ void ResponseTracker::on_message(char type, std::string_view body, bool& drop, F
       txn_status_ = body[0];
       ++ready_count_;
     }
-    journal_turned_ = false;
-    tail_commands_left_ = 1;
+    // Only the journal's own query ends its count: a query answered before
+    // it (a server's settings brought in line, swallowed) must not reset
+    // the count of the text's statements expect_journal_tail set.
+    if (head == Expect::JournalTail || head == Expect::JournalHead) {
+      journal_turned_ = false;
+      tail_commands_left_ = 1;
+    }
     if (journal_row_ && !journal_decided_) {
       journal_decided_ = !journal_failed_ && body[0] == 'I';
       if (!journal_decided_) journal_row_.reset();

@@ -141,6 +141,24 @@ TEST(PgJournal, EveryStatementOfATextIsAnsweredToTheClient) {
   }
 }
 
+// A query the proxy sends first (a server connection's settings brought in
+// line with the client's, answered and swallowed) must not reset the count
+// of the text's statements: the SELECT's answer is the client's.
+TEST(PgJournal, AQueryAnsweredBeforeTheTextKeepsItsStatementCount) {
+  const std::string client_part = command_complete("INSERT 0 1") + row_description() +
+                                  msg('D', "\0\x01"s + cell("42")) + command_complete("SELECT 1");
+  const std::string ours = row_description() + msg('D', journal_row_body("902", "0/16B3748")) +
+                           command_complete("SELECT 1");
+  const std::string server = command_complete("SET") + ready('I') + client_part + ours + ready('I');
+  ResponseTracker t;
+  t.expect(Expect::SwallowQuery);
+  t.expect_journal_tail(2);
+  EXPECT_EQ(relay(t, server, server.size()), client_part + ready('I'));
+  auto row = t.take_committed_journal_row();
+  ASSERT_TRUE(row);
+  EXPECT_EQ(parse_journal_row(*row)->xid, 902u);
+}
+
 TEST(PgJournal, AFailedStatementLeavesNoRow) {
   ResponseTracker t;
   t.expect(Expect::JournalTail);
