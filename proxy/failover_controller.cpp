@@ -787,7 +787,7 @@ std::string FailoverController::catch_up_from_old_primary(std::uint32_t backend,
   std::string step = b.name + " held " + std::to_string(r->errant) +
                      " transactions no replica received (" + std::to_string(r->skipped) +
                      " replayed from the journal); applied " + std::to_string(r->applied) + " on " +
-                     topo.backends[primary].name + " from its binlog";
+                     topo.backends[primary].name + " from its own log";
   if (!r->failures.empty()) step += ", " + std::to_string(r->failures.size()) + " failed";
   log("shard " + shard + ": " + step);
   for (const auto& f : r->failures) log("shard " + shard + ": not applied: " + f);
